@@ -1,0 +1,156 @@
+//! Who an issue goes to: the subscriber file named by the list (or given on the command line),
+//! less unsubscribed, suppressed and duplicate rows, with every row accounted for in a
+//! [`Tally`] so that nobody is dropped without a report.
+
+use std::path::{Path, PathBuf};
+
+use crate::{
+    error::Error,
+    issue::Issue,
+    location::Location,
+    subscribers::{Row, SkipReason, Subscriber, SubscriberReader, Suppression},
+};
+
+/// The subscriber and suppression files of a run.
+#[derive(Debug)]
+pub struct Audience {
+    pub subscribers_path: PathBuf,
+    pub suppression_path: Option<PathBuf>,
+    suppression: Option<Suppression>,
+}
+
+/// A row that was not a recipient.
+#[derive(Debug, Clone)]
+pub struct Skip {
+    pub line: usize,
+    pub email: String,
+    pub reason: SkipReason,
+}
+
+/// What a pass over the subscriber file found.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub recipients: usize,
+    pub skipped: Vec<Skip>,
+    pub invalid: Vec<(Location, String)>,
+    pub warnings: Vec<String>,
+}
+
+impl Tally {
+    /// The number of skipped rows for which `matches` holds.
+    pub fn skipped_where(&self, matches: impl Fn(&SkipReason) -> bool) -> usize {
+        self.skipped
+            .iter()
+            .filter(|skip| matches(&skip.reason))
+            .count()
+    }
+
+    /// One line such as `2 unsubscribed, 1 suppressed, 1 duplicate`, or `none`.
+    pub fn skipped_summary(&self) -> String {
+        let mut counts: Vec<(String, usize)> = Vec::new();
+        for skip in &self.skipped {
+            let label = match &skip.reason {
+                SkipReason::Status(status) => status.clone(),
+                SkipReason::Suppressed => "suppressed".into(),
+                SkipReason::Duplicate { .. } => "duplicate".into(),
+            };
+            match counts.iter_mut().find(|(known, _)| *known == label) {
+                Some((_, count)) => *count += 1,
+                None => counts.push((label, 1)),
+            }
+        }
+        if counts.is_empty() {
+            return "none".into();
+        }
+        counts
+            .iter()
+            .map(|(label, count)| format!("{count} {label}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+impl Audience {
+    /// The audience of `issue`; `subscribers` and `suppression` override the list file.
+    pub fn of(
+        issue: &Issue,
+        subscribers: Option<&Path>,
+        suppression: Option<&Path>,
+    ) -> Result<Audience, Error> {
+        let subscribers_path =
+            subscribers.map_or_else(|| issue.list.subscribers_path.clone(), Path::to_path_buf);
+        let suppression_path = suppression
+            .map(Path::to_path_buf)
+            .or_else(|| issue.list.suppression_path.clone());
+        let suppression = suppression_path
+            .as_deref()
+            .map(Suppression::load)
+            .transpose()?;
+        Ok(Audience {
+            subscribers_path,
+            suppression_path,
+            suppression,
+        })
+    }
+
+    /// Opens the subscriber file and checks the issue's merge fields against its columns.
+    pub fn open(&self, issue: &Issue) -> Result<SubscriberReader<'_>, Error> {
+        let reader = SubscriberReader::open(&self.subscribers_path, self.suppression.as_ref())?;
+        issue.check_columns(&self.subscribers_path, reader.columns())?;
+        Ok(reader)
+    }
+
+    /// Reads every row, calling `each` for every recipient in file order. Invalid rows are
+    /// collected in the tally, not returned as errors; `each` may stop the pass with an error.
+    pub fn scan(
+        &self,
+        issue: &Issue,
+        mut each: impl FnMut(Subscriber) -> Result<(), Error>,
+    ) -> Result<Tally, Error> {
+        let mut reader = self.open(issue)?;
+        let mut tally = Tally::default();
+        while let Some(row) = reader.next_row() {
+            match row? {
+                Row::Recipient {
+                    subscriber,
+                    warning,
+                } => {
+                    tally.recipients += 1;
+                    if let Some(warning) = warning {
+                        tally.warnings.push(warning);
+                    }
+                    each(subscriber)?;
+                }
+                Row::Skipped {
+                    line,
+                    email,
+                    reason,
+                } => tally.skipped.push(Skip {
+                    line,
+                    email,
+                    reason,
+                }),
+                Row::Invalid { location, message } => tally.invalid.push((location, message)),
+            }
+        }
+        Ok(tally)
+    }
+
+    /// Like [`Audience::scan`], but fails if any row is invalid: used before anything is
+    /// written or sent, so that a broken list is fixed first.
+    pub fn scan_valid(
+        &self,
+        issue: &Issue,
+        each: impl FnMut(Subscriber) -> Result<(), Error>,
+    ) -> Result<Tally, Error> {
+        let tally = self.scan(issue, each)?;
+        if tally.invalid.is_empty() {
+            Ok(tally)
+        } else {
+            Err(Error::SubscribersInvalid {
+                path: self.subscribers_path.clone(),
+                problems: tally.invalid,
+            })
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! Loads the YAML files a user writes (an issue, a list) into typed values.
+//!
+//! Input: a path. Output: the deserialised value, or an [`Error`] that names the file, the line
+//! and column, and the field (as a path such as `stories[1].link.url`) that is wrong. Unknown
+//! fields are errors too (every document type uses `deny_unknown_fields`), so a typo cannot
+//! silently drop a setting.
+
+use std::{fs, path::Path};
+
+use serde::de::DeserializeOwned;
+
+use crate::{error::Error, location::Location};
+
+/// Issue and list files are hand-written text; anything larger is a mistake (or an attack), and
+/// an issue that large could never fit in an email anyway.
+pub const MAX_DOCUMENT_BYTES: u64 = 1024 * 1024;
+
+/// A loaded document: its value and its text, kept for locating fields and hashing.
+#[derive(Debug)]
+pub struct Document<T> {
+    pub value: T,
+    pub text: String,
+}
+
+/// Reads and parses the YAML file at `path`. `what` names the kind of file in messages.
+pub fn load<T: DeserializeOwned>(path: &Path, what: &'static str) -> Result<Document<T>, Error> {
+    let read_error = |source| Error::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let size = fs::metadata(path).map_err(read_error)?.len();
+    if size > MAX_DOCUMENT_BYTES {
+        return Err(Error::DocumentTooLarge {
+            path: path.to_owned(),
+            what,
+            size,
+            limit: MAX_DOCUMENT_BYTES,
+        });
+    }
+    let bytes = fs::read(path).map_err(read_error)?;
+    let text = decode_text(path, bytes)?;
+    let value = parse(path, &text, what)?;
+    Ok(Document { value, text })
+}
+
+/// Turns file bytes into text, dropping a UTF-8 byte order mark; names the line of the first
+/// invalid byte otherwise.
+pub fn decode_text(path: &Path, bytes: Vec<u8>) -> Result<String, Error> {
+    match String::from_utf8(bytes) {
+        Ok(mut text) => {
+            if text.starts_with('\u{feff}') {
+                text.drain(..'\u{feff}'.len_utf8());
+            }
+            Ok(text)
+        }
+        Err(error) => {
+            let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
+            let line = valid.split(|&byte| byte == b'\n').count();
+            Err(Error::DocumentNotText {
+                location: Location::line(path, line),
+            })
+        }
+    }
+}
+
+/// Parses YAML `text` read from `path`.
+pub fn parse<T: DeserializeOwned>(path: &Path, text: &str, what: &'static str) -> Result<T, Error> {
+    if text.trim().is_empty() {
+        return Err(Error::DocumentEmpty {
+            path: path.to_owned(),
+            what: empty_hint(what),
+        });
+    }
+    let deserializer = serde_yaml::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let field = match error.path().to_string() {
+            root if root == "." => None,
+            field => Some(field),
+        };
+        let inner = error.into_inner();
+        let (line, column) = inner
+            .location()
+            .map_or((1, None), |at| (at.line(), Some(at.column())));
+        Error::DocumentInvalid {
+            location: Location {
+                path: path.to_owned(),
+                line,
+                column,
+            },
+            message: clean_message(&inner, field.as_deref()),
+            field,
+        }
+    })
+}
+
+fn empty_hint(what: &'static str) -> &'static str {
+    match what {
+        "issue" => "an issue needs at least `list`, `number`, `date`, `subject` and `stories`",
+        "list" => {
+            "a list file needs at least `name`, `id`, `from`, `subscribers` and `unsubscribe`"
+        }
+        _ => "it needs content",
+    }
+}
+
+/// `serde_yaml`'s message repeats the field path and location we already show; keep the rest.
+fn clean_message(error: &serde_yaml::Error, field: Option<&str>) -> String {
+    let mut message = error.to_string();
+    if let Some(at) = error.location() {
+        let suffix = format!(" at line {} column {}", at.line(), at.column());
+        if let Some(start) = message.find(&suffix) {
+            message.replace_range(start..start + suffix.len(), "");
+        }
+    }
+    // serde_yaml prefixes the path of the enclosing value, which may be a parent of `field`.
+    if let Some((prefix, rest)) = message.split_once(": ") {
+        let is_path = !prefix.contains(' ') && field.is_some_and(|field| field.starts_with(prefix));
+        if is_path {
+            message = rest.to_owned();
+        }
+    }
+    message
+}
+
+/// The 1-based line on which a top-level `key:` is written, for errors found after parsing
+/// (when serde's locations are gone). Falls back to line 1.
+pub fn top_level_key_line(text: &str, key: &str) -> usize {
+    text.lines()
+        .position(|line| {
+            line.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with(':'))
+        })
+        .map_or(1, |index| index + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Sample {
+        title: String,
+        items: Vec<Item>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Item {
+        count: u32,
+    }
+
+    fn error_of(text: &str) -> (Location, Option<String>, String) {
+        match parse::<Sample>(Path::new("sample.yaml"), text, "issue") {
+            Err(Error::DocumentInvalid {
+                location,
+                field,
+                message,
+            }) => (location, field, message),
+            other => panic!("expected DocumentInvalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_field_names_field_line_and_column() {
+        let (location, field, message) = error_of("title: a\nitems:\n  - count: 1\n    cuont: 2\n");
+        assert_eq!((location.line, location.column), (4, Some(5)));
+        assert_eq!(field.as_deref(), Some("items[0].cuont"));
+        assert_eq!(message, "unknown field `cuont`, expected `count`");
+    }
+
+    #[test]
+    fn wrong_type_names_the_field() {
+        let (location, field, message) = error_of("title: a\nitems:\n  - count: many\n");
+        assert_eq!(location.line, 3);
+        assert_eq!(field.as_deref(), Some("items[0].count"));
+        assert_eq!(message, "invalid type: string \"many\", expected u32");
+    }
+
+    #[test]
+    fn missing_field_is_reported() {
+        let (location, field, message) = error_of("items: []\n");
+        assert_eq!(location.line, 1);
+        assert_eq!(field, None);
+        assert_eq!(message, "missing field `title`");
+    }
+
+    #[test]
+    fn syntax_error_has_a_location() {
+        let (location, _, message) = error_of("title: \"unterminated\nitems: []\n");
+        assert_eq!((location.line, location.column), (3, Some(1)), "{location}");
+        assert!(message.contains("unexpected end of stream"), "{message}");
+    }
+
+    #[test]
+    fn empty_text_is_its_own_error() {
+        let result = parse::<Sample>(Path::new("sample.yaml"), " \n\n", "issue");
+        assert!(matches!(result, Err(Error::DocumentEmpty { .. })));
+    }
+
+    #[test]
+    fn invalid_utf8_names_the_line() {
+        let error = decode_text(Path::new("x.yaml"), b"a: 1\nb: \xff\n".to_vec()).unwrap_err();
+        match error {
+            Error::DocumentNotText { location } => assert_eq!(location.line, 2),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn byte_order_mark_is_dropped() {
+        let text = decode_text(Path::new("x.yaml"), b"\xef\xbb\xbftitle: a".to_vec()).unwrap();
+        assert_eq!(text, "title: a");
+    }
+
+    #[test]
+    fn top_level_key_line_finds_the_key() {
+        let text = "a: 1\n  greeting: nested\ngreeting : \"Hi\"\n";
+        assert_eq!(top_level_key_line(text, "greeting"), 3);
+        assert_eq!(top_level_key_line(text, "missing"), 1);
+    }
+}

@@ -1,0 +1,180 @@
+//! Every way a run can fail, and the exit code each failure maps to.
+//!
+//! Messages are one lower-case line that names the file, line and field involved; the cause, if
+//! any, is printed below by [`crate::run`] as `caused by:` lines. Exit codes are documented in the
+//! README and in `newsletter --help`.
+
+use std::{fmt, fmt::Write as _, io, path::PathBuf};
+
+use crate::location::Location;
+
+/// Exit code when everything worked.
+pub const EXIT_OK: i32 = 0;
+/// Exit code for a failure that is not about the input files: I/O, the SMTP server, the journal.
+pub const EXIT_FAILURE: i32 = 1;
+/// Exit code clap uses for bad command-line usage.
+pub const EXIT_USAGE: i32 = 2;
+/// Exit code when a run finished but some recipients failed or are in doubt.
+pub const EXIT_PARTIAL: i32 = 3;
+/// Exit code for invalid input: the issue, list, subscriber or suppression file.
+pub const EXIT_INVALID_INPUT: i32 = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read `{}`", path.display())]
+    Read { path: PathBuf, source: io::Error },
+
+    #[error("cannot write `{}`", path.display())]
+    Write { path: PathBuf, source: io::Error },
+
+    #[error("`{}` is {size} bytes; {what} files are limited to {limit} bytes", path.display())]
+    DocumentTooLarge {
+        path: PathBuf,
+        what: &'static str,
+        size: u64,
+        limit: u64,
+    },
+
+    #[error("`{}` is empty; {what}", path.display())]
+    DocumentEmpty { path: PathBuf, what: &'static str },
+
+    #[error("{location}: the file is not UTF-8 text")]
+    DocumentNotText { location: Location },
+
+    #[error("{location}: {}{message}", field_prefix(field.as_deref()))]
+    DocumentInvalid {
+        location: Location,
+        field: Option<String>,
+        message: String,
+    },
+
+    #[error("{}", problem_list(path, problems))]
+    SubscribersInvalid {
+        path: PathBuf,
+        problems: Vec<(Location, String)>,
+    },
+
+    #[error("no subscriber `{email}` in `{}`", path.display())]
+    RecipientNotFound { email: String, path: PathBuf },
+
+    #[error(
+        "the unsubscribe URL in `{}` uses `{{token}}`, but {} is not set",
+        list.display(),
+        crate::unsubscribe::KEY_VARIABLE
+    )]
+    UnsubscribeKeyMissing { list: PathBuf },
+
+    #[error(
+        "{} must be at least {} characters long",
+        crate::unsubscribe::KEY_VARIABLE,
+        crate::unsubscribe::MIN_KEY_BYTES
+    )]
+    UnsubscribeKeyShort,
+
+    #[error("cannot render the `{template}` template")]
+    TemplateRender {
+        template: &'static str,
+        source: askama::Error,
+    },
+
+    #[error("cannot inline the CSS of the HTML template")]
+    CssInline { source: css_inline::InlineError },
+
+    #[error("cannot build the message for `{email}`")]
+    MessageBuild {
+        email: String,
+        source: lettre::error::Error,
+    },
+
+    #[error("cannot open `{}` in a browser", path.display())]
+    BrowserOpen { path: PathBuf, source: io::Error },
+
+    #[error("{count} problem(s) found")]
+    CheckFailed { count: usize },
+}
+
+fn field_prefix(field: Option<&str>) -> String {
+    match field {
+        Some(field) => format!("field `{field}`: "),
+        None => String::new(),
+    }
+}
+
+fn problem_list(path: &std::path::Path, problems: &[(Location, String)]) -> String {
+    let mut text = format!("`{}` has {} invalid row(s)", path.display(), problems.len());
+    for (location, message) in problems.iter().take(MAX_LISTED_PROBLEMS) {
+        let _ = write!(text, "\n  {location}: {message}");
+    }
+    if problems.len() > MAX_LISTED_PROBLEMS {
+        let _ = write!(
+            text,
+            "\n  … and {} more (run `newsletter check` to list them all)",
+            problems.len() - MAX_LISTED_PROBLEMS
+        );
+    }
+    text
+}
+
+/// How many row errors an error message lists before summarising the rest.
+const MAX_LISTED_PROBLEMS: usize = 20;
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::DocumentTooLarge { .. }
+            | Error::DocumentEmpty { .. }
+            | Error::DocumentNotText { .. }
+            | Error::DocumentInvalid { .. }
+            | Error::SubscribersInvalid { .. }
+            | Error::RecipientNotFound { .. }
+            | Error::UnsubscribeKeyMissing { .. }
+            | Error::UnsubscribeKeyShort
+            | Error::CheckFailed { .. } => EXIT_INVALID_INPUT,
+            Error::Read { .. }
+            | Error::Write { .. }
+            | Error::TemplateRender { .. }
+            | Error::CssInline { .. }
+            | Error::MessageBuild { .. }
+            | Error::BrowserOpen { .. } => EXIT_FAILURE,
+        }
+    }
+
+    /// A line suggesting what to do next, for failures where the fix is not obvious from the
+    /// message alone.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::DocumentInvalid { .. } => Some(
+                "the file format is described in README.md, section \"The issue and list files\""
+                    .into(),
+            ),
+            Error::UnsubscribeKeyMissing { .. } | Error::UnsubscribeKeyShort => Some(format!(
+                "set {} to a random secret of at least {} characters (e.g. `openssl rand -hex 32`), the same one your unsubscribe endpoint checks tokens with",
+                crate::unsubscribe::KEY_VARIABLE,
+                crate::unsubscribe::MIN_KEY_BYTES
+            )),
+            Error::SubscribersInvalid { .. } => Some(
+                "fix the rows above, or remove them; the subscriber file format is in README.md"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// Writes `error: <message>`, one `caused by:` line per source, and a hint if there is one.
+pub struct Report<'a>(pub &'a Error);
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "error: {}", self.0)?;
+        let mut source = std::error::Error::source(self.0);
+        while let Some(cause) = source {
+            write!(f, "\n  caused by: {cause}")?;
+            source = cause.source();
+        }
+        if let Some(hint) = self.0.hint() {
+            write!(f, "\nhint: {hint}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,338 @@
+//! Validated value types for the fields of issue and list files.
+//!
+//! Each type checks its value while it is deserialised, so a bad value is reported by
+//! [`crate::document`] with the file, line and field path like any other YAML error.
+
+use std::{fmt, str::FromStr};
+
+use serde::{Deserialize, Deserializer, de::Error as _};
+
+/// Characters that [`crate::render`] uses as slot markers in templates rendered once per issue;
+/// no input text may contain them.
+pub const RESERVED_CHARACTERS: std::ops::RangeInclusive<char> = '\u{E000}'..='\u{E0FF}';
+
+/// One line of text: a subject, a title, a label. Trimmed, non-empty, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line(String);
+
+impl Line {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Line {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for Line {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let value = value.trim();
+        if value.is_empty() {
+            return Err("must not be empty".into());
+        }
+        if let Some(bad) = value.chars().find(|c| c.is_control()) {
+            return Err(format!(
+                "must be a single line without control characters (found U+{:04X})",
+                u32::from(bad)
+            ));
+        }
+        check_reserved(value)?;
+        Ok(Line(value.to_owned()))
+    }
+}
+
+impl<'de> Deserialize<'de> for Line {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(D::Error::custom)
+    }
+}
+
+/// A block of Markdown: a story body, an introduction, a footer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Markdown(String);
+
+impl Markdown {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for Markdown {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        if value.trim().is_empty() {
+            return Err("must not be empty".into());
+        }
+        let allowed = |c: char| c == '\n' || c == '\t' || c == '\r';
+        if let Some(bad) = value.chars().find(|&c| c.is_control() && !allowed(c)) {
+            return Err(format!(
+                "must not contain control characters (found U+{:04X})",
+                u32::from(bad)
+            ));
+        }
+        check_reserved(value)?;
+        Ok(Markdown(value.replace("\r\n", "\n")))
+    }
+}
+
+impl<'de> Deserialize<'de> for Markdown {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(D::Error::custom)
+    }
+}
+
+fn check_reserved(value: &str) -> Result<(), String> {
+    match value.chars().find(|c| RESERVED_CHARACTERS.contains(c)) {
+        Some(bad) => Err(format!(
+            "contains U+{:04X}, a private-use character newsletter reserves",
+            u32::from(bad)
+        )),
+        None => Ok(()),
+    }
+}
+
+/// An absolute `http` or `https` URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebUrl(url::Url);
+
+impl WebUrl {
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.0.scheme() == "https"
+    }
+}
+
+impl fmt::Display for WebUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.as_str())
+    }
+}
+
+impl FromStr for WebUrl {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let url = url::Url::parse(value.trim())
+            .map_err(|error| format!("`{value}` is not a valid URL ({error})"))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(format!("`{value}` must be an http:// or https:// URL"));
+        }
+        Ok(WebUrl(url))
+    }
+}
+
+impl<'de> Deserialize<'de> for WebUrl {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(D::Error::custom)
+    }
+}
+
+/// An email address, checked by lettre's parser (no display name, no angle brackets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailAddress(lettre::Address);
+
+impl EmailAddress {
+    pub fn address(&self) -> &lettre::Address {
+        &self.0
+    }
+
+    pub fn domain(&self) -> &str {
+        self.0.domain()
+    }
+}
+
+impl fmt::Display for EmailAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl FromStr for EmailAddress {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        value
+            .trim()
+            .parse()
+            .map(EmailAddress)
+            .map_err(|_| format!("`{value}` is not a valid email address"))
+    }
+}
+
+impl<'de> Deserialize<'de> for EmailAddress {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(D::Error::custom)
+    }
+}
+
+/// A calendar date written `YYYY-MM-DD`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IssueDate(time::Date);
+
+const ISO_DATE: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+const LONG_DATE: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[day padding:none] [month repr:long] [year]");
+
+impl IssueDate {
+    /// `28 June 2019`.
+    pub fn long(self) -> String {
+        self.0.format(LONG_DATE).unwrap_or_else(|_| self.iso())
+    }
+
+    /// `2019-06-28`.
+    pub fn iso(self) -> String {
+        self.0
+            .format(ISO_DATE)
+            .unwrap_or_else(|_| self.0.to_string())
+    }
+}
+
+impl FromStr for IssueDate {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        time::Date::parse(value.trim(), ISO_DATE)
+            .map(IssueDate)
+            .map_err(|_| format!("`{value}` is not a date written YYYY-MM-DD"))
+    }
+}
+
+impl<'de> Deserialize<'de> for IssueDate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(D::Error::custom)
+    }
+}
+
+/// A BCP 47 language tag such as `en` or `en-GB`, for the HTML `lang` attribute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Language(String);
+
+impl Language {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for Language {
+    fn default() -> Self {
+        Language("en".into())
+    }
+}
+
+impl FromStr for Language {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let valid = !value.is_empty()
+            && value.split('-').all(|part| {
+                (1..=8).contains(&part.len()) && part.chars().all(|c| c.is_ascii_alphanumeric())
+            });
+        if valid {
+            Ok(Language(value.to_owned()))
+        } else {
+            Err(format!(
+                "`{value}` is not a language tag such as `en` or `en-GB`"
+            ))
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Language {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(D::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_is_trimmed_and_single_line() {
+        assert_eq!("  Hello ".parse::<Line>().unwrap().as_str(), "Hello");
+        assert!("".parse::<Line>().is_err());
+        assert!("a\nb".parse::<Line>().unwrap_err().contains("U+000A"));
+        assert!(
+            "a\u{E001}"
+                .parse::<Line>()
+                .unwrap_err()
+                .contains("reserves")
+        );
+    }
+
+    #[test]
+    fn markdown_allows_newlines_but_not_other_controls() {
+        assert!("a\n\nb\tc".parse::<Markdown>().is_ok());
+        assert_eq!("a\r\nb".parse::<Markdown>().unwrap().as_str(), "a\nb");
+        assert!(
+            "a\u{7}b"
+                .parse::<Markdown>()
+                .unwrap_err()
+                .contains("U+0007")
+        );
+    }
+
+    #[test]
+    fn web_url_requires_http_or_https() {
+        assert!(
+            "https://example.org/a"
+                .parse::<WebUrl>()
+                .unwrap()
+                .is_https()
+        );
+        assert!("http://example.org".parse::<WebUrl>().is_ok());
+        assert!("ftp://example.org".parse::<WebUrl>().is_err());
+        assert!("javascript:alert(1)".parse::<WebUrl>().is_err());
+        assert!("example.org".parse::<WebUrl>().is_err());
+    }
+
+    #[test]
+    fn email_address_rejects_display_names_and_line_breaks() {
+        assert!("a@example.org".parse::<EmailAddress>().is_ok());
+        assert!("A <a@example.org>".parse::<EmailAddress>().is_err());
+        assert!(
+            "a@example.org\r\nBcc: b@example.org"
+                .parse::<EmailAddress>()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn issue_date_formats() {
+        let date: IssueDate = "2019-06-28".parse().unwrap();
+        assert_eq!(date.long(), "28 June 2019");
+        assert_eq!(date.iso(), "2019-06-28");
+        assert!("28/06/2019".parse::<IssueDate>().is_err());
+        assert!("2019-02-30".parse::<IssueDate>().is_err());
+    }
+
+    #[test]
+    fn language_tags() {
+        assert!("en-GB".parse::<Language>().is_ok());
+        assert!("zh-Hans-SG".parse::<Language>().is_ok());
+        assert!("en GB".parse::<Language>().is_err());
+        assert!("\"><script>".parse::<Language>().is_err());
+    }
+}

@@ -1,0 +1,266 @@
+//! The list file: settings every issue of a newsletter shares (sender, list id, unsubscribe
+//! address, where the subscriber file is), so they are written once, in `newsletters/list.yaml`,
+//! and each issue refers to it with `list: list.yaml`.
+
+use std::{
+    path::{Path, PathBuf},
+    str::FromStr,
+};
+
+use serde::{Deserialize, Deserializer, de::Error as _};
+
+use crate::{
+    document::{self, Document},
+    error::Error,
+    fields::{EmailAddress, Language, Line, WebUrl},
+};
+
+/// The list file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListFile {
+    /// The newsletter's name, shown in the header of every issue and in `List-Id`.
+    pub name: Line,
+    /// The list identifier for `List-Id` (RFC 2919), e.g. `bulletin.example.org`.
+    pub id: ListId,
+    /// Who the newsletter is from.
+    pub from: Sender,
+    /// Where replies go, if not to `from`.
+    #[serde(default)]
+    pub reply_to: Option<EmailAddress>,
+    /// Language of the issues, for the HTML `lang` attribute.
+    #[serde(default)]
+    pub language: Language,
+    /// The subscriber file (CSV), relative to this file.
+    pub subscribers: PathBuf,
+    /// A file of addresses never to mail, one per line, relative to this file.
+    #[serde(default)]
+    pub suppression: Option<PathBuf>,
+    /// How subscribers leave the list.
+    pub unsubscribe: Unsubscribe,
+    /// The sender's postal address, shown in the footer (required of bulk senders in many
+    /// countries).
+    #[serde(default)]
+    pub postal_address: Option<Line>,
+    /// The domain of `Message-ID`s; defaults to the domain of `from.address`.
+    #[serde(default)]
+    pub message_id_domain: Option<ListId>,
+}
+
+/// A display name and an address.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sender {
+    pub name: Line,
+    pub address: EmailAddress,
+}
+
+/// Unsubscribe settings: a per-subscriber URL (required) and an optional mailto address.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unsubscribe {
+    pub url: UrlTemplate,
+    #[serde(default)]
+    pub mailto: Option<EmailAddress>,
+}
+
+/// A dot-atom identifier such as `bulletin.example.org` (list ids, Message-ID domains).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListId(String);
+
+impl ListId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for ListId {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let valid_label = |label: &str| {
+            !label.is_empty()
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        };
+        if value.contains('.') && value.split('.').all(valid_label) {
+            Ok(ListId(value.to_ascii_lowercase()))
+        } else {
+            Err(format!(
+                "`{value}` must be a dotted name of letters, digits and `-`, such as `bulletin.example.org`"
+            ))
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ListId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(D::Error::custom)
+    }
+}
+
+/// A URL with placeholders filled per subscriber: `{email}` (the address), `{list}` (the list
+/// id) and `{token}` (see [`crate::unsubscribe`]). Values are percent-encoded when filled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlTemplate {
+    template: String,
+}
+
+/// The placeholders a [`UrlTemplate`] may use.
+pub const URL_PLACEHOLDERS: [&str; 3] = ["email", "list", "token"];
+
+impl UrlTemplate {
+    pub fn as_str(&self) -> &str {
+        &self.template
+    }
+
+    pub fn uses(&self, placeholder: &str) -> bool {
+        self.template.contains(&format!("{{{placeholder}}}"))
+    }
+
+    /// The URL for one subscriber. `value` gives the raw value of each placeholder.
+    pub fn fill(&self, value: impl Fn(&str) -> String) -> String {
+        let mut url = String::with_capacity(self.template.len() + 64);
+        let mut rest = self.template.as_str();
+        while let Some(start) = rest.find('{') {
+            url.push_str(&rest[..start]);
+            let end = rest[start..]
+                .find('}')
+                .map_or(rest.len(), |end| start + end);
+            let name = &rest[start + 1..end];
+            url.extend(url::form_urlencoded::byte_serialize(value(name).as_bytes()));
+            rest = &rest[(end + 1).min(rest.len())..];
+        }
+        url.push_str(rest);
+        url
+    }
+}
+
+impl FromStr for UrlTemplate {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let template = value.trim().to_owned();
+        let mut rest = template.as_str();
+        while let Some(start) = rest.find('{') {
+            let Some(end) = rest[start..].find('}') else {
+                return Err(format!(
+                    "placeholder in `{template}` is not closed with `}}`"
+                ));
+            };
+            let name = &rest[start + 1..start + end];
+            if !URL_PLACEHOLDERS.contains(&name) {
+                return Err(format!(
+                    "unknown placeholder `{{{name}}}` in `{template}`; use {}",
+                    URL_PLACEHOLDERS.map(|p| format!("`{{{p}}}`")).join(", ")
+                ));
+            }
+            rest = &rest[start + end + 1..];
+        }
+        let template = UrlTemplate { template };
+        if !template.uses("email") && !template.uses("token") {
+            return Err(format!(
+                "`{}` must contain `{{email}}` or `{{token}}`, or the unsubscribe endpoint cannot tell who is leaving",
+                template.template
+            ));
+        }
+        let sample = template.fill(|_| "sample".into());
+        sample
+            .parse::<WebUrl>()
+            .map_err(|error| format!("{error} (after filling its placeholders)"))?;
+        Ok(template)
+    }
+}
+
+impl<'de> Deserialize<'de> for UrlTemplate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(D::Error::custom)
+    }
+}
+
+/// A loaded list file, with the paths it names resolved against its own folder.
+#[derive(Debug)]
+pub struct List {
+    pub path: PathBuf,
+    pub file: ListFile,
+    pub text: String,
+    pub subscribers_path: PathBuf,
+    pub suppression_path: Option<PathBuf>,
+}
+
+impl List {
+    pub fn load(path: &Path) -> Result<List, Error> {
+        let Document { value: file, text } = document::load::<ListFile>(path, "list")?;
+        let folder = path.parent().unwrap_or(Path::new(""));
+        let subscribers_path = folder.join(&file.subscribers);
+        let suppression_path = file.suppression.as_ref().map(|p| folder.join(p));
+        Ok(List {
+            path: path.to_owned(),
+            file,
+            text,
+            subscribers_path,
+            suppression_path,
+        })
+    }
+
+    /// The domain of generated `Message-ID`s.
+    pub fn message_id_domain(&self) -> &str {
+        self.file
+            .message_id_domain
+            .as_ref()
+            .map_or_else(|| self.file.from.address.domain(), ListId::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_id_is_a_dotted_name() {
+        assert_eq!(
+            "Bulletin.Example.org".parse::<ListId>().unwrap().as_str(),
+            "bulletin.example.org"
+        );
+        assert!("bulletin".parse::<ListId>().is_err());
+        assert!("a..b".parse::<ListId>().is_err());
+        assert!("a b.org".parse::<ListId>().is_err());
+        assert!("a.org>\r\nBcc: x".parse::<ListId>().is_err());
+    }
+
+    #[test]
+    fn url_template_fills_and_encodes() {
+        let template: UrlTemplate = "https://example.org/u?e={email}&l={list}".parse().unwrap();
+        let url = template.fill(|name| match name {
+            "email" => "zoë+news@example.org".into(),
+            _ => "bulletin.example.org".into(),
+        });
+        assert_eq!(
+            url,
+            "https://example.org/u?e=zo%C3%AB%2Bnews%40example.org&l=bulletin.example.org"
+        );
+    }
+
+    #[test]
+    fn url_template_rejects_unknown_placeholders_and_schemes() {
+        let unknown = "https://example.org/u?e={mail}".parse::<UrlTemplate>();
+        assert!(
+            unknown
+                .unwrap_err()
+                .contains("unknown placeholder `{mail}`")
+        );
+        let anonymous = "https://example.org/unsubscribe".parse::<UrlTemplate>();
+        assert!(anonymous.unwrap_err().contains("must contain"));
+        assert!(
+            "mailto:x@example.org?{email}"
+                .parse::<UrlTemplate>()
+                .is_err()
+        );
+        assert!("https://example.org/{email".parse::<UrlTemplate>().is_err());
+    }
+}

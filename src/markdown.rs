@@ -1,0 +1,501 @@
+//! Markdown (story bodies, introduction, footer) to the HTML part and to the plain-text part.
+//!
+//! Both renderings come from the same pulldown-cmark events. The HTML is a fragment that the
+//! HTML template places in a table cell; its elements get their styles from the template's CSS,
+//! which [`crate::render`] inlines. Raw HTML in Markdown is shown as text, not passed through,
+//! so an issue cannot break the email layout. The text is wrapped at [`TEXT_WIDTH`] columns and
+//! each link becomes a numbered reference, listed by the caller, so no link is lost.
+
+use pulldown_cmark::{CowStr, Event, HeadingLevel, LinkType, Options, Parser, Tag, TagEnd};
+
+/// The column at which the text part is wrapped.
+pub const TEXT_WIDTH: usize = 76;
+
+fn parser(markdown: &str) -> Parser<'_> {
+    Parser::new_ext(
+        markdown,
+        Options::ENABLE_SMART_PUNCTUATION | Options::ENABLE_STRIKETHROUGH,
+    )
+}
+
+/// Whether a link target may be used in an email: web, mail and phone links only.
+fn is_safe_link(url: &str) -> bool {
+    let lower = url.trim_start().to_ascii_lowercase();
+    ["https://", "http://", "mailto:", "tel:"]
+        .iter()
+        .any(|scheme| lower.starts_with(scheme))
+}
+
+/// Renders Markdown to an HTML fragment.
+pub fn to_html(markdown: &str) -> String {
+    let mut unsafe_link_depth = 0usize;
+    let events = parser(markdown).filter_map(|event| match event {
+        // Raw HTML is shown as text so that it cannot break the layout.
+        Event::Html(html) | Event::InlineHtml(html) => Some(Event::Text(html)),
+        Event::Start(Tag::Heading {
+            level,
+            id,
+            classes,
+            attrs,
+        }) => Some(Event::Start(Tag::Heading {
+            level: body_heading(level),
+            id,
+            classes,
+            attrs,
+        })),
+        Event::End(TagEnd::Heading(level)) => {
+            Some(Event::End(TagEnd::Heading(body_heading(level))))
+        }
+        Event::Start(Tag::Link { dest_url, .. }) if !is_safe_link(&dest_url) => {
+            unsafe_link_depth += 1;
+            None
+        }
+        Event::Start(Tag::Image { dest_url, .. }) if !is_safe_link(&dest_url) => {
+            unsafe_link_depth += 1;
+            None
+        }
+        Event::End(TagEnd::Link | TagEnd::Image) if unsafe_link_depth > 0 => {
+            unsafe_link_depth -= 1;
+            None
+        }
+        other => Some(other),
+    });
+    let mut html = String::with_capacity(markdown.len() * 5 / 4);
+    pulldown_cmark::html::push_html(&mut html, events);
+    html
+}
+
+/// Headings inside a story sit below the story's own title.
+fn body_heading(level: HeadingLevel) -> HeadingLevel {
+    match level {
+        HeadingLevel::H1 | HeadingLevel::H2 => HeadingLevel::H3,
+        HeadingLevel::H3 => HeadingLevel::H4,
+        HeadingLevel::H4 => HeadingLevel::H5,
+        HeadingLevel::H5 | HeadingLevel::H6 => HeadingLevel::H6,
+    }
+}
+
+/// Numbered links of the text part, shared by all the Markdown blocks of one email so that
+/// numbers run on from story to story.
+#[derive(Debug, Default)]
+pub struct LinkList {
+    links: Vec<String>,
+}
+
+impl LinkList {
+    /// The number of `url`, adding it if it is new.
+    fn number(&mut self, url: &str) -> usize {
+        if let Some(index) = self.links.iter().position(|known| known == url) {
+            index + 1
+        } else {
+            self.links.push(url.to_owned());
+            self.links.len()
+        }
+    }
+
+    /// All links, numbered.
+    pub fn iter(&self) -> impl Iterator<Item = (usize, &str)> {
+        self.links
+            .iter()
+            .enumerate()
+            .map(|(index, url)| (index + 1, url.as_str()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.links.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.links.is_empty()
+    }
+}
+
+/// A block being filled with inline text, with the prefixes of its first and later lines.
+struct Block {
+    text: String,
+    first_prefix: String,
+    rest_prefix: String,
+}
+
+/// Renders Markdown to wrapped plain text. Link targets are numbered in `links` and shown as
+/// `[n]` after the link text; the caller lists them.
+pub fn to_text(markdown: &str, links: &mut LinkList) -> String {
+    TextWriter::new(links).write(markdown)
+}
+
+struct TextWriter<'l> {
+    out: String,
+    links: &'l mut LinkList,
+    block: Option<Block>,
+    /// Prefixes of enclosing containers (block quotes, list items), outermost first.
+    containers: Vec<String>,
+    /// For each open list, the next item number (`None` for bullets).
+    lists: Vec<Option<u64>>,
+    /// Set when the next block starts a list item, so it gets the bullet.
+    item_prefix: Option<String>,
+    /// The target of each open link, with whether its text was the URL itself.
+    open_links: Vec<(String, usize)>,
+    heading: Option<HeadingLevel>,
+    in_code_block: bool,
+    image_depth: usize,
+    /// Whether the last block written was inside a list.
+    previous_was_item: bool,
+}
+
+impl<'l> TextWriter<'l> {
+    fn new(links: &'l mut LinkList) -> Self {
+        TextWriter {
+            out: String::new(),
+            links,
+            block: None,
+            containers: Vec::new(),
+            lists: Vec::new(),
+            item_prefix: None,
+            open_links: Vec::new(),
+            heading: None,
+            in_code_block: false,
+            image_depth: 0,
+            previous_was_item: false,
+        }
+    }
+
+    fn container_prefix(&self) -> String {
+        self.containers.concat()
+    }
+
+    fn start_block(&mut self) {
+        self.finish_block();
+        let rest_prefix = self.container_prefix();
+        let first_prefix = match self.item_prefix.take() {
+            Some(bullet) => {
+                let outer: String = self.containers[..self.containers.len() - 1].concat();
+                outer + &bullet
+            }
+            None => rest_prefix.clone(),
+        };
+        self.block = Some(Block {
+            text: String::new(),
+            first_prefix,
+            rest_prefix,
+        });
+    }
+
+    fn push_inline(&mut self, text: &str) {
+        if self.block.is_none() {
+            // Inline text outside a paragraph: a tight list item.
+            self.start_block();
+        }
+        if let Some(block) = &mut self.block {
+            block.text.push_str(text);
+        }
+    }
+
+    fn finish_block(&mut self) {
+        let Some(block) = self.block.take() else {
+            return;
+        };
+        if block.text.trim().is_empty() {
+            return;
+        }
+        let starts_item = block.first_prefix != block.rest_prefix;
+        if !self.out.is_empty() {
+            // List items follow each other without a blank line; other blocks are separated.
+            self.out.push_str(if starts_item && self.previous_was_item {
+                "\n"
+            } else {
+                "\n\n"
+            });
+        }
+        self.previous_was_item = !self.lists.is_empty();
+        let options = textwrap::Options::new(TEXT_WIDTH)
+            .initial_indent(&block.first_prefix)
+            .subsequent_indent(&block.rest_prefix)
+            .break_words(false)
+            .word_splitter(textwrap::WordSplitter::NoHyphenation);
+        // Hard breaks were written as `\n`; each segment is wrapped on its own.
+        let mut first = true;
+        for segment in block.text.split('\n') {
+            let options = if first {
+                options.clone()
+            } else {
+                options.clone().initial_indent(&block.rest_prefix)
+            };
+            let segment = segment.split_whitespace().collect::<Vec<_>>().join(" ");
+            for line in textwrap::wrap(&segment, options) {
+                self.out.push_str(line.trim_end());
+                self.out.push('\n');
+            }
+            first = false;
+        }
+        self.out.pop();
+        if let Some(level) = self.heading {
+            let title_width = self.out.rsplit('\n').next().map_or(0, |last| {
+                textwrap::core::display_width(last.trim_start_matches(&*block.rest_prefix))
+            });
+            let rule = if level <= HeadingLevel::H2 { '=' } else { '-' };
+            self.out.push('\n');
+            self.out.push_str(&block.rest_prefix);
+            self.out
+                .extend(std::iter::repeat_n(rule, title_width.min(TEXT_WIDTH)));
+        }
+    }
+
+    fn write(mut self, markdown: &str) -> String {
+        for event in parser(markdown) {
+            self.event(event);
+        }
+        self.finish_block();
+        self.out
+    }
+
+    fn event(&mut self, event: Event<'_>) {
+        match event {
+            Event::Start(tag) => self.start(tag),
+            Event::End(tag) => self.end(tag),
+            Event::Text(text) if self.in_code_block => self.code_block_text(&text),
+            Event::Text(text) | Event::Code(text) | Event::InlineHtml(text) => {
+                self.push_inline(&text);
+            }
+            Event::Html(html) => {
+                self.start_block();
+                self.push_inline(&html);
+            }
+            Event::SoftBreak => self.push_inline(" "),
+            Event::HardBreak => self.push_inline("\n"),
+            Event::Rule => {
+                self.start_block();
+                self.push_inline(&"-".repeat(24));
+                self.finish_block();
+            }
+            Event::TaskListMarker(done) => self.push_inline(if done { "[x] " } else { "[ ] " }),
+            Event::FootnoteReference(name) => self.push_inline(&format!("[{name}]")),
+            Event::InlineMath(text) | Event::DisplayMath(text) => self.push_inline(&text),
+        }
+    }
+
+    fn code_block_text(&mut self, text: &CowStr<'_>) {
+        // Code keeps its lines; it is indented, not wrapped.
+        self.finish_block();
+        if !self.out.is_empty() {
+            self.out.push_str("\n\n");
+        }
+        let prefix = self.container_prefix() + "    ";
+        let lines: Vec<String> = text
+            .trim_end_matches('\n')
+            .lines()
+            .map(|line| format!("{prefix}{line}").trim_end().to_owned())
+            .collect();
+        self.out.push_str(&lines.join("\n"));
+    }
+
+    fn start(&mut self, tag: Tag<'_>) {
+        match tag {
+            Tag::Paragraph => self.start_block(),
+            Tag::Heading { level, .. } => {
+                self.start_block();
+                self.heading = Some(body_heading(level));
+            }
+            Tag::BlockQuote(_) => {
+                self.finish_block();
+                self.containers.push("> ".into());
+            }
+            Tag::CodeBlock(_) => {
+                self.finish_block();
+                self.in_code_block = true;
+            }
+            Tag::List(first) => {
+                self.finish_block();
+                self.lists.push(first);
+            }
+            Tag::Item => {
+                self.finish_block();
+                let bullet = match self.lists.last_mut() {
+                    Some(Some(number)) => {
+                        let bullet = format!("{number}. ");
+                        *number += 1;
+                        bullet
+                    }
+                    _ => "- ".to_owned(),
+                };
+                self.containers.push(" ".repeat(bullet.len()));
+                self.item_prefix = Some(bullet);
+            }
+            Tag::Link {
+                link_type,
+                dest_url,
+                ..
+            } => {
+                let shown_as_url = matches!(link_type, LinkType::Autolink | LinkType::Email);
+                let start = self.block.as_ref().map_or(0, |b| b.text.len());
+                let target = if shown_as_url {
+                    String::new()
+                } else {
+                    dest_url.to_string()
+                };
+                self.open_links.push((target, start));
+            }
+            Tag::Image { .. } => {
+                self.image_depth += 1;
+                self.push_inline("[Image: ");
+            }
+            Tag::Table(_)
+            | Tag::TableHead
+            | Tag::TableRow
+            | Tag::TableCell
+            | Tag::Emphasis
+            | Tag::Strong
+            | Tag::Strikethrough
+            | Tag::Superscript
+            | Tag::Subscript
+            | Tag::FootnoteDefinition(_)
+            | Tag::DefinitionList
+            | Tag::DefinitionListTitle
+            | Tag::DefinitionListDefinition
+            | Tag::HtmlBlock
+            | Tag::MetadataBlock(_) => {}
+        }
+    }
+
+    fn end(&mut self, tag: TagEnd) {
+        match tag {
+            TagEnd::Paragraph => self.finish_block(),
+            TagEnd::Heading(_) => {
+                self.finish_block();
+                self.heading = None;
+            }
+            TagEnd::BlockQuote(_) => {
+                self.finish_block();
+                self.containers.pop();
+            }
+            TagEnd::CodeBlock => self.in_code_block = false,
+            TagEnd::List(_) => {
+                self.finish_block();
+                self.lists.pop();
+                // A list after a list (or after a nested list's parent) is a new block.
+                self.previous_was_item = !self.lists.is_empty();
+            }
+            TagEnd::Item => {
+                self.finish_block();
+                self.containers.pop();
+                self.item_prefix = None;
+            }
+            TagEnd::Link => {
+                if let Some((target, _)) = self.open_links.pop()
+                    && !target.is_empty()
+                    && is_safe_link(&target)
+                {
+                    let number = self.links.number(&target);
+                    self.push_inline(&format!(" [{number}]"));
+                }
+            }
+            TagEnd::Image => {
+                self.image_depth = self.image_depth.saturating_sub(1);
+                self.push_inline("]");
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(markdown: &str) -> (String, Vec<String>) {
+        let mut links = LinkList::default();
+        let text = to_text(markdown, &mut links);
+        (
+            text,
+            links
+                .iter()
+                .map(|(n, url)| format!("[{n}] {url}"))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn html_escapes_raw_html_and_shifts_headings() {
+        let html = to_html("## Section\n\nHello <script>alert(1)</script> *world*\n");
+        assert!(html.contains("<h3>Section</h3>"), "{html}");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{html}"
+        );
+        assert!(html.contains("<em>world</em>"), "{html}");
+    }
+
+    #[test]
+    fn html_drops_unsafe_link_targets_but_keeps_text() {
+        let html = to_html("[click](javascript:alert(1)) and [ok](https://example.org)");
+        assert!(!html.contains("javascript"), "{html}");
+        assert!(
+            html.contains("click and <a href=\"https://example.org\">ok</a>"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn smart_punctuation() {
+        assert_eq!(
+            to_html("UK's \"digital\" age -- now"),
+            "<p>UK’s “digital” age – now</p>\n"
+        );
+    }
+
+    #[test]
+    fn text_wraps_at_the_text_width() {
+        let paragraph = "word ".repeat(60);
+        let (text, _) = text(&paragraph);
+        assert!(text.lines().count() > 1);
+        assert!(
+            text.lines().all(|line| line.chars().count() <= TEXT_WIDTH),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn text_numbers_links_and_keeps_long_urls_whole() {
+        let url = format!("https://example.org/{}", "a-b".repeat(40));
+        let (text, links) = text(&format!(
+            "See [the report]({url}) and [GOV.UK](https://www.gov.uk/) and [again]({url})."
+        ));
+        assert_eq!(text, "See the report [1] and GOV.UK [2] and again [1].");
+        assert_eq!(
+            links,
+            [format!("[1] {url}"), "[2] https://www.gov.uk/".to_owned()]
+        );
+    }
+
+    #[test]
+    fn autolinks_are_shown_once() {
+        let (text, links) = text("Write to <mailto:team@example.org> or <https://example.org>.");
+        assert_eq!(
+            text,
+            "Write to mailto:team@example.org or https://example.org."
+        );
+        assert!(links.is_empty());
+    }
+
+    #[test]
+    fn text_headings_lists_and_quotes() {
+        let (text, _) = text(
+            "# The digital age\n\nIntro.\n\n- one\n- two is a longer item that needs to be wrapped because it goes on and on past the width\n\n1. first\n2. second\n\n> quoted\n",
+        );
+        assert_eq!(
+            text,
+            "The digital age\n---------------\n\nIntro.\n\n- one\n- two is a longer item that needs to be wrapped because it goes on and on\n  past the width\n\n1. first\n2. second\n\n> quoted"
+        );
+    }
+
+    #[test]
+    fn text_keeps_code_blocks_and_hard_breaks() {
+        let (text, _) = text("Line one  \nline two\n\n    code  here\n");
+        assert_eq!(text, "Line one\nline two\n\n    code  here");
+    }
+
+    #[test]
+    fn text_shows_images_by_their_alt_text() {
+        let (text, _) = text("![Signing in London](https://example.org/a.jpg)");
+        assert_eq!(text, "[Image: Signing in London]");
+    }
+}

@@ -1,0 +1,177 @@
+//! Merge fields: text with `{column}` placeholders filled per subscriber, such as the greeting
+//! `"Dear {name},"`. Placeholders name columns of the subscriber file (`email`, `name`, or any
+//! further column). `{{` and `}}` stand for literal braces.
+
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, de::Error as _};
+
+/// A parsed text with placeholders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeText {
+    parts: Vec<Part>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Literal(String),
+    Field(String),
+}
+
+impl MergeText {
+    /// The placeholder names, in order of appearance.
+    pub fn fields(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|part| match part {
+            Part::Field(name) => Some(name.as_str()),
+            Part::Literal(_) => None,
+        })
+    }
+
+    /// Fills every placeholder with `value(name)`. Returns `None` if any value is missing or
+    /// blank, so that the caller can fall back to a text without placeholders.
+    pub fn fill<'a>(&self, value: impl Fn(&str) -> Option<&'a str>) -> Option<String> {
+        let mut text = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Literal(literal) => text.push_str(literal),
+                Part::Field(name) => {
+                    let value = value(name).map(str::trim).filter(|v| !v.is_empty())?;
+                    text.push_str(value);
+                }
+            }
+        }
+        Some(text)
+    }
+}
+
+impl FromStr for MergeText {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if let Some(bad) = text.chars().find(|c| c.is_control()) {
+            return Err(format!(
+                "must be a single line without control characters (found U+{:04X})",
+                u32::from(bad)
+            ));
+        }
+        if let Some(bad) = text
+            .chars()
+            .find(|c| crate::fields::RESERVED_CHARACTERS.contains(c))
+        {
+            return Err(format!(
+                "contains U+{:04X}, a private-use character newsletter reserves",
+                u32::from(bad)
+            ));
+        }
+        let mut parts = Vec::new();
+        let mut literal = String::new();
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '{' if chars.peek() == Some(&'{') => {
+                    chars.next();
+                    literal.push('{');
+                }
+                '}' if chars.peek() == Some(&'}') => {
+                    chars.next();
+                    literal.push('}');
+                }
+                '{' => {
+                    let mut name = String::new();
+                    loop {
+                        match chars.next() {
+                            Some('}') => break,
+                            Some(c) if c.is_ascii_alphanumeric() || c == '_' || c == '-' => {
+                                name.push(c);
+                            }
+                            Some(c) => {
+                                return Err(format!(
+                                    "placeholder `{{{name}{c}…` may only contain letters, digits, `_` and `-` (write `{{{{` for a literal brace)"
+                                ));
+                            }
+                            None => {
+                                return Err(format!(
+                                    "placeholder `{{{name}` is not closed with `}}`"
+                                ));
+                            }
+                        }
+                    }
+                    if name.is_empty() {
+                        return Err("empty placeholder `{}`".into());
+                    }
+                    if !literal.is_empty() {
+                        parts.push(Part::Literal(std::mem::take(&mut literal)));
+                    }
+                    parts.push(Part::Field(name.to_ascii_lowercase()));
+                }
+                '}' => return Err("`}` without `{` (write `}}` for a literal brace)".into()),
+                c => literal.push(c),
+            }
+        }
+        if !literal.is_empty() {
+            parts.push(Part::Literal(literal));
+        }
+        if parts.is_empty() {
+            return Err("must not be empty".into());
+        }
+        Ok(MergeText { parts })
+    }
+}
+
+impl<'de> Deserialize<'de> for MergeText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(D::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fills_placeholders() {
+        let text: MergeText = "Dear {name} of {Org},".parse().unwrap();
+        assert_eq!(text.fields().collect::<Vec<_>>(), ["name", "org"]);
+        let filled = text.fill(|field| match field {
+            "name" => Some("Zoë"),
+            "org" => Some(" GDS "),
+            _ => None,
+        });
+        assert_eq!(filled.as_deref(), Some("Dear Zoë of GDS,"));
+    }
+
+    #[test]
+    fn blank_value_gives_none() {
+        let text: MergeText = "Dear {name},".parse().unwrap();
+        assert_eq!(text.fill(|_| Some("  ")), None);
+        assert_eq!(text.fill(|_| None), None);
+    }
+
+    #[test]
+    fn literal_braces() {
+        let text: MergeText = "{{not}} a field".parse().unwrap();
+        assert_eq!(text.fields().count(), 0);
+        assert_eq!(text.fill(|_| None).as_deref(), Some("{not} a field"));
+    }
+
+    #[test]
+    fn malformed_placeholders_are_errors() {
+        assert!(
+            "Dear {name"
+                .parse::<MergeText>()
+                .unwrap_err()
+                .contains("not closed")
+        );
+        assert!(
+            "Dear {}"
+                .parse::<MergeText>()
+                .unwrap_err()
+                .contains("empty")
+        );
+        assert!("Dear {na me}".parse::<MergeText>().is_err());
+        assert!("Dear }".parse::<MergeText>().is_err());
+        assert!("Dear\r\nBcc: x".parse::<MergeText>().is_err());
+    }
+}

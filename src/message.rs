@@ -1,0 +1,229 @@
+//! Builds the exact email one subscriber receives: headers and a multipart/alternative body
+//! (text first, HTML last). Preview, check, dry run and send all build messages here, so what a
+//! preview shows is byte for byte what is sent (but for `Date` and the MIME boundary).
+
+use std::time::SystemTime;
+
+use lettre::{
+    Address, Message,
+    address::Envelope,
+    message::{
+        Mailbox, MultiPart,
+        header::{Header, HeaderName, HeaderValue},
+    },
+};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    error::Error,
+    issue::Issue,
+    render::{Personal, Prepared, Rendered},
+    subscribers::Subscriber,
+};
+
+/// A message ready to send: its envelope, its bytes, and its `Message-ID`.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub envelope: Envelope,
+    pub bytes: Vec<u8>,
+    pub message_id: String,
+}
+
+/// What every message of an issue shares, computed once.
+#[derive(Debug, Clone)]
+pub struct Composer {
+    from: Mailbox,
+    reply_to: Option<Mailbox>,
+    list_id: String,
+    unsubscribe_mailto: Option<String>,
+    subject: String,
+    /// `slug.content-hash`: the part of every `Message-ID` that names the issue.
+    message_id_stem: String,
+    message_id_domain: String,
+    user_agent: String,
+}
+
+impl Composer {
+    pub fn new(issue: &Issue, prepared: &Prepared) -> Composer {
+        let list = &issue.list.file;
+        let from = Mailbox::new(
+            Some(list.from.name.to_string()),
+            list.from.address.address().clone(),
+        );
+        let reply_to = list
+            .reply_to
+            .as_ref()
+            .map(|address| Mailbox::new(None, address.address().clone()));
+        Composer {
+            from,
+            reply_to,
+            list_id: list_id_header(list.name.as_str(), list.id.as_str()),
+            unsubscribe_mailto: list
+                .unsubscribe
+                .mailto
+                .as_ref()
+                .map(|address| format!("mailto:{address}?subject=unsubscribe")),
+            subject: prepared.subject.clone(),
+            message_id_stem: format!("{}.{}", issue.slug(), &issue.content_hash()[..12]),
+            message_id_domain: issue.list.message_id_domain().to_owned(),
+            user_agent: format!("newsletter/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+
+    /// Marks every message as a test send: `[TEST]` before the subject and a `Message-ID` of
+    /// its own, so a test never shares an id with the real send.
+    #[must_use]
+    pub fn for_test_send(mut self, run: &str) -> Composer {
+        self.subject = format!("[TEST] {}", self.subject);
+        self.message_id_stem = format!("{}.test-{run}", self.message_id_stem);
+        self
+    }
+
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// The `Message-ID` of the message to `email`. It is the same each time the same issue is
+    /// sent to the same address, so a resent message (after a crash left its delivery in doubt)
+    /// can be recognised as a duplicate by the receiving side.
+    pub fn message_id(&self, email: &str) -> String {
+        let digest = Sha256::digest(email.to_lowercase().as_bytes());
+        let hex = crate::units::hex(&digest[..8]);
+        format!(
+            "<{}.{hex}@{}>",
+            self.message_id_stem, self.message_id_domain
+        )
+    }
+
+    /// Builds the message to `subscriber`.
+    pub fn build(
+        &self,
+        subscriber: &Subscriber,
+        personal: &Personal,
+        rendered: Rendered,
+        date: SystemTime,
+    ) -> Result<Built, Error> {
+        let to = Mailbox::new(
+            Some(subscriber.name.clone()).filter(|name| !name.is_empty()),
+            subscriber.email.clone(),
+        );
+        let message_id = self.message_id(subscriber.email.as_ref());
+        let mut unsubscribe = format!("<{}>", personal.unsubscribe_url);
+        if let Some(mailto) = &self.unsubscribe_mailto {
+            unsubscribe.push_str(", <");
+            unsubscribe.push_str(mailto);
+            unsubscribe.push('>');
+        }
+        let mut builder = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(self.subject.clone())
+            .date(date)
+            .message_id(Some(message_id.clone()))
+            .user_agent(self.user_agent.clone())
+            .header(ListId(self.list_id.clone()))
+            .header(ListUnsubscribe(unsubscribe))
+            .header(ListUnsubscribePost);
+        if let Some(reply_to) = &self.reply_to {
+            builder = builder.reply_to(reply_to.clone());
+        }
+        let message = builder
+            .multipart(MultiPart::alternative_plain_html(
+                rendered.text,
+                rendered.html,
+            ))
+            .map_err(|source| Error::MessageBuild {
+                email: subscriber.email.to_string(),
+                source,
+            })?;
+        let envelope = Envelope::new(
+            Some(self.from.email.clone()),
+            vec![subscriber.email.clone()],
+        )
+        .map_err(|source| Error::MessageBuild {
+            email: subscriber.email.to_string(),
+            source,
+        })?;
+        Ok(Built {
+            envelope,
+            bytes: message.formatted(),
+            message_id,
+        })
+    }
+
+    /// The envelope sender.
+    pub fn sender(&self) -> &Address {
+        &self.from.email
+    }
+}
+
+/// `List-Id` (RFC 2919): the list name as a phrase when it is plain ASCII, then the id.
+fn list_id_header(name: &str, id: &str) -> String {
+    let plain = name
+        .chars()
+        .all(|c| c.is_ascii() && !c.is_ascii_control() && c != '"' && c != '\\');
+    if plain {
+        format!("\"{name}\" <{id}>")
+    } else {
+        format!("<{id}>")
+    }
+}
+
+macro_rules! text_header {
+    ($type:ident, $name:literal) => {
+        #[derive(Debug, Clone)]
+        struct $type(String);
+
+        impl Header for $type {
+            fn name() -> HeaderName {
+                HeaderName::new_from_ascii_str($name)
+            }
+
+            fn parse(value: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+                Ok($type(value.to_owned()))
+            }
+
+            fn display(&self) -> HeaderValue {
+                HeaderValue::new(Self::name(), self.0.clone())
+            }
+        }
+    };
+}
+
+text_header!(ListId, "List-Id");
+text_header!(ListUnsubscribe, "List-Unsubscribe");
+
+/// `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058).
+#[derive(Debug, Clone)]
+struct ListUnsubscribePost;
+
+impl Header for ListUnsubscribePost {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("List-Unsubscribe-Post")
+    }
+
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ListUnsubscribePost)
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "List-Unsubscribe=One-Click".to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_id_quotes_plain_names_only() {
+        assert_eq!(
+            list_id_header("SIN Singapore Bulletin", "bulletin.example.org"),
+            "\"SIN Singapore Bulletin\" <bulletin.example.org>"
+        );
+        assert_eq!(
+            list_id_header("Zoë's \"list\"", "bulletin.example.org"),
+            "<bulletin.example.org>"
+        );
+    }
+}

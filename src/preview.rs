@@ -1,0 +1,200 @@
+//! `newsletter preview`: writes each subscriber's message as `.html`, `.txt` and `.eml` files,
+//! plus an `index.html` that lists them (and the skipped rows), and can open it in a browser.
+
+use std::{
+    fs,
+    io::Write,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::SystemTime,
+};
+
+use askama::Template;
+
+use crate::{
+    audience::{Audience, Skip},
+    cli::PreviewArguments,
+    error::Error,
+    issue::Issue,
+    mailing::Mailing,
+    subscribers::{AddressKey, Subscriber},
+    units,
+    unsubscribe::{self, KeyUse},
+};
+
+struct IndexEntry {
+    line: usize,
+    name: String,
+    email: String,
+    stem: String,
+    size: String,
+}
+
+#[derive(Template)]
+#[template(path = "preview-index.html")]
+struct IndexTemplate<'a> {
+    subject: &'a str,
+    issue: String,
+    recipients: &'a [IndexEntry],
+    skipped: &'a [Skip],
+}
+
+pub fn run(arguments: &PreviewArguments, out: &mut dyn Write) -> Result<i32, Error> {
+    let input = &arguments.input;
+    let issue = Issue::load(&input.issue)?;
+    let mailing = Mailing::new(&issue, unsubscribe::key_from_env(KeyUse::Preview)?)?;
+    let audience = Audience::of(
+        &issue,
+        input.subscribers.as_deref(),
+        input.suppression.as_deref(),
+    )?;
+    let wanted = arguments.for_email.as_deref().map(AddressKey::of);
+    // A first pass validates every row, so nothing is written for a broken list.
+    audience.scan_valid(&issue, |_| Ok(()))?;
+
+    let folder = arguments
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("preview").join(issue.slug()));
+    fs::create_dir_all(&folder).map_err(|source| Error::Write {
+        path: folder.clone(),
+        source,
+    })?;
+    let now = SystemTime::now();
+    let mut entries = Vec::new();
+    let tally = audience.scan(&issue, |subscriber| {
+        if wanted.is_some_and(|key| key != subscriber.key()) {
+            return Ok(());
+        }
+        entries.push(write_message(&folder, &mailing, &subscriber, now)?);
+        Ok(())
+    })?;
+    if let Some(email) = &arguments.for_email
+        && entries.is_empty()
+    {
+        return Err(Error::RecipientNotFound {
+            email: email.clone(),
+            path: audience.subscribers_path.clone(),
+        });
+    }
+    let skipped: Vec<Skip> = match wanted {
+        Some(_) => Vec::new(),
+        None => tally.skipped,
+    };
+    let index = IndexTemplate {
+        subject: mailing.composer.subject(),
+        issue: format!(
+            "{}, issue {} of {}",
+            issue.file.date.long(),
+            issue.file.number,
+            issue.list.file.name
+        ),
+        recipients: &entries,
+        skipped: &skipped,
+    }
+    .render()
+    .map_err(|source| Error::TemplateRender {
+        template: "preview-index.html",
+        source,
+    })?;
+    let index_path = folder.join("index.html");
+    write_file(&index_path, index.as_bytes())?;
+
+    let report = format!(
+        "wrote {} message(s) to {} ({} skipped)\n  open {}",
+        entries.len(),
+        folder.display(),
+        skipped.len(),
+        index_path.display()
+    );
+    writeln!(out, "{report}").map_err(|source| Error::Write {
+        path: "standard output".into(),
+        source,
+    })?;
+    if mailing.prepared.uses_throwaway_key() {
+        writeln!(
+            out,
+            "note: {} is not set, so unsubscribe links were made with a throwaway key",
+            unsubscribe::KEY_VARIABLE
+        )
+        .map_err(|source| Error::Write {
+            path: "standard output".into(),
+            source,
+        })?;
+    }
+    if arguments.open {
+        open_in_browser(&index_path)?;
+    }
+    Ok(crate::error::EXIT_OK)
+}
+
+fn write_message(
+    folder: &Path,
+    mailing: &Mailing,
+    subscriber: &Subscriber,
+    now: SystemTime,
+) -> Result<IndexEntry, Error> {
+    let (built, rendered) = mailing.message_and_parts(subscriber, now)?;
+    let stem = file_stem(subscriber);
+    write_file(
+        &folder.join(format!("{stem}.html")),
+        rendered.html.as_bytes(),
+    )?;
+    write_file(
+        &folder.join(format!("{stem}.txt")),
+        rendered.text.as_bytes(),
+    )?;
+    write_file(&folder.join(format!("{stem}.eml")), &built.bytes)?;
+    Ok(IndexEntry {
+        line: subscriber.line,
+        name: subscriber.name.clone(),
+        email: subscriber.email.to_string(),
+        stem,
+        size: units::size(built.bytes.len()),
+    })
+}
+
+/// `0007-zoe_example.org`: the line number keeps names unique and in list order, and only
+/// characters that are safe in file names on every system are kept from the address.
+pub fn file_stem(subscriber: &Subscriber) -> String {
+    let email: &str = subscriber.email.as_ref();
+    let email: String = email
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+') {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{:04}-{email}", subscriber.line)
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    fs::write(path, bytes).map_err(|source| Error::Write {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Opens `path` with the desktop's handler (`xdg-open`, `open` on macOS).
+fn open_in_browser(path: &Path) -> Result<(), Error> {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
+    let absolute: PathBuf = fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    Command::new(opener)
+        .arg(&absolute)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map(drop)
+        .map_err(|source| Error::BrowserOpen {
+            path: absolute,
+            source,
+        })
+}

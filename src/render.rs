@@ -1,0 +1,506 @@
+//! Renders an issue with the Askama templates in `templates/` into the HTML and text parts of
+//! each subscriber's email.
+//!
+//! The templates are rendered once per issue, with markers in the places that differ per
+//! subscriber (greeting, address, unsubscribe URL); the CSS of the HTML template is inlined
+//! into its elements at that point, once. Each subscriber's parts are then made by filling the
+//! markers, HTML-escaping the values for the HTML part. This keeps per-subscriber work to a few
+//! string copies, whatever the templates do.
+
+use std::fmt::Write as _;
+
+use askama::{Template, filters::Escaper as _};
+
+use crate::{
+    error::Error,
+    issue::{Issue, MAX_WIDTH},
+    list::UrlTemplate,
+    markdown::{self, LinkList, TEXT_WIDTH},
+    merge::MergeText,
+    subscribers::Subscriber,
+    unsubscribe::TokenKey,
+};
+
+/// What the templates show that is the same for every subscriber.
+#[derive(Debug)]
+pub struct IssueView {
+    pub lang: String,
+    pub subject: String,
+    pub preheader: String,
+    pub preheader_spacer: &'static str,
+    pub list_name: String,
+    pub sender_name: String,
+    pub issue_line: String,
+    pub masthead_rule: String,
+    pub footer_rule: String,
+    pub intro_html: Option<String>,
+    pub intro_text: Option<String>,
+    pub stories: Vec<StoryView>,
+    pub contact: Option<ContactView>,
+    pub footer_html: Option<String>,
+    pub footer_text: Option<String>,
+    pub unsubscribe_mailto: Option<String>,
+    pub postal_address: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct StoryView {
+    pub title: String,
+    /// The title, wrapped and underlined, for the text part.
+    pub title_block: String,
+    pub html: String,
+    /// The body as text, followed by the links it introduced.
+    pub text: String,
+    pub link: Option<LinkView>,
+    pub image: Option<ImageView>,
+}
+
+#[derive(Debug)]
+pub struct LinkView {
+    pub url: String,
+    pub label: String,
+}
+
+#[derive(Debug)]
+pub struct ImageView {
+    pub src: String,
+    pub alt: String,
+    pub width: u32,
+}
+
+#[derive(Debug)]
+pub struct ContactView {
+    pub name: String,
+    pub email: String,
+    pub role: Option<String>,
+}
+
+/// The values a template shows for the per-subscriber parts: markers when rendering once per
+/// issue.
+#[derive(Debug)]
+pub struct Slots {
+    pub greeting: String,
+    pub email: String,
+    pub unsubscribe_url: String,
+}
+
+#[derive(Template)]
+#[template(path = "issue.html")]
+struct HtmlTemplate<'a> {
+    view: &'a IssueView,
+    slots: &'a Slots,
+}
+
+#[derive(Template)]
+#[template(path = "issue.txt")]
+struct TextTemplate<'a> {
+    view: &'a IssueView,
+    slots: &'a Slots,
+}
+
+/// A place in a rendered template that is filled per subscriber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Greeting,
+    Email,
+    UnsubscribeUrl,
+}
+
+const MARK_START: char = '\u{E000}';
+const MARK_END: char = '\u{E001}';
+
+impl Slot {
+    const ALL: [Slot; 3] = [Slot::Greeting, Slot::Email, Slot::UnsubscribeUrl];
+
+    fn code(self) -> char {
+        match self {
+            Slot::Greeting => 'g',
+            Slot::Email => 'e',
+            Slot::UnsubscribeUrl => 'u',
+        }
+    }
+
+    fn marker(self) -> String {
+        format!("{MARK_START}{}{MARK_END}", self.code())
+    }
+}
+
+fn marker_slots() -> Slots {
+    Slots {
+        greeting: Slot::Greeting.marker(),
+        email: Slot::Email.marker(),
+        unsubscribe_url: Slot::UnsubscribeUrl.marker(),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    Slot(Slot),
+}
+
+/// A rendered template cut at its slots.
+#[derive(Debug, Clone)]
+struct Segments {
+    parts: Vec<Segment>,
+    literal_len: usize,
+}
+
+impl Segments {
+    fn compile(rendered: &str) -> Segments {
+        let mut parts = Vec::new();
+        let mut rest = rendered;
+        while let Some(start) = rest.find(MARK_START) {
+            let after = &rest[start + MARK_START.len_utf8()..];
+            let slot = after.chars().next().and_then(|code| {
+                Slot::ALL
+                    .into_iter()
+                    .find(|slot| slot.code() == code)
+                    .filter(|_| after[code.len_utf8()..].starts_with(MARK_END))
+            });
+            let Some(slot) = slot else {
+                // Input text cannot contain the marker characters (see `fields`), so this is
+                // unreachable in practice; keep the text as it is.
+                parts.push(Segment::Literal(rest[..=start].to_owned()));
+                rest = &rest[start + MARK_START.len_utf8()..];
+                continue;
+            };
+            if start > 0 {
+                parts.push(Segment::Literal(rest[..start].to_owned()));
+            }
+            parts.push(Segment::Slot(slot));
+            rest = &after[1 + MARK_END.len_utf8()..];
+        }
+        if !rest.is_empty() {
+            parts.push(Segment::Literal(rest.to_owned()));
+        }
+        let literal_len = parts
+            .iter()
+            .map(|part| match part {
+                Segment::Literal(text) => text.len(),
+                Segment::Slot(_) => 0,
+            })
+            .sum();
+        Segments { parts, literal_len }
+    }
+
+    fn fill(&self, personal: &Personal, html: bool) -> String {
+        let mut out = String::with_capacity(self.literal_len + 256);
+        for part in &self.parts {
+            match part {
+                Segment::Literal(text) => out.push_str(text),
+                Segment::Slot(slot) => {
+                    let value = match slot {
+                        Slot::Greeting if html => &personal.greeting,
+                        Slot::Greeting => &personal.greeting_text,
+                        Slot::Email => &personal.email,
+                        Slot::UnsubscribeUrl => &personal.unsubscribe_url,
+                    };
+                    if html {
+                        // Writing to a String cannot fail.
+                        let _ = askama::filters::Html.write_escaped_str(&mut out, value);
+                    } else {
+                        out.push_str(value);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn contains(&self, slot: Slot) -> bool {
+        self.parts.contains(&Segment::Slot(slot))
+    }
+}
+
+/// The per-subscriber values of one email.
+#[derive(Debug, Clone)]
+pub struct Personal {
+    pub greeting: String,
+    /// The greeting wrapped for the text part.
+    pub greeting_text: String,
+    pub email: String,
+    pub unsubscribe_url: String,
+}
+
+/// The two parts of one subscriber's email.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub html: String,
+    pub text: String,
+}
+
+/// An issue rendered once, ready to be personalised for each subscriber.
+#[derive(Debug)]
+pub struct Prepared {
+    pub subject: String,
+    pub view: IssueView,
+    html: Segments,
+    text: Segments,
+    greeting: MergeText,
+    greeting_fallback: String,
+    unsubscribe_url: UrlTemplate,
+    list_id: String,
+    token_key: Option<TokenKey>,
+}
+
+/// Characters after the preheader that keep mail clients from filling the preview line with
+/// the start of the body.
+const PREHEADER_SPACER: &str = "&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;";
+
+impl Prepared {
+    /// Renders `issue` once. `token_key` signs unsubscribe URLs that use `{token}`.
+    pub fn new(issue: &Issue, token_key: Option<TokenKey>) -> Result<Prepared, Error> {
+        let list = &issue.list.file;
+        if list.unsubscribe.url.uses("token") && token_key.is_none() {
+            return Err(Error::UnsubscribeKeyMissing {
+                list: issue.list.path.clone(),
+            });
+        }
+        let view = issue_view(issue);
+        let slots = marker_slots();
+        let html = HtmlTemplate {
+            view: &view,
+            slots: &slots,
+        }
+        .render()
+        .map_err(|source| Error::TemplateRender {
+            template: "issue.html",
+            source,
+        })?;
+        let html = inline_css(&html)?;
+        let text = TextTemplate {
+            view: &view,
+            slots: &slots,
+        }
+        .render()
+        .map_err(|source| Error::TemplateRender {
+            template: "issue.txt",
+            source,
+        })?;
+        let html = Segments::compile(&html);
+        let text = Segments::compile(&(text.trim_end().to_owned() + "\n"));
+        for slot in [Slot::Greeting, Slot::UnsubscribeUrl] {
+            debug_assert!(
+                html.contains(slot) && text.contains(slot),
+                "{slot:?} missing"
+            );
+        }
+        Ok(Prepared {
+            subject: view.subject.clone(),
+            view,
+            html,
+            text,
+            greeting: issue.file.greeting.clone(),
+            greeting_fallback: issue.file.greeting_fallback.to_string(),
+            unsubscribe_url: list.unsubscribe.url.clone(),
+            list_id: list.id.as_str().to_owned(),
+            token_key,
+        })
+    }
+
+    /// Whether unsubscribe tokens are made with a throwaway key (a preview without the key).
+    pub fn uses_throwaway_key(&self) -> bool {
+        self.unsubscribe_url.uses("token") && self.token_key.as_ref().is_some_and(|k| k.throwaway)
+    }
+
+    /// The unsubscribe URL of `email`.
+    pub fn unsubscribe_url(&self, email: &str) -> String {
+        self.unsubscribe_url.fill(|name| match name {
+            "email" => email.to_owned(),
+            "list" => self.list_id.clone(),
+            "token" => self
+                .token_key
+                .as_ref()
+                .map(|key| key.token(&self.list_id, email))
+                .unwrap_or_default(),
+            _ => String::new(),
+        })
+    }
+
+    /// The per-subscriber values for `subscriber`.
+    pub fn personalise(&self, subscriber: &Subscriber) -> Personal {
+        let greeting = self
+            .greeting
+            .fill(|field| subscriber.field(field))
+            .unwrap_or_else(|| self.greeting_fallback.clone());
+        let greeting_text = if greeting.chars().count() > TEXT_WIDTH {
+            textwrap::fill(&greeting, TEXT_WIDTH)
+        } else {
+            greeting.clone()
+        };
+        let email = subscriber.email.to_string();
+        Personal {
+            greeting,
+            greeting_text,
+            unsubscribe_url: self.unsubscribe_url(&email),
+            email,
+        }
+    }
+
+    /// The HTML and text parts for one subscriber.
+    pub fn render(&self, personal: &Personal) -> Rendered {
+        Rendered {
+            html: self.html.fill(personal, true),
+            text: self.text.fill(personal, false),
+        }
+    }
+}
+
+fn inline_css(html: &str) -> Result<String, Error> {
+    const CHARSET: &str = "<meta charset=\"utf-8\">";
+    let inlined = css_inline::CSSInliner::options()
+        .keep_style_tags(false)
+        .keep_at_rules(true)
+        .load_remote_stylesheets(false)
+        .build()
+        .inline(html)
+        .map_err(|source| Error::CssInline { source })?;
+    // The inliner puts the kept @media rules first in <head>; browsers look for the charset in
+    // the first 1024 bytes, so it goes back to the top.
+    Ok(match (inlined.find("<head>"), inlined.find(CHARSET)) {
+        (Some(head), Some(charset)) if charset > head => {
+            let mut moved = inlined.clone();
+            moved.replace_range(charset..charset + CHARSET.len(), "");
+            moved.insert_str(head + "<head>".len(), CHARSET);
+            moved
+        }
+        _ => inlined,
+    })
+}
+
+/// Renders `markdown` to text and appends the links it introduced, numbered.
+fn text_with_links(markdown: &str, links: &mut LinkList) -> String {
+    let known = links.len();
+    let mut text = markdown::to_text(markdown, links);
+    let mut new_links = links.iter().skip(known).peekable();
+    if new_links.peek().is_some() {
+        text.push('\n');
+        for (number, url) in new_links {
+            let _ = write!(text, "\n[{number}] {url}");
+        }
+    }
+    text
+}
+
+/// The title wrapped at the text width and underlined.
+fn title_block(title: &str, rule: char) -> String {
+    let lines = textwrap::wrap(title, TEXT_WIDTH);
+    let width = lines
+        .iter()
+        .map(|line| textwrap::core::display_width(line))
+        .max()
+        .unwrap_or(0);
+    let mut block = lines.join("\n");
+    block.push('\n');
+    block.extend(std::iter::repeat_n(rule, width));
+    block
+}
+
+fn issue_view(issue: &Issue) -> IssueView {
+    let file = &issue.file;
+    let list = &issue.list.file;
+    let mut links = LinkList::default();
+    let intro_text = file
+        .intro
+        .as_ref()
+        .map(|intro| text_with_links(intro.as_str(), &mut links));
+    let stories = file
+        .stories
+        .iter()
+        .map(|story| StoryView {
+            title: story.title.to_string(),
+            title_block: title_block(story.title.as_str(), '='),
+            html: markdown::to_html(story.body.as_str()),
+            text: text_with_links(story.body.as_str(), &mut links),
+            link: story.link.as_ref().map(|link| LinkView {
+                url: link.url.to_string(),
+                label: link.label.to_string(),
+            }),
+            image: story.image.as_ref().map(|image| ImageView {
+                src: image.src.to_string(),
+                alt: image.alt.to_string(),
+                width: image
+                    .width
+                    .map_or(MAX_WIDTH - 80, |w| w.0.min(MAX_WIDTH - 80)),
+            }),
+        })
+        .collect();
+    let footer_text = file
+        .footer
+        .as_ref()
+        .map(|footer| text_with_links(footer.as_str(), &mut links));
+    IssueView {
+        lang: list.language.as_str().to_owned(),
+        subject: file.subject.to_string(),
+        preheader: file
+            .preheader
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        preheader_spacer: PREHEADER_SPACER,
+        list_name: list.name.to_string(),
+        sender_name: list.from.name.to_string(),
+        issue_line: format!("Issue {} · {}", file.number, file.date.long()),
+        masthead_rule: "=".repeat(TEXT_WIDTH),
+        footer_rule: "-".repeat(TEXT_WIDTH),
+        intro_html: file
+            .intro
+            .as_ref()
+            .map(|intro| markdown::to_html(intro.as_str())),
+        intro_text,
+        stories,
+        contact: file.contact.as_ref().map(|contact| ContactView {
+            name: contact.name.to_string(),
+            email: contact.email.to_string(),
+            role: contact.role.as_ref().map(ToString::to_string),
+        }),
+        footer_html: file
+            .footer
+            .as_ref()
+            .map(|footer| markdown::to_html(footer.as_str())),
+        footer_text,
+        unsubscribe_mailto: list.unsubscribe.mailto.as_ref().map(ToString::to_string),
+        postal_address: list.postal_address.as_ref().map(ToString::to_string),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn personal(greeting: &str) -> Personal {
+        Personal {
+            greeting: greeting.into(),
+            greeting_text: greeting.into(),
+            email: "a&b@example.org".into(),
+            unsubscribe_url: "https://example.org/u?a=1&b=2".into(),
+        }
+    }
+
+    #[test]
+    fn segments_fill_slots_and_escape_for_html() {
+        let template = format!(
+            "<p>{}</p><a href=\"{}\">x</a>",
+            Slot::Greeting.marker(),
+            Slot::UnsubscribeUrl.marker()
+        );
+        let segments = Segments::compile(&template);
+        assert_eq!(segments.parts.len(), 5);
+        let filled = segments.fill(&personal("Dear <b>Eve</b>,"), true);
+        assert_eq!(
+            filled,
+            "<p>Dear &#60;b&#62;Eve&#60;/b&#62;,</p><a href=\"https://example.org/u?a=1&#38;b=2\">x</a>"
+        );
+        let text = segments.fill(&personal("Dear <b>Eve</b>,"), false);
+        assert!(text.contains("Dear <b>Eve</b>,"));
+    }
+
+    #[test]
+    fn title_block_is_underlined_to_its_width() {
+        assert_eq!(
+            title_block("MoU and beyond", '='),
+            "MoU and beyond\n=============="
+        );
+    }
+}

@@ -1,0 +1,13 @@
+//! One arm per command; each calls into the module that does the work.
+
+use crate::{check, cli::Command, error::Error, preview};
+
+/// Runs `command` and returns the exit code of a run that did not fail outright.
+pub fn execute(command: Command) -> Result<i32, Error> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match command {
+        Command::Check(arguments) => check::run(&arguments, &mut out),
+        Command::Preview(arguments) => preview::run(&arguments, &mut out),
+    }
+}
