@@ -30,6 +30,8 @@ pub struct Arguments {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once per run; boxing the variants would only add noise.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Validate an issue, its list and subscribers, and build every message without sending
     #[command(after_help = "Example:\n  newsletter check newsletters/2019-06-uk-sg-mou.yaml")]
@@ -40,7 +42,26 @@ pub enum Command {
         after_help = "Examples:\n  newsletter preview newsletters/2019-06-uk-sg-mou.yaml --open\n  newsletter preview newsletters/2019-06-uk-sg-mou.yaml --for zoe@example.org --out /tmp/zoe"
     )]
     Preview(PreviewArguments),
+
+    /// Send the issue to every subscriber through the SMTP relay (or pretend to, with --dry-run)
+    #[command(after_help = SEND_EXAMPLES)]
+    Send(SendArguments),
 }
+
+const SEND_EXAMPLES: &str = "\
+Examples:
+  # Everything but the connection: build every message and say what would be sent
+  newsletter send newsletters/2019-06-uk-sg-mou.yaml --dry-run
+
+  # A test to yourself through a local MailHog (the default relay, smtp://127.0.0.1:1025)
+  newsletter send newsletters/2019-06-uk-sg-mou.yaml --to you@example.org
+
+  # The real send through a relay with STARTTLS; the password comes from the environment
+  NEWSLETTER_SMTP_PASSWORD=... newsletter send newsletters/2019-06-uk-sg-mou.yaml \\
+      --smtp 'smtp://bulletin@smtp.example.org:587?tls=required' --report report.jsonl
+
+A run records each recipient in a journal (ISSUE.journal); run the same command again after
+a crash, Ctrl-C or relay failure to continue without mailing anyone twice.";
 
 /// The files a run reads.
 #[derive(Debug, Args)]
@@ -81,6 +102,127 @@ pub struct PreviewArguments {
     pub open: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct SendArguments {
+    #[command(flatten)]
+    pub input: InputArguments,
+
+    /// Build every message and report what would be sent, without connecting to any server
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// With --dry-run: write each message as an .eml file into this folder
+    #[arg(long, value_name = "DIR", requires = "dry_run")]
+    pub out: Option<PathBuf>,
+
+    /// The SMTP relay: smtp://HOST:PORT, smtp://HOST:587?tls=required, smtps://HOST:465, with
+    /// an optional USER@ before the host
+    #[arg(long, value_name = "URL", env = "NEWSLETTER_SMTP_URL", default_value = crate::relay::DEFAULT_URL)]
+    pub smtp: String,
+
+    /// Also trust the certificate authorities in this PEM file (a private relay's CA)
+    #[arg(long, value_name = "FILE", env = "NEWSLETTER_SMTP_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+
+    /// The name to greet the relay with (EHLO) [default: the list's domain]
+    #[arg(long, value_name = "NAME", env = "NEWSLETTER_HELO")]
+    pub helo: Option<String>,
+
+    /// Send a test to this address only (repeatable), with "[TEST]" before the subject
+    #[arg(long = "to", value_name = "ADDR")]
+    pub to: Vec<String>,
+
+    /// Number of simultaneous SMTP connections
+    #[arg(long, value_name = "N", default_value_t = 4, env = "NEWSLETTER_CONCURRENCY",
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+
+    /// At most this many messages per second
+    #[arg(long, value_name = "PER_SECOND", env = "NEWSLETTER_RATE", value_parser = positive_rate)]
+    pub rate: Option<f64>,
+
+    /// At most this many messages per hour or day over all runs, e.g. 500/hour or 10000/day
+    #[arg(long, value_name = "N/WINDOW", env = "NEWSLETTER_CAP")]
+    pub cap: Option<crate::send::Cap>,
+
+    /// Send to at most N recipients in this run; a later run continues with the rest
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+
+    /// Write one JSON line per recipient (address, outcome, reply, message id, time)
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// Do not ask for confirmation (needed when not on a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// The journal of this issue's sends [default: ISSUE.journal beside the issue]
+    #[arg(long, value_name = "FILE", env = "NEWSLETTER_JOURNAL")]
+    pub journal: Option<PathBuf>,
+
+    /// Send again to recipients whose delivery is in doubt after an interrupted run (they may
+    /// get the message twice)
+    #[arg(long)]
+    pub resend_in_doubt: bool,
+
+    /// The issue changed since its journal was started: keep the journal, so whoever already got
+    /// the old version is not mailed again
+    #[arg(long, conflicts_with = "start_over")]
+    pub continue_changed: bool,
+
+    /// The issue changed since its journal was started: set the journal aside and mail everyone
+    #[arg(long)]
+    pub start_over: bool,
+
+    /// Retries per recipient after a temporary failure (4xx reply, dropped connection)
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub retries: u32,
+
+    /// Wait before the first retry (doubling each time), e.g. 500ms, 2s
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub retry_delay: std::time::Duration,
+
+    /// Give up waiting for a server reply after this long
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+
+    /// How to show progress
+    #[arg(long, value_enum, default_value_t = crate::progress::ProgressMode::Auto)]
+    pub progress: crate::progress::ProgressMode,
+}
+
+fn positive_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!("`{text}` is not a positive number")),
+    }
+}
+
+/// Parses `250ms`, `2s`, `1m`, `1h`.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as 500ms, 2s or 1m"))?;
+    let seconds = match unit.trim() {
+        "ms" => number / 1000.0,
+        "s" | "" => number,
+        "m" | "min" => number * 60.0,
+        "h" => number * 3600.0,
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{text}`; use ms, s, m or h"
+            ));
+        }
+    };
+    std::time::Duration::try_from_secs_f64(seconds).map_err(|error| error.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
@@ -112,6 +254,50 @@ mod tests {
         assert_eq!(preview.for_email.as_deref(), Some("zoe@example.org"));
         assert_eq!(preview.out, Some(PathBuf::from("out")));
         assert!(preview.open);
+    }
+
+    #[test]
+    fn send_defaults() {
+        let arguments = Arguments::try_parse_from(["newsletter", "send", "issue.yaml"]).unwrap();
+        let Command::Send(send) = arguments.command else {
+            panic!("expected send");
+        };
+        assert_eq!(send.smtp, "smtp://127.0.0.1:1025");
+        assert_eq!(send.concurrency, 4);
+        assert_eq!(send.retry_delay, std::time::Duration::from_secs(1));
+        assert!(!send.dry_run && !send.yes);
+    }
+
+    #[test]
+    fn out_needs_dry_run_and_restart_choices_conflict() {
+        assert!(Arguments::try_parse_from(["newsletter", "send", "i.yaml", "--out", "x"]).is_err());
+        assert!(
+            Arguments::try_parse_from([
+                "newsletter",
+                "send",
+                "i.yaml",
+                "--continue-changed",
+                "--start-over"
+            ])
+            .is_err()
+        );
+        assert!(
+            Arguments::try_parse_from(["newsletter", "send", "i.yaml", "--concurrency", "0"])
+                .is_err()
+        );
+        assert!(
+            Arguments::try_parse_from(["newsletter", "send", "i.yaml", "--rate", "-1"]).is_err()
+        );
+    }
+
+    #[test]
+    fn durations() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1.5m"), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5 weeks").is_err());
     }
 
     #[test]

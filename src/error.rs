@@ -71,6 +71,67 @@ pub enum Error {
     )]
     UnsubscribeKeyShort,
 
+    #[error("`--smtp` is not a valid SMTP URL: {reason}")]
+    SmtpUrl { reason: String },
+
+    #[error("the SMTP URL contains a password")]
+    SmtpPasswordInUrl,
+
+    #[error("{relay}: the password would be sent over a plaintext connection to another machine")]
+    PlaintextCredentials { relay: String },
+
+    #[error("cannot write the journal `{}`", path.display())]
+    JournalWrite { path: PathBuf, source: io::Error },
+
+    #[error("another `newsletter send` of this issue is running (the journal `{}` is locked)", path.display())]
+    JournalLocked { path: PathBuf },
+
+    #[error("{location}: the journal is damaged: {message}")]
+    JournalDamaged { location: Location, message: String },
+
+    #[error("the issue changed since its journal `{}` was started", journal.display())]
+    IssueChanged { journal: PathBuf },
+
+    #[error("{relay}: {kind} failed: {message}")]
+    SmtpSession {
+        relay: String,
+        kind: &'static str,
+        message: String,
+    },
+
+    #[error(
+        "{relay}: the relay keeps failing ({failures} temporary failures in a row; the last: {last})"
+    )]
+    RelayFailing {
+        relay: String,
+        failures: usize,
+        last: String,
+    },
+
+    #[error(
+        "the SMTP URL names user `{user}`, but {} is not set and there is no terminal to ask for the password",
+        crate::relay::PASSWORD_VARIABLE
+    )]
+    SmtpPasswordMissing { user: String },
+
+    #[error(
+        "this would send `{issue}` to {count} subscribers via {relay}; there is no terminal to confirm it"
+    )]
+    ConfirmationNeeded {
+        issue: String,
+        count: usize,
+        relay: String,
+    },
+
+    #[error("not sent: the answer was not yes")]
+    NotConfirmed,
+
+    #[error("`--to`: {reason}")]
+    TestAddress { reason: String },
+
+    #[error("{message}")]
+    Internal { message: String },
+
     #[error("cannot render the `{template}` template")]
     TemplateRender {
         template: &'static str,
@@ -130,8 +191,22 @@ impl Error {
             | Error::UnsubscribeKeyMissing { .. }
             | Error::UnsubscribeKeyShort
             | Error::CheckFailed { .. } => EXIT_INVALID_INPUT,
+            Error::SmtpUrl { .. }
+            | Error::SmtpPasswordInUrl
+            | Error::PlaintextCredentials { .. }
+            | Error::SmtpPasswordMissing { .. }
+            | Error::ConfirmationNeeded { .. }
+            | Error::TestAddress { .. } => EXIT_USAGE,
             Error::Read { .. }
             | Error::Write { .. }
+            | Error::JournalWrite { .. }
+            | Error::JournalLocked { .. }
+            | Error::JournalDamaged { .. }
+            | Error::IssueChanged { .. }
+            | Error::SmtpSession { .. }
+            | Error::RelayFailing { .. }
+            | Error::NotConfirmed
+            | Error::Internal { .. }
             | Error::TemplateRender { .. }
             | Error::CssInline { .. }
             | Error::MessageBuild { .. }
@@ -152,6 +227,36 @@ impl Error {
                 crate::unsubscribe::KEY_VARIABLE,
                 crate::unsubscribe::MIN_KEY_BYTES
             )),
+            Error::SmtpPasswordInUrl => Some(format!(
+                "remove it from the URL (it would show in the process list and shell history) and set {} instead",
+                crate::relay::PASSWORD_VARIABLE
+            )),
+            Error::PlaintextCredentials { .. } => Some(
+                "use `smtp://HOST:587?tls=required` (STARTTLS) or `smtps://HOST:465`".into(),
+            ),
+            Error::IssueChanged { .. } => Some(
+                "rerun with `--continue-changed` to keep the journal (whoever already got the old version is not mailed again), or `--start-over` to mail everyone the new version".into(),
+            ),
+            Error::JournalDamaged { .. } => Some(
+                "the journal records who was mailed; fix or remove that line by hand (removing it may mail that recipient again)".into(),
+            ),
+            Error::SmtpSession { kind: "authentication", .. } => Some(format!(
+                "check the user name in --smtp and the password in {}",
+                crate::relay::PASSWORD_VARIABLE
+            )),
+            Error::SmtpSession { kind: "TLS", .. } => Some(
+                "port 465 uses `smtps://`, port 587 uses `smtp://HOST:587?tls=required`; for a private CA pass --ca-file".into(),
+            ),
+            Error::RelayFailing { .. } => Some(
+                "everything done so far is in the journal; run the same command again to continue when the relay is back".into(),
+            ),
+            Error::SmtpPasswordMissing { .. } => Some(format!(
+                "set {} in the environment of the command",
+                crate::relay::PASSWORD_VARIABLE
+            )),
+            Error::ConfirmationNeeded { .. } => {
+                Some("add --yes to send without asking, or --dry-run to see what would be sent".into())
+            }
             Error::SubscribersInvalid { .. } => Some(
                 "fix the rows above, or remove them; the subscriber file format is in README.md"
                     .into(),

@@ -1,6 +1,6 @@
 //! One arm per command; each calls into the module that does the work.
 
-use crate::{check, cli::Command, error::Error, preview};
+use crate::{check, cli::Command, error::Error, preview, send};
 
 /// Runs `command` and returns the exit code of a run that did not fail outright.
 pub fn execute(command: Command) -> Result<i32, Error> {
@@ -9,5 +9,6 @@ pub fn execute(command: Command) -> Result<i32, Error> {
     match command {
         Command::Check(arguments) => check::run(&arguments, &mut out),
         Command::Preview(arguments) => preview::run(&arguments, &mut out),
+        Command::Send(arguments) => send::run(&arguments, &mut out),
     }
 }

@@ -1,0 +1,410 @@
+//! The delivery engine: N workers, each with its own long-lived SMTP session, take subscribers
+//! from a bounded queue, build their message, and deliver it with retries; every recipient ends
+//! with exactly one recorded [`Outcome`]. Subscribers are streamed from the file into the queue,
+//! so memory does not grow with the size of the list.
+//!
+//! Safety rules, in order of importance:
+//! - a `data` journal record is written before any message body is sent, so a crash leaves at
+//!   most the in-flight messages "in doubt", never unknown;
+//! - a message whose body was sent but whose reply was lost is never retried automatically;
+//! - authentication and TLS failures stop the run at once (they would fail for everyone), and
+//!   so does a relay that keeps failing; everything done so far is recorded, and a rerun
+//!   continues from there.
+
+use std::{
+    path::PathBuf,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::{Duration, SystemTime},
+};
+
+use tokio::sync::{Notify, mpsc};
+
+use crate::{
+    error::Error,
+    journal::{Entry, Journal, timestamp},
+    mailing::Mailing,
+    message::Built,
+    pace::Pace,
+    preview,
+    relay::RelaySettings,
+    report::{Outcome, Recorder},
+    smtp::{Attempt, ConnectError, Session},
+    subscribers::Subscriber,
+};
+
+/// Where messages go.
+#[derive(Debug, Clone)]
+pub enum Transport {
+    /// Build everything, connect to nothing; optionally write each message as an `.eml` file.
+    DryRun { out: Option<PathBuf> },
+    /// Deliver through the relay.
+    Smtp(RelaySettings),
+}
+
+/// How often, and how patiently, temporary failures are retried.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts after the first.
+    pub retries: u32,
+    /// The wait before the first retry; it doubles each time, plus up to as much again at
+    /// random so that workers do not retry in step.
+    pub base_delay: Duration,
+}
+
+impl RetryPolicy {
+    fn delay(&self, attempt: u32) -> Duration {
+        let exponential = self.base_delay * 2u32.saturating_pow(attempt.min(16));
+        let jitter = exponential.mul_f64(fastrand::f64());
+        (exponential + jitter).min(Duration::from_mins(5))
+    }
+}
+
+/// How many temporary failures in a row, over all workers, make the run stop.
+fn failure_limit(concurrency: usize) -> usize {
+    (concurrency * 3).max(10)
+}
+
+/// Why a run stopped before the end of the list.
+#[derive(Debug)]
+pub enum Stopped {
+    /// Ctrl-C.
+    Interrupted,
+    /// A fatal error (authentication, TLS, journal, a relay that keeps failing).
+    Failed(Error),
+}
+
+/// State shared by the workers.
+pub struct Engine {
+    pub mailing: Mailing,
+    pub transport: Transport,
+    pub pace: Pace,
+    pub retry: RetryPolicy,
+    pub journal: Option<Journal>,
+    pub recorder: Recorder,
+    pub concurrency: usize,
+    stopping: AtomicBool,
+    stop_notice: Notify,
+    fatal: Mutex<Option<Error>>,
+    interrupted: AtomicBool,
+    failures_in_a_row: AtomicUsize,
+}
+
+impl Engine {
+    pub fn new(
+        mailing: Mailing,
+        transport: Transport,
+        concurrency: usize,
+        rate: Option<f64>,
+        retry: RetryPolicy,
+        journal: Option<Journal>,
+        recorder: Recorder,
+    ) -> Engine {
+        Engine {
+            mailing,
+            transport,
+            pace: Pace::new(rate),
+            retry,
+            journal,
+            recorder,
+            concurrency: concurrency.max(1),
+            stopping: AtomicBool::new(false),
+            stop_notice: Notify::new(),
+            fatal: Mutex::new(None),
+            interrupted: AtomicBool::new(false),
+            failures_in_a_row: AtomicUsize::new(0),
+        }
+    }
+
+    /// Whether the run is stopping: no new recipients are started.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Stops taking new recipients (Ctrl-C); deliveries under way finish.
+    pub fn interrupt(&self) {
+        self.interrupted.store(true, Ordering::Release);
+        self.stop();
+    }
+
+    fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+        self.stop_notice.notify_waiters();
+    }
+
+    fn fail(&self, error: Error) {
+        let mut fatal = self
+            .fatal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if fatal.is_none() {
+            *fatal = Some(error);
+        }
+        drop(fatal);
+        self.stop();
+    }
+
+    /// Why the run stopped early, if it did.
+    pub fn stopped(&self) -> Option<Stopped> {
+        let fatal = self
+            .fatal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        match fatal {
+            Some(error) => Some(Stopped::Failed(error)),
+            None if self.interrupted.load(Ordering::Acquire) => Some(Stopped::Interrupted),
+            None => None,
+        }
+    }
+
+    /// Records an outcome in the report and, for real sends, the journal.
+    pub fn finish(&self, subscriber: &Subscriber, outcome: &Outcome, built: Option<&Built>) {
+        let email = subscriber.email.to_string();
+        if let Some(journal) = &self.journal {
+            let t = timestamp();
+            let entry = match outcome {
+                Outcome::Sent { reply } => Some(Entry::Sent {
+                    to: email.clone(),
+                    reply: reply.clone(),
+                    t,
+                }),
+                Outcome::Failed { reply } => Some(Entry::Failed {
+                    to: email.clone(),
+                    reply: reply.clone(),
+                    t,
+                }),
+                Outcome::Deferred { reply } => Some(Entry::Deferred {
+                    to: email.clone(),
+                    reply: reply.clone(),
+                    t,
+                }),
+                Outcome::InDoubt { error } => Some(Entry::Doubt {
+                    to: email.clone(),
+                    error: error.clone(),
+                    t,
+                }),
+                Outcome::Skipped { .. } | Outcome::WouldSend => None,
+            };
+            if let Some(entry) = entry
+                && let Err(error) = journal.record(&entry)
+            {
+                self.fail(error);
+            }
+        }
+        if let Err(error) = self.recorder.record(
+            &email,
+            outcome,
+            built.map(|built| built.message_id.as_str()),
+            built.map(|built| built.bytes.len()),
+        ) {
+            self.fail(error);
+        }
+    }
+
+    /// Runs `concurrency` workers over `queue` until it is closed and drained, or the run stops.
+    pub async fn run(self: &Arc<Self>, queue: mpsc::Receiver<Subscriber>) {
+        let queue = Arc::new(tokio::sync::Mutex::new(queue));
+        let mut workers = tokio::task::JoinSet::new();
+        for _ in 0..self.concurrency {
+            let engine = Arc::clone(self);
+            let queue = Arc::clone(&queue);
+            workers.spawn(async move { engine.work(&queue).await });
+        }
+        while let Some(result) = workers.join_next().await {
+            if let Err(error) = result {
+                self.fail(Error::Internal {
+                    message: format!("a delivery worker failed: {error}"),
+                });
+            }
+        }
+    }
+
+    async fn work(&self, queue: &tokio::sync::Mutex<mpsc::Receiver<Subscriber>>) {
+        let mut session: Option<Session> = None;
+        loop {
+            if self.is_stopping() {
+                break;
+            }
+            let next = queue.lock().await.recv().await;
+            let Some(subscriber) = next else { break };
+            let built = match self.mailing.message(&subscriber, SystemTime::now()) {
+                Ok(built) => built,
+                Err(error) => {
+                    let reply = format!("the message could not be built: {error}");
+                    self.finish(&subscriber, &Outcome::Failed { reply }, None);
+                    continue;
+                }
+            };
+            let outcome = match &self.transport {
+                Transport::DryRun { out } => self.dry_run(out.as_deref(), &subscriber, &built),
+                Transport::Smtp(settings) => {
+                    self.deliver(settings, &mut session, &subscriber, &built)
+                        .await
+                }
+            };
+            if let Some(outcome) = outcome {
+                self.finish(&subscriber, &outcome, Some(&built));
+            }
+        }
+        if let Some(session) = session {
+            session.quit().await;
+        }
+    }
+
+    fn dry_run(
+        &self,
+        out: Option<&std::path::Path>,
+        subscriber: &Subscriber,
+        built: &Built,
+    ) -> Option<Outcome> {
+        if let Some(folder) = out {
+            let path = folder.join(format!("{}.eml", preview::file_stem(subscriber)));
+            if let Err(source) = std::fs::write(&path, &built.bytes) {
+                self.fail(Error::Write { path, source });
+                return None;
+            }
+        }
+        Some(Outcome::WouldSend)
+    }
+
+    /// Delivers one message, retrying temporary failures. `None` when the run stopped before
+    /// the message was attempted (it is then neither recorded nor counted: the next run sends it).
+    async fn deliver(
+        &self,
+        settings: &RelaySettings,
+        session: &mut Option<Session>,
+        subscriber: &Subscriber,
+        built: &Built,
+    ) -> Option<Outcome> {
+        let email = subscriber.email.to_string();
+        let mut attempt = 0;
+        loop {
+            self.pace.wait().await;
+            if self.is_stopping() && attempt == 0 {
+                return None;
+            }
+            let last_error = match self.attempt(settings, session, &email, built).await {
+                Ok(outcome) => {
+                    if matches!(outcome, Outcome::Sent { .. }) {
+                        self.failures_in_a_row.store(0, Ordering::Relaxed);
+                        self.pace.speed_up().await;
+                    }
+                    return Some(outcome);
+                }
+                Err(Retry::Fatal) => return None,
+                Err(Retry::Temporary(error)) => error,
+            };
+            self.pace.slow_down().await;
+            let in_a_row = self.failures_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
+            if in_a_row >= failure_limit(self.concurrency) {
+                self.fail(Error::RelayFailing {
+                    relay: settings.relay.to_string(),
+                    failures: in_a_row,
+                    last: last_error.clone(),
+                });
+            }
+            if attempt >= self.retry.retries || self.is_stopping() {
+                return Some(Outcome::Deferred { reply: last_error });
+            }
+            let delay = self.retry.delay(attempt);
+            attempt += 1;
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = self.stop_notice.notified() => {}
+            }
+        }
+    }
+
+    /// One attempt: `Ok` with a final outcome, or `Err` for a temporary failure or a stop.
+    async fn attempt(
+        &self,
+        settings: &RelaySettings,
+        session: &mut Option<Session>,
+        email: &str,
+        built: &Built,
+    ) -> Result<Outcome, Retry> {
+        if session.is_none() {
+            match Session::open(settings).await {
+                Ok(opened) => *session = Some(opened),
+                Err(ConnectError::Network(error)) => return Err(Retry::Temporary(error)),
+                Err(ConnectError::Refused(reply)) if reply.is_transient() => {
+                    return Err(Retry::Temporary(reply.to_string()));
+                }
+                Err(error) => {
+                    self.fail(Error::SmtpSession {
+                        relay: settings.relay.to_string(),
+                        kind: match error {
+                            ConnectError::Auth(_) => "authentication",
+                            ConnectError::Tls(_) => "TLS",
+                            _ => "session",
+                        },
+                        message: error.to_string(),
+                    });
+                    return Err(Retry::Fatal);
+                }
+            }
+        }
+        let open = session.as_mut().expect("a session was opened above");
+        let mut journal_error = None;
+        let result = open
+            .deliver(&built.envelope, &built.bytes, || {
+                let Some(journal) = &self.journal else {
+                    return true;
+                };
+                let entry = Entry::Data {
+                    to: email.to_owned(),
+                    id: built.message_id.clone(),
+                    t: timestamp(),
+                };
+                match journal.record(&entry) {
+                    Ok(()) => true,
+                    Err(error) => {
+                        journal_error = Some(error);
+                        false
+                    }
+                }
+            })
+            .await;
+        if let Some(error) = journal_error {
+            *session = None;
+            self.fail(error);
+            return Err(Retry::Fatal);
+        }
+        match result {
+            Attempt::Delivered(reply) => Ok(Outcome::Sent {
+                reply: reply.to_string(),
+            }),
+            Attempt::Rejected { stage, reply } if reply.is_transient() => {
+                if reply.code == 421 {
+                    // 421: the server is closing the connection.
+                    *session = None;
+                }
+                Err(Retry::Temporary(format!("{reply} (at {stage})")))
+            }
+            Attempt::Rejected { stage, reply } => Ok(Outcome::Failed {
+                reply: format!("{reply} (at {stage})"),
+            }),
+            Attempt::Broken { error, in_doubt } => {
+                *session = None;
+                if in_doubt {
+                    Ok(Outcome::InDoubt { error })
+                } else {
+                    Err(Retry::Temporary(error))
+                }
+            }
+            Attempt::Aborted => {
+                *session = None;
+                Err(Retry::Fatal)
+            }
+        }
+    }
+}
+
+/// Why an attempt did not end the recipient's part in the run.
+enum Retry {
+    Temporary(String),
+    Fatal,
+}

@@ -1,0 +1,566 @@
+//! The send journal: an append-only record, one JSON object per line, of what happened to each
+//! recipient of an issue, so that a rerun of `send` continues where the last one stopped and
+//! never mails anyone twice.
+//!
+//! ```text
+//! {"e":"open","v":1,"issue":"2019-06-uk-sg-mou","hash":"…","t":"2026-11-26T22:52:08Z"}
+//! {"e":"run","t":"…","relay":"127.0.0.1:1025 (no TLS)"}
+//! {"e":"data","to":"zoe@example.org","id":"<…@example.org>","t":"…"}
+//! {"e":"sent","to":"zoe@example.org","reply":"250 2.0.0 Ok: queued","t":"…"}
+//! {"e":"failed","to":"x@example.org","reply":"550 5.1.1 User unknown","t":"…"}
+//! {"e":"deferred","to":"y@example.org","reply":"451 4.3.0 Try again later","t":"…"}
+//! {"e":"doubt","to":"w@example.org","error":"connection reset","t":"…"}
+//! ```
+//!
+//! A `data` record is written (reaches the operating system) after the server has agreed to
+//! take a message body and before any of it is sent. So after a crash, an address with a `data`
+//! record and no outcome is *in doubt*: the server may or may not have the message. An address
+//! with no `data` record was certainly not delivered. Records are synced to disk in the
+//! background every [`SYNC_INTERVAL`]; a killed process loses nothing it wrote, a power cut at
+//! most that interval.
+
+use std::{
+    collections::HashMap,
+    fs::{self, File, OpenOptions},
+    io::{BufRead, BufReader, Write},
+    path::{Path, PathBuf},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread,
+    time::Duration,
+};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::{error::Error, location::Location, subscribers::AddressKey};
+
+/// How often written records are synced to disk.
+pub const SYNC_INTERVAL: Duration = Duration::from_millis(100);
+
+const FORMAT_VERSION: u32 = 1;
+
+/// One line of the journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "e", rename_all = "lowercase")]
+pub enum Entry {
+    Open {
+        v: u32,
+        issue: String,
+        hash: String,
+        #[serde(with = "time::serde::rfc3339")]
+        t: OffsetDateTime,
+    },
+    /// The issue changed since the journal was opened, and the user chose to continue.
+    Changed {
+        hash: String,
+        #[serde(with = "time::serde::rfc3339")]
+        t: OffsetDateTime,
+    },
+    Run {
+        relay: String,
+        #[serde(with = "time::serde::rfc3339")]
+        t: OffsetDateTime,
+    },
+    Data {
+        to: String,
+        id: String,
+        #[serde(with = "time::serde::rfc3339")]
+        t: OffsetDateTime,
+    },
+    Sent {
+        to: String,
+        reply: String,
+        #[serde(with = "time::serde::rfc3339")]
+        t: OffsetDateTime,
+    },
+    Failed {
+        to: String,
+        reply: String,
+        #[serde(with = "time::serde::rfc3339")]
+        t: OffsetDateTime,
+    },
+    Deferred {
+        to: String,
+        reply: String,
+        #[serde(with = "time::serde::rfc3339")]
+        t: OffsetDateTime,
+    },
+    Doubt {
+        to: String,
+        error: String,
+        #[serde(with = "time::serde::rfc3339")]
+        t: OffsetDateTime,
+    },
+}
+
+/// What the journal says about one address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Sent,
+    Failed,
+    /// A transient failure that outlasted the retries: sent again on the next run.
+    Deferred,
+    /// The body was sent but no reply was read: perhaps delivered.
+    InDoubt,
+}
+
+/// A recipient the journal lists by address (failed and in-doubt ones, for `status`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub email: String,
+    pub state: State,
+    pub detail: String,
+    pub time: OffsetDateTime,
+}
+
+/// Everything earlier runs recorded.
+#[derive(Debug, Default)]
+pub struct History {
+    states: HashMap<AddressKey, State>,
+    /// The address, detail and time of each recipient that is not sent, by key.
+    listed: HashMap<AddressKey, Listed>,
+    /// When each message was accepted, for caps per time window (newest last).
+    pub sent_times: Vec<OffsetDateTime>,
+    pub hash: Option<String>,
+    pub runs: usize,
+}
+
+impl History {
+    pub fn state(&self, key: AddressKey) -> Option<State> {
+        self.states.get(&key).copied()
+    }
+
+    /// How many addresses are in `state`.
+    pub fn count(&self, state: State) -> usize {
+        self.states.values().filter(|s| **s == state).count()
+    }
+
+    /// Failed, deferred and in-doubt recipients, oldest first.
+    pub fn listed(&self) -> Vec<&Listed> {
+        let mut listed: Vec<&Listed> = self
+            .listed
+            .iter()
+            .filter(|(key, _)| self.states.get(key) != Some(&State::Sent))
+            .map(|(_, listed)| listed)
+            .collect();
+        listed.sort_by_key(|listed| (listed.time, listed.email.clone()));
+        listed
+    }
+
+    fn apply(&mut self, entry: Entry) {
+        let mut mark = |to: String, state: State, detail: String, time: OffsetDateTime| {
+            let key = AddressKey::of(&to);
+            self.states.insert(key, state);
+            if state == State::Sent {
+                self.listed.remove(&key);
+            } else {
+                self.listed.insert(
+                    key,
+                    Listed {
+                        email: to,
+                        state,
+                        detail,
+                        time,
+                    },
+                );
+            }
+        };
+        match entry {
+            Entry::Open { hash, .. } | Entry::Changed { hash, .. } => self.hash = Some(hash),
+            Entry::Run { .. } => self.runs += 1,
+            Entry::Data { to, t, .. } => {
+                mark(
+                    to,
+                    State::InDoubt,
+                    "no reply was recorded after the message was sent".into(),
+                    t,
+                );
+            }
+            Entry::Sent { to, reply, t } => {
+                self.sent_times.push(t);
+                mark(to, State::Sent, reply, t);
+            }
+            Entry::Failed { to, reply, t } => mark(to, State::Failed, reply, t),
+            Entry::Deferred { to, reply, t } => mark(to, State::Deferred, reply, t),
+            Entry::Doubt { to, error, t } => mark(to, State::InDoubt, error, t),
+        }
+    }
+}
+
+/// What to do when the issue changed since the journal was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnChange {
+    /// Stop with an error that explains the two choices.
+    Refuse,
+    /// Keep the journal: whoever got the old version is not mailed again.
+    Continue,
+    /// Set the journal aside and send to everyone again.
+    StartOver,
+}
+
+/// An open journal, locked against other runs of the same issue.
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    file: Mutex<File>,
+    dirty: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    syncer: Mutex<Option<thread::JoinHandle<()>>>,
+}
+
+/// The journal path used when none is given: beside the issue, `ISSUE.journal`.
+pub fn default_path(issue: &Path) -> PathBuf {
+    issue.with_extension("journal")
+}
+
+impl Journal {
+    /// Reads what is recorded at `path` without opening it for writing (for `status`).
+    pub fn read(path: &Path) -> Result<History, Error> {
+        let file = File::open(path).map_err(|source| Error::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        replay(path, &file)
+    }
+
+    /// Opens (or creates) the journal for the issue `slug` whose content hash is `hash`, and
+    /// returns what earlier runs recorded.
+    pub fn open(
+        path: &Path,
+        slug: &str,
+        hash: &str,
+        on_change: OnChange,
+    ) -> Result<(Journal, History), Error> {
+        let write_error = |source| Error::JournalWrite {
+            path: path.to_owned(),
+            source,
+        };
+        if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(folder).map_err(write_error)?;
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(write_error)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(Error::JournalLocked {
+                    path: path.to_owned(),
+                });
+            }
+            Err(fs::TryLockError::Error(source)) => return Err(write_error(source)),
+        }
+        let mut history = replay(path, &file)?;
+        let mut file = file;
+        let mut first = Vec::new();
+        match history.hash.as_deref() {
+            None => first.push(Entry::Open {
+                v: FORMAT_VERSION,
+                issue: slug.to_owned(),
+                hash: hash.to_owned(),
+                t: now(),
+            }),
+            Some(recorded) if recorded == hash => {}
+            Some(_) => match on_change {
+                OnChange::Refuse => {
+                    return Err(Error::IssueChanged {
+                        journal: path.to_owned(),
+                    });
+                }
+                OnChange::Continue => first.push(Entry::Changed {
+                    hash: hash.to_owned(),
+                    t: now(),
+                }),
+                OnChange::StartOver => {
+                    drop(file);
+                    let aside = set_aside(path)?;
+                    let (journal, history) = Journal::open(path, slug, hash, OnChange::Refuse)?;
+                    eprintln!(
+                        "note: the issue changed; the old journal was moved to `{}` and everyone is mailed again",
+                        aside.display()
+                    );
+                    return Ok((journal, history));
+                }
+            },
+        }
+        for entry in &first {
+            file.write_all(&line(entry)).map_err(write_error)?;
+            history.apply(entry.clone());
+        }
+        let dirty = Arc::new(AtomicBool::new(!first.is_empty()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let syncer = spawn_syncer(
+            file.try_clone().map_err(write_error)?,
+            Arc::clone(&dirty),
+            Arc::clone(&stop),
+        );
+        Ok((
+            Journal {
+                path: path.to_owned(),
+                file: Mutex::new(file),
+                dirty,
+                stop,
+                syncer: Mutex::new(Some(syncer)),
+            },
+            history,
+        ))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends `entry`. When this returns, the record has reached the operating system, so it
+    /// survives the process being killed.
+    pub fn record(&self, entry: &Entry) -> Result<(), Error> {
+        let bytes = line(entry);
+        let mut file = self
+            .file
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        file.write_all(&bytes)
+            .map_err(|source| Error::JournalWrite {
+                path: self.path.clone(),
+                source,
+            })?;
+        self.dirty.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Syncs everything to disk and stops the background syncing.
+    pub fn close(&self) -> Result<(), Error> {
+        self.stop.store(true, Ordering::Release);
+        if let Some(syncer) = self
+            .syncer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        {
+            let _ = syncer.join();
+        }
+        let file = self
+            .file
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        file.sync_data().map_err(|source| Error::JournalWrite {
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+/// The current time, for journal entries.
+pub fn timestamp() -> OffsetDateTime {
+    now()
+}
+
+fn line(entry: &Entry) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec(entry).expect("journal entries serialise");
+    bytes.push(b'\n');
+    bytes
+}
+
+fn spawn_syncer(
+    file: File,
+    dirty: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        while !stop.load(Ordering::Acquire) {
+            thread::sleep(SYNC_INTERVAL);
+            if dirty.swap(false, Ordering::AcqRel) {
+                let _ = file.sync_data();
+            }
+        }
+    })
+}
+
+/// Moves the journal at `path` to `PATH.TIMESTAMP.old` and returns the new path.
+fn set_aside(path: &Path) -> Result<PathBuf, Error> {
+    let stamp = now().unix_timestamp();
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(format!(".{stamp}.old"));
+    let aside = PathBuf::from(aside);
+    fs::rename(path, &aside).map_err(|source| Error::JournalWrite {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(aside)
+}
+
+/// Reads every record. A last line cut short by a crash is ignored; a damaged line elsewhere
+/// is an error, since skipping it could mail someone twice.
+fn replay(path: &Path, file: &File) -> Result<History, Error> {
+    let mut history = History::default();
+    let mut lines = BufReader::new(file).split(b'\n').enumerate().peekable();
+    while let Some((index, line)) = lines.next() {
+        let line = line.map_err(|source| Error::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice::<Entry>(&line) {
+            Ok(entry) => history.apply(entry),
+            Err(_) if lines.peek().is_none() => {
+                eprintln!(
+                    "note: `{}` line {} was cut short (the last run was interrupted); it is ignored",
+                    path.display(),
+                    index + 1
+                );
+            }
+            Err(error) => {
+                return Err(Error::JournalDamaged {
+                    location: Location::line(path, index + 1),
+                    message: error.to_string(),
+                });
+            }
+        }
+    }
+    Ok(history)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_700_000_000 + seconds).unwrap()
+    }
+
+    #[test]
+    fn replay_tracks_each_address() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("issue.journal");
+        let (journal, history) = Journal::open(&path, "issue", "h1", OnChange::Refuse).unwrap();
+        assert_eq!(history.runs, 0);
+        let data = |to: &str| Entry::Data {
+            to: to.into(),
+            id: "<id>".into(),
+            t: at(0),
+        };
+        for entry in [
+            data("a@example.org"),
+            Entry::Sent {
+                to: "a@example.org".into(),
+                reply: "250 ok".into(),
+                t: at(1),
+            },
+            data("b@example.org"),
+            Entry::Failed {
+                to: "b@example.org".into(),
+                reply: "550 no".into(),
+                t: at(2),
+            },
+            data("c@example.org"),
+            Entry::Deferred {
+                to: "d@example.org".into(),
+                reply: "451 later".into(),
+                t: at(3),
+            },
+        ] {
+            journal.record(&entry).unwrap();
+        }
+        journal.close().unwrap();
+        drop(journal);
+        let history = Journal::read(&path).unwrap();
+        let state = |email| history.state(AddressKey::of(email));
+        assert_eq!(state("A@example.org"), Some(State::Sent));
+        assert_eq!(state("b@example.org"), Some(State::Failed));
+        assert_eq!(state("c@example.org"), Some(State::InDoubt));
+        assert_eq!(state("d@example.org"), Some(State::Deferred));
+        assert_eq!(state("e@example.org"), None);
+        assert_eq!(history.sent_times, [at(1)]);
+        let listed: Vec<&str> = history.listed().iter().map(|l| l.email.as_str()).collect();
+        assert_eq!(listed, ["c@example.org", "b@example.org", "d@example.org"]);
+    }
+
+    #[test]
+    fn a_second_run_is_locked_out() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("issue.journal");
+        let (_journal, _) = Journal::open(&path, "issue", "h1", OnChange::Refuse).unwrap();
+        let error = Journal::open(&path, "issue", "h1", OnChange::Refuse).unwrap_err();
+        assert!(matches!(error, Error::JournalLocked { .. }), "{error}");
+    }
+
+    #[test]
+    fn a_changed_issue_needs_a_choice() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("issue.journal");
+        let (journal, _) = Journal::open(&path, "issue", "h1", OnChange::Refuse).unwrap();
+        journal
+            .record(&Entry::Sent {
+                to: "a@example.org".into(),
+                reply: "250".into(),
+                t: at(0),
+            })
+            .unwrap();
+        drop(journal);
+        let error = Journal::open(&path, "issue", "h2", OnChange::Refuse).unwrap_err();
+        assert!(matches!(error, Error::IssueChanged { .. }), "{error}");
+
+        let (journal, history) = Journal::open(&path, "issue", "h2", OnChange::Continue).unwrap();
+        assert_eq!(
+            history.state(AddressKey::of("a@example.org")),
+            Some(State::Sent)
+        );
+        assert_eq!(history.hash.as_deref(), Some("h2"));
+        drop(journal);
+
+        let (_journal, history) = Journal::open(&path, "issue", "h3", OnChange::StartOver).unwrap();
+        assert_eq!(history.state(AddressKey::of("a@example.org")), None);
+        let set_aside = fs::read_dir(folder.path())
+            .unwrap()
+            .filter(|entry| {
+                entry
+                    .as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".old")
+            })
+            .count();
+        assert_eq!(set_aside, 1);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_ignored_but_damage_elsewhere_is_an_error() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("issue.journal");
+        let sent = String::from_utf8(line(&Entry::Sent {
+            to: "a@example.org".into(),
+            reply: "250".into(),
+            t: at(0),
+        }))
+        .unwrap();
+        fs::write(&path, format!("{sent}{{\"e\":\"sent\",\"to\":\"b@ex")).unwrap();
+        let history = Journal::read(&path).unwrap();
+        assert_eq!(
+            history.state(AddressKey::of("a@example.org")),
+            Some(State::Sent)
+        );
+        assert_eq!(history.state(AddressKey::of("b@example.org")), None);
+
+        fs::write(&path, format!("garbage\n{sent}")).unwrap();
+        let error = Journal::read(&path).unwrap_err();
+        assert!(matches!(error, Error::JournalDamaged { ref location, .. } if location.line == 1));
+    }
+}

@@ -1,0 +1,127 @@
+//! Pacing of deliveries across all workers: an optional steady rate (`--rate`), and a slowdown
+//! that grows when the relay answers with temporary failures (421, 451, …) and fades as
+//! deliveries succeed again, so a struggling relay is not hammered through the whole list.
+
+use std::time::Duration;
+
+use tokio::{sync::Mutex, time::Instant};
+
+/// The longest pause the slowdown reaches.
+const MAX_PENALTY: Duration = Duration::from_secs(30);
+/// The first pause after a temporary failure.
+const FIRST_PENALTY: Duration = Duration::from_millis(200);
+
+#[derive(Debug)]
+struct State {
+    /// When the next delivery may start.
+    next: Instant,
+    /// The current slowdown: the least time between two deliveries.
+    penalty: Duration,
+}
+
+/// Shared by all workers; each calls [`Pace::wait`] before a delivery.
+#[derive(Debug)]
+pub struct Pace {
+    interval: Option<Duration>,
+    state: Mutex<State>,
+}
+
+impl Pace {
+    /// `rate`: messages per second over all workers, if limited.
+    pub fn new(rate: Option<f64>) -> Pace {
+        Pace {
+            interval: rate
+                .filter(|rate| *rate > 0.0)
+                .map(|rate| Duration::from_secs_f64(1.0 / rate)),
+            state: Mutex::new(State {
+                next: Instant::now(),
+                penalty: Duration::ZERO,
+            }),
+        }
+    }
+
+    /// Waits for this worker's turn.
+    pub async fn wait(&self) {
+        let gap = {
+            let state = self.state.lock().await;
+            self.interval.unwrap_or_default().max(state.penalty)
+        };
+        if gap.is_zero() {
+            return;
+        }
+        let slot = {
+            let mut state = self.state.lock().await;
+            let slot = state.next.max(Instant::now());
+            state.next = slot + gap;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+
+    /// The relay answered with a temporary failure: slow everyone down, and pause now.
+    pub async fn slow_down(&self) {
+        let mut state = self.state.lock().await;
+        state.penalty = (state.penalty * 2).clamp(FIRST_PENALTY, MAX_PENALTY);
+        let pause_until = Instant::now() + state.penalty;
+        state.next = state.next.max(pause_until);
+    }
+
+    /// A delivery succeeded: ease the slowdown.
+    pub async fn speed_up(&self) {
+        let mut state = self.state.lock().await;
+        if !state.penalty.is_zero() {
+            state.penalty = state.penalty * 9 / 10;
+            if state.penalty < Duration::from_millis(5) {
+                state.penalty = Duration::ZERO;
+            }
+        }
+    }
+
+    /// The current slowdown, for progress reports.
+    pub async fn penalty(&self) -> Duration {
+        self.state.lock().await.penalty
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn rate_spaces_deliveries() {
+        let pace = Pace::new(Some(10.0));
+        let start = Instant::now();
+        for _ in 0..5 {
+            pace.wait().await;
+        }
+        // The first goes at once, then one every 100 ms.
+        assert_eq!(start.elapsed(), Duration::from_millis(400));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn temporary_failures_slow_down_then_recover() {
+        let pace = Pace::new(None);
+        pace.slow_down().await;
+        pace.slow_down().await;
+        assert_eq!(pace.penalty().await, Duration::from_millis(400));
+        let start = Instant::now();
+        pace.wait().await;
+        assert!(start.elapsed() >= Duration::from_millis(400));
+        for _ in 0..100 {
+            pace.speed_up().await;
+        }
+        assert_eq!(pace.penalty().await, Duration::ZERO);
+        let start = Instant::now();
+        pace.wait().await;
+        assert_eq!(start.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slowdown_is_capped() {
+        let pace = Pace::new(None);
+        for _ in 0..20 {
+            pace.slow_down().await;
+        }
+        assert_eq!(pace.penalty().await, MAX_PENALTY);
+    }
+}

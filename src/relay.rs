@@ -1,0 +1,258 @@
+//! Where messages go: the SMTP relay given by `--smtp URL`, how to secure the connection, and
+//! how to log in.
+//!
+//! | URL | connection |
+//! |---|---|
+//! | `smtp://127.0.0.1:1025` | plain (the default: a local MailHog) |
+//! | `smtp://relay.example.org:587?tls=required` | STARTTLS, refused if not offered |
+//! | `smtp://relay.example.org:587` | STARTTLS if offered (plain only to loopback) |
+//! | `smtps://relay.example.org:465` | implicit TLS |
+//! | `smtp://user@relay.example.org:587?tls=required` | log in as `user` |
+//!
+//! The password never comes from the URL or any other argument: it is read from
+//! `NEWSLETTER_SMTP_PASSWORD`, or asked for on the terminal.
+
+use std::{
+    fmt,
+    net::{IpAddr, Ipv6Addr},
+    path::PathBuf,
+};
+
+use crate::{error::Error, secret::Secret};
+
+/// The environment variable that holds the SMTP password.
+pub const PASSWORD_VARIABLE: &str = "NEWSLETTER_SMTP_PASSWORD";
+
+/// The relay used when none is given: a MailHog (or another capture server) on this machine.
+pub const DEFAULT_URL: &str = "smtp://127.0.0.1:1025";
+
+/// How the connection to the relay is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// No TLS at all (`tls=none`; the default to a loopback address).
+    Plain,
+    /// STARTTLS when the server offers it (the default to any other host).
+    Opportunistic,
+    /// STARTTLS, and refuse to go on without it (`tls=required`).
+    StartTls,
+    /// TLS from the first byte (`smtps://`).
+    Implicit,
+}
+
+/// The relay, as given by `--smtp`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Relay {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub user: Option<String>,
+}
+
+impl fmt::Debug for Relay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
+/// `host:port` and the security, never credentials.
+impl fmt::Display for Relay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let security = match self.security {
+            Security::Plain => "no TLS",
+            Security::Opportunistic => "STARTTLS if offered",
+            Security::StartTls => "STARTTLS",
+            Security::Implicit => "TLS",
+        };
+        write!(f, "{}:{} ({security})", self.host, self.port)?;
+        if let Some(user) = &self.user {
+            write!(f, " as {user}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Relay {
+    /// Parses `--smtp`. Errors never repeat the URL, which might hold a password.
+    pub fn parse(text: &str) -> Result<Relay, Error> {
+        let invalid = |reason: &str| Error::SmtpUrl {
+            reason: reason.to_owned(),
+        };
+        let url = url::Url::parse(text.trim()).map_err(|error| invalid(&error.to_string()))?;
+        if url.password().is_some() {
+            return Err(Error::SmtpPasswordInUrl);
+        }
+        let implicit = match url.scheme() {
+            "smtp" => false,
+            "smtps" => true,
+            other => {
+                return Err(invalid(&format!(
+                    "the scheme is `{other}`; use smtp:// or smtps://"
+                )));
+            }
+        };
+        let host = match url.host() {
+            Some(url::Host::Domain(domain)) => domain.to_owned(),
+            Some(url::Host::Ipv4(ip)) => ip.to_string(),
+            Some(url::Host::Ipv6(ip)) => ip.to_string(),
+            None => return Err(invalid("it has no host")),
+        };
+        let port = url.port().unwrap_or(if implicit { 465 } else { 25 });
+        if !url.path().is_empty() && url.path() != "/" {
+            return Err(invalid("it must not have a path"));
+        }
+        let mut tls = None;
+        for (key, value) in url.query_pairs() {
+            match key.as_ref() {
+                "tls" => tls = Some(value.into_owned()),
+                other => {
+                    return Err(invalid(&format!(
+                        "unknown parameter `{other}`; the only one is `tls`"
+                    )));
+                }
+            }
+        }
+        let loopback = is_loopback(&host);
+        let security = match (implicit, tls.as_deref()) {
+            (true, None | Some("implicit")) => Security::Implicit,
+            (true, Some(_)) => {
+                return Err(invalid("smtps:// is always TLS; drop the `tls` parameter"));
+            }
+            (false, Some("required")) => Security::StartTls,
+            (false, Some("none")) => Security::Plain,
+            (false, None) if loopback => Security::Plain,
+            (false, None | Some("opportunistic")) => Security::Opportunistic,
+            (false, Some(other)) => {
+                return Err(invalid(&format!(
+                    "`tls={other}` is not one of `required`, `opportunistic`, `none`"
+                )));
+            }
+        };
+        let user = match url.username() {
+            "" => None,
+            user => Some(
+                percent_decode(user).map_err(|()| invalid("the user name is not valid UTF-8"))?,
+            ),
+        };
+        let relay = Relay {
+            host,
+            port,
+            security,
+            user,
+        };
+        if relay.user.is_some() && relay.security == Security::Plain && !loopback {
+            return Err(Error::PlaintextCredentials {
+                relay: relay.to_string(),
+            });
+        }
+        Ok(relay)
+    }
+
+    /// Whether the relay is this machine, where a plaintext connection cannot be overheard.
+    pub fn is_loopback(&self) -> bool {
+        is_loopback(&self.host)
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback() || ip == IpAddr::V6(Ipv6Addr::LOCALHOST))
+}
+
+fn percent_decode(text: &str) -> Result<String, ()> {
+    url::form_urlencoded::parse(format!("u={text}").as_bytes())
+        .next()
+        .map(|(_, value)| value.into_owned())
+        .ok_or(())
+}
+
+/// Everything needed to connect and log in.
+#[derive(Debug, Clone)]
+pub struct RelaySettings {
+    pub relay: Relay,
+    pub password: Option<Secret<String>>,
+    /// A PEM file of extra certificate authorities to trust (a private relay's CA).
+    pub ca_file: Option<PathBuf>,
+    /// The name sent with EHLO.
+    pub helo: String,
+    /// How long to wait for the server at each step.
+    pub timeout: std::time::Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Relay {
+        Relay::parse(text).unwrap()
+    }
+
+    #[test]
+    fn default_is_a_plain_local_relay() {
+        let relay = parse(DEFAULT_URL);
+        assert_eq!((relay.host.as_str(), relay.port), ("127.0.0.1", 1025));
+        assert_eq!(relay.security, Security::Plain);
+        assert_eq!(relay.user, None);
+    }
+
+    #[test]
+    fn security_from_scheme_and_parameter() {
+        assert_eq!(
+            parse("smtp://relay.example.org:587?tls=required").security,
+            Security::StartTls
+        );
+        assert_eq!(
+            parse("smtp://relay.example.org:587").security,
+            Security::Opportunistic
+        );
+        assert_eq!(parse("smtp://localhost:2525").security, Security::Plain);
+        let smtps = parse("smtps://relay.example.org");
+        assert_eq!((smtps.security, smtps.port), (Security::Implicit, 465));
+        assert_eq!(parse("smtp://relay.example.org").port, 25);
+        assert_eq!(parse("smtp://[::1]:25").security, Security::Plain);
+    }
+
+    #[test]
+    fn user_name_is_decoded() {
+        let relay = parse("smtp://news%40example.org@relay.example.org:587?tls=required");
+        assert_eq!(relay.user.as_deref(), Some("news@example.org"));
+        assert_eq!(
+            relay.to_string(),
+            "relay.example.org:587 (STARTTLS) as news@example.org"
+        );
+    }
+
+    #[test]
+    fn password_in_url_is_refused_without_repeating_it() {
+        let error = Relay::parse("smtp://user:hunter2@relay.example.org:587").unwrap_err();
+        assert!(matches!(error, Error::SmtpPasswordInUrl));
+        assert!(!error.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn plaintext_credentials_to_a_remote_host_are_refused() {
+        let error = Relay::parse("smtp://user@relay.example.org:25?tls=none").unwrap_err();
+        assert!(
+            matches!(error, Error::PlaintextCredentials { .. }),
+            "{error}"
+        );
+        assert!(Relay::parse("smtp://user@127.0.0.1:1025").is_ok());
+    }
+
+    #[test]
+    fn bad_urls_are_explained() {
+        for (url, expected) in [
+            ("http://relay.example.org", "scheme is `http`"),
+            ("smtp://relay.example.org?tls=maybe", "`tls=maybe`"),
+            ("smtp://relay.example.org?foo=1", "unknown parameter `foo`"),
+            ("smtp://relay.example.org/path", "path"),
+            ("smtps://relay.example.org?tls=required", "always TLS"),
+        ] {
+            let error = Relay::parse(url).unwrap_err().to_string();
+            assert!(error.contains(expected), "{url}: {error}");
+        }
+    }
+}
