@@ -29,8 +29,8 @@ impl Mailing {
     /// The message to `subscriber`.
     pub fn message(&self, subscriber: &Subscriber, date: SystemTime) -> Result<Built, Error> {
         let personal = self.prepared.personalise(subscriber);
-        let rendered = self.prepared.render(&personal);
-        self.composer.build(subscriber, &personal, rendered, date)
+        let encoded = self.prepared.encode(&personal);
+        self.composer.build(subscriber, &personal, encoded, date)
     }
 
     /// The message to `subscriber` and, separately, its two parts (for previews and checks).
@@ -41,9 +41,8 @@ impl Mailing {
     ) -> Result<(Built, Rendered), Error> {
         let personal = self.prepared.personalise(subscriber);
         let rendered = self.prepared.render(&personal);
-        let built = self
-            .composer
-            .build(subscriber, &personal, rendered.clone(), date)?;
+        let encoded = self.prepared.encode(&personal);
+        let built = self.composer.build(subscriber, &personal, encoded, date)?;
         Ok((built, rendered))
     }
 }

@@ -1,5 +1,5 @@
 //! Builds the exact email one subscriber receives: headers and a multipart/alternative body
-//! (text first, HTML last). Preview, check, dry run and send all build messages here, so what a
+//! (text first, HTML last), both parts quoted-printable (7-bit safe for any relay). Preview, check, dry run and send all build messages here, so what a
 //! preview shows is byte for byte what is sent (but for `Date` and the MIME boundary).
 
 use std::time::SystemTime;
@@ -8,8 +8,8 @@ use lettre::{
     Address, Message,
     address::Envelope,
     message::{
-        Mailbox, MultiPart,
-        header::{Header, HeaderName, HeaderValue},
+        Body, Mailbox, MultiPart, SinglePart,
+        header::{ContentTransferEncoding, ContentType, Header, HeaderName, HeaderValue},
     },
 };
 use sha2::{Digest, Sha256};
@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::{
     error::Error,
     issue::Issue,
-    render::{Personal, Prepared, Rendered},
+    render::{Encoded, Personal, Prepared},
     subscribers::Subscriber,
 };
 
@@ -100,7 +100,7 @@ impl Composer {
         &self,
         subscriber: &Subscriber,
         personal: &Personal,
-        rendered: Rendered,
+        parts: Encoded,
         date: SystemTime,
     ) -> Result<Built, Error> {
         let to = Mailbox::new(
@@ -128,10 +128,11 @@ impl Composer {
             builder = builder.reply_to(reply_to.clone());
         }
         let message = builder
-            .multipart(MultiPart::alternative_plain_html(
-                rendered.text,
-                rendered.html,
-            ))
+            .multipart(
+                MultiPart::alternative()
+                    .singlepart(encoded_part(ContentType::TEXT_PLAIN, parts.text))
+                    .singlepart(encoded_part(ContentType::TEXT_HTML, parts.html)),
+            )
             .map_err(|source| Error::MessageBuild {
                 email: subscriber.email.to_string(),
                 source,
@@ -155,6 +156,16 @@ impl Composer {
     pub fn sender(&self) -> &Address {
         &self.from.email
     }
+}
+
+/// A body part already encoded as quoted-printable by [`crate::render`].
+fn encoded_part(content_type: ContentType, body: Vec<u8>) -> SinglePart {
+    SinglePart::builder()
+        .header(content_type)
+        .body(Body::dangerous_pre_encoded(
+            body,
+            ContentTransferEncoding::QuotedPrintable,
+        ))
 }
 
 /// `List-Id` (RFC 2919): the list name as a phrase when it is plain ASCII, then the id.

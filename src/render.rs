@@ -135,22 +135,32 @@ fn marker_slots() -> Slots {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Segment {
-    Literal(String),
+    Literal {
+        text: String,
+        /// `text` with CRLF line ends, quoted-printable encoded once per issue.
+        encoded: String,
+    },
     Slot(Slot),
 }
+
+/// A soft line break of quoted-printable: removed when decoding.
+const SOFT_BREAK: &str = "=\r\n";
 
 /// A rendered template cut at its slots.
 #[derive(Debug, Clone)]
 struct Segments {
     parts: Vec<Segment>,
-    literal_len: usize,
+    text_len: usize,
+    encoded_len: usize,
 }
 
 impl Segments {
     fn compile(rendered: &str) -> Segments {
         let mut parts = Vec::new();
+        let mut literal = String::new();
         let mut rest = rendered;
         while let Some(start) = rest.find(MARK_START) {
+            literal.push_str(&rest[..start]);
             let after = &rest[start + MARK_START.len_utf8()..];
             let slot = after.chars().next().and_then(|code| {
                 Slot::ALL
@@ -158,59 +168,104 @@ impl Segments {
                     .find(|slot| slot.code() == code)
                     .filter(|_| after[code.len_utf8()..].starts_with(MARK_END))
             });
-            let Some(slot) = slot else {
+            if let Some(slot) = slot {
+                parts.extend(Segment::literal(std::mem::take(&mut literal)));
+                parts.push(Segment::Slot(slot));
+                rest = &after[1 + MARK_END.len_utf8()..];
+            } else {
                 // Input text cannot contain the marker characters (see `fields`), so this is
-                // unreachable in practice; keep the text as it is.
-                parts.push(Segment::Literal(rest[..=start].to_owned()));
-                rest = &rest[start + MARK_START.len_utf8()..];
-                continue;
-            };
-            if start > 0 {
-                parts.push(Segment::Literal(rest[..start].to_owned()));
+                // unreachable in practice; keep the character as text.
+                literal.push(MARK_START);
+                rest = after;
             }
-            parts.push(Segment::Slot(slot));
-            rest = &after[1 + MARK_END.len_utf8()..];
         }
-        if !rest.is_empty() {
-            parts.push(Segment::Literal(rest.to_owned()));
+        literal.push_str(rest);
+        parts.extend(Segment::literal(literal));
+        let (text_len, encoded_len) =
+            parts
+                .iter()
+                .fold((0, 0), |(text, encoded), part| match part {
+                    Segment::Literal {
+                        text: t,
+                        encoded: e,
+                    } => (text + t.len(), encoded + e.len()),
+                    Segment::Slot(_) => (text, encoded),
+                });
+        Segments {
+            parts,
+            text_len,
+            encoded_len,
         }
-        let literal_len = parts
-            .iter()
-            .map(|part| match part {
-                Segment::Literal(text) => text.len(),
-                Segment::Slot(_) => 0,
-            })
-            .sum();
-        Segments { parts, literal_len }
     }
 
+    /// The template with `personal`'s values, as text (HTML-escaped values when `html`).
     fn fill(&self, personal: &Personal, html: bool) -> String {
-        let mut out = String::with_capacity(self.literal_len + 256);
+        let mut out = String::with_capacity(self.text_len + 256);
         for part in &self.parts {
             match part {
-                Segment::Literal(text) => out.push_str(text),
-                Segment::Slot(slot) => {
-                    let value = match slot {
-                        Slot::Greeting if html => &personal.greeting,
-                        Slot::Greeting => &personal.greeting_text,
-                        Slot::Email => &personal.email,
-                        Slot::UnsubscribeUrl => &personal.unsubscribe_url,
-                    };
-                    if html {
-                        // Writing to a String cannot fail.
-                        let _ = askama::filters::Html.write_escaped_str(&mut out, value);
-                    } else {
-                        out.push_str(value);
-                    }
-                }
+                Segment::Literal { text, .. } => out.push_str(text),
+                Segment::Slot(slot) => push_value(&mut out, personal.value(*slot, html), html),
             }
         }
         out
     }
 
+    /// The same as [`Segments::fill`], quoted-printable encoded with CRLF line ends: the
+    /// literal parts were encoded once per issue, so only the values are encoded here. A soft
+    /// line break on each side of a value keeps the lines of both under 76 characters.
+    fn fill_encoded(&self, personal: &Personal, html: bool) -> Vec<u8> {
+        let mut out = String::with_capacity(self.encoded_len + 512);
+        let mut value = String::new();
+        for part in &self.parts {
+            match part {
+                Segment::Literal { encoded, .. } => {
+                    if !out.is_empty() && !out.ends_with('\n') {
+                        out.push_str(SOFT_BREAK);
+                    }
+                    out.push_str(encoded);
+                }
+                Segment::Slot(slot) => {
+                    value.clear();
+                    push_value(&mut value, personal.value(*slot, html), html);
+                    if value.is_empty() {
+                        continue;
+                    }
+                    if !out.is_empty() && !out.ends_with('\n') {
+                        out.push_str(SOFT_BREAK);
+                    }
+                    out.push_str(&encode_quoted_printable(&value));
+                }
+            }
+        }
+        out.into_bytes()
+    }
+
     fn contains(&self, slot: Slot) -> bool {
         self.parts.contains(&Segment::Slot(slot))
     }
+}
+
+impl Segment {
+    fn literal(text: String) -> Option<Segment> {
+        (!text.is_empty()).then(|| Segment::Literal {
+            encoded: encode_quoted_printable(&text),
+            text,
+        })
+    }
+}
+
+fn push_value(out: &mut String, value: &str, html: bool) {
+    if html {
+        // Writing to a String cannot fail.
+        let _ = askama::filters::Html.write_escaped_str(out, value);
+    } else {
+        out.push_str(value);
+    }
+}
+
+/// Quoted-printable (RFC 2045) of `text` with its line ends made CRLF.
+fn encode_quoted_printable(text: &str) -> String {
+    quoted_printable::encode_to_str(text.replace("\r\n", "\n").replace('\n', "\r\n"))
 }
 
 /// The per-subscriber values of one email.
@@ -223,11 +278,30 @@ pub struct Personal {
     pub unsubscribe_url: String,
 }
 
-/// The two parts of one subscriber's email.
+impl Personal {
+    fn value(&self, slot: Slot, html: bool) -> &str {
+        match slot {
+            Slot::Greeting if html => &self.greeting,
+            Slot::Greeting => &self.greeting_text,
+            Slot::Email => &self.email,
+            Slot::UnsubscribeUrl => &self.unsubscribe_url,
+        }
+    }
+}
+
+/// The two parts of one subscriber's email, as text.
 #[derive(Debug, Clone)]
 pub struct Rendered {
     pub html: String,
     pub text: String,
+}
+
+/// The two parts of one subscriber's email, quoted-printable encoded with CRLF line ends,
+/// ready to be placed in a message.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    pub html: Vec<u8>,
+    pub text: Vec<u8>,
 }
 
 /// An issue rendered once, ready to be personalised for each subscriber.
@@ -343,6 +417,14 @@ impl Prepared {
         Rendered {
             html: self.html.fill(personal, true),
             text: self.text.fill(personal, false),
+        }
+    }
+
+    /// The HTML and text parts for one subscriber, encoded for the message.
+    pub fn encode(&self, personal: &Personal) -> Encoded {
+        Encoded {
+            html: self.html.fill_encoded(personal, true),
+            text: self.text.fill_encoded(personal, false),
         }
     }
 }
@@ -494,6 +576,28 @@ mod tests {
         );
         let text = segments.fill(&personal("Dear <b>Eve</b>,"), false);
         assert!(text.contains("Dear <b>Eve</b>,"));
+    }
+
+    #[test]
+    fn encoded_fill_decodes_to_the_plain_fill() {
+        let long_line = "é".repeat(60);
+        let template = format!(
+            "Dear {},\n\n{long_line} = 3 \nlink: {}\nend",
+            Slot::Greeting.marker(),
+            Slot::UnsubscribeUrl.marker()
+        );
+        let segments = Segments::compile(&template);
+        for html in [false, true] {
+            let person = personal(&format!("Zoë {} <b>", "long name ".repeat(12)));
+            let plain = segments.fill(&person, html).replace('\n', "\r\n");
+            let encoded = segments.fill_encoded(&person, html);
+            let text = String::from_utf8(encoded.clone()).unwrap();
+            assert!(text.is_ascii());
+            assert!(text.lines().all(|line| line.len() <= 76), "{text}");
+            let decoded =
+                quoted_printable::decode(&encoded, quoted_printable::ParseMode::Strict).unwrap();
+            assert_eq!(String::from_utf8(decoded).unwrap(), plain);
+        }
     }
 
     #[test]
