@@ -5,4 +5,5 @@
 mod check;
 mod cli;
 mod harness;
+mod message;
 mod preview;
