@@ -73,10 +73,13 @@ pub fn parse<T: DeserializeOwned>(path: &Path, text: &str, what: &'static str) -
     }
     let deserializer = serde_yaml::Deserializer::from_str(text);
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
-        let field = match error.path().to_string() {
-            root if root == "." => None,
-            field => Some(field),
-        };
+        // `.` is the root; a trailing `?` is a key the parser never got to read (a syntax
+        // error), which names nothing the user wrote.
+        let field_path = error.path().to_string();
+        let known = field_path
+            .strip_suffix('?')
+            .map_or(field_path.as_str(), |parent| parent.trim_end_matches('.'));
+        let field = (!known.is_empty() && known != ".").then(|| known.to_owned());
         let inner = error.into_inner();
         let (line, column) = inner
             .location()
@@ -192,6 +195,12 @@ mod tests {
         let (location, _, message) = error_of("title: \"unterminated\nitems: []\n");
         assert_eq!((location.line, location.column), (3, Some(1)), "{location}");
         assert!(message.contains("unexpected end of stream"), "{message}");
+    }
+
+    #[test]
+    fn syntax_error_names_no_unknown_field() {
+        let (location, field, message) = error_of("title: \"a\nitems: []\nb: \"c\"\n");
+        assert_eq!(field, None, "{location}: {message}");
     }
 
     #[test]

@@ -145,7 +145,18 @@ impl Issue {
             });
         }
         let list_path = path.parent().unwrap_or(Path::new("")).join(&file.list);
-        let list = List::load(&list_path)?;
+        // A list file that is not there is a mistake in this issue's `list` field, so it is
+        // reported there (and as invalid input), not as a failure to read.
+        let list = List::load(&list_path).map_err(|error| match error {
+            Error::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                Error::DocumentInvalid {
+                    location: Location::line(path, document::top_level_key_line(&text, "list")),
+                    field: Some("list".into()),
+                    message: format!("the list file `{}` does not exist", list_path.display()),
+                }
+            }
+            other => other,
+        })?;
         Ok(Issue {
             path: path.to_owned(),
             file,

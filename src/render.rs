@@ -41,6 +41,8 @@ pub struct IssueView {
     pub footer_text: Option<String>,
     pub unsubscribe_mailto: Option<String>,
     pub postal_address: Option<String>,
+    /// The sender's name and, on the next line, their postal address wrapped for the text part.
+    pub postal_text: Option<String>,
 }
 
 #[derive(Debug)]
@@ -544,6 +546,10 @@ fn issue_view(issue: &Issue) -> IssueView {
         footer_text,
         unsubscribe_mailto: list.unsubscribe.mailto.as_ref().map(ToString::to_string),
         postal_address: list.postal_address.as_ref().map(ToString::to_string),
+        postal_text: list
+            .postal_address
+            .as_ref()
+            .map(|address| textwrap::fill(&format!("{}\n{address}", list.from.name), TEXT_WIDTH)),
     }
 }
 

@@ -1,0 +1,304 @@
+//! Runs the real `newsletter` binary in a temporary folder and checks what it did.
+//!
+//! ```ignore
+//! let output = Test::fixture("minimal")
+//!     .args(["check", "issue.yaml"])
+//!     .status(4)
+//!     .stderr("error: …\n")
+//!     .run();
+//! ```
+//!
+//! Each test gets a fresh folder; fixtures are copied into it, and the binary runs there with
+//! an empty environment (only `PATH`, and `HOME` set to the folder), so nothing from the
+//! developer's shell or machine leaks in. Paths in messages are then relative to the folder,
+//! which keeps expected output short and the same on every machine.
+//!
+//! `run` checks the exit status (0 unless `status` says otherwise), stdout and stderr, and
+//! returns an [`Output`] that keeps the folder alive so the test can read the files written.
+//! stderr is expected to be empty unless the test says what it should contain.
+
+use std::{
+    ffi::OsString,
+    fmt::Write as _,
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use tempfile::TempDir;
+
+/// A fixed unsubscribe key, so that unsubscribe URLs (and everything that contains them) are the
+/// same in every run.
+pub(crate) const UNSUBSCRIBE_KEY: &str = "suite-test-key-0123456789abcdef-0123456789";
+
+/// One run of the binary, built up step by step.
+#[must_use = "a Test does nothing until `run` is called"]
+pub(crate) struct Test {
+    tempdir: TempDir,
+    args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
+    status: i32,
+    stdout: Option<String>,
+    stdout_contains: Vec<String>,
+    stderr: Option<String>,
+    stderr_contains: Vec<String>,
+}
+
+/// What a run produced, with the folder it ran in.
+pub(crate) struct Output {
+    pub(crate) tempdir: TempDir,
+    pub(crate) stdout: String,
+}
+
+fn repository() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+impl Test {
+    /// A run in an empty folder.
+    pub(crate) fn new() -> Test {
+        Test {
+            tempdir: tempfile::Builder::new()
+                .prefix("newsletter-suite")
+                .tempdir()
+                .expect("cannot create a temporary folder"),
+            args: Vec::new(),
+            env: Vec::new(),
+            status: 0,
+            stdout: None,
+            stdout_contains: Vec::new(),
+            stderr: None,
+            stderr_contains: Vec::new(),
+        }
+    }
+
+    /// A run in a folder holding a copy of `tests/fixtures/NAME`.
+    pub(crate) fn fixture(name: &str) -> Test {
+        Test::new().with_fixture(name)
+    }
+
+    /// A run in a folder holding a copy of the repository's `newsletters/` folder, as
+    /// `newsletters/`, so commands read `newsletters/2019-06-uk-sg-mou.yaml` as a user would.
+    pub(crate) fn newsletters() -> Test {
+        let test = Test::new();
+        copy_folder(
+            &repository().join("newsletters"),
+            &test.tempdir.path().join("newsletters"),
+        );
+        test
+    }
+
+    /// Copies `tests/fixtures/NAME` over the folder; a case folder that holds only the files it
+    /// changes can so be laid over a complete one such as `minimal`.
+    pub(crate) fn with_fixture(self, name: &str) -> Test {
+        copy_folder(
+            &repository().join("tests/fixtures").join(name),
+            self.tempdir.path(),
+        );
+        self
+    }
+
+    pub(crate) fn arg(mut self, arg: impl Into<OsString>) -> Test {
+        self.args.push(arg.into());
+        self
+    }
+
+    pub(crate) fn args<I>(mut self, args: I) -> Test
+    where
+        I: IntoIterator,
+        I::Item: Into<OsString>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    pub(crate) fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Test {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Sets `NEWSLETTER_UNSUBSCRIBE_KEY` to [`UNSUBSCRIBE_KEY`].
+    pub(crate) fn unsubscribe_key(self) -> Test {
+        self.env("NEWSLETTER_UNSUBSCRIBE_KEY", UNSUBSCRIBE_KEY)
+    }
+
+    /// Writes a file into the folder (creating its parent folders), replacing any copy.
+    pub(crate) fn write(self, path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> Test {
+        let path = self.tempdir.path().join(path);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).expect("cannot create a folder in the test folder");
+        }
+        fs::write(&path, contents)
+            .unwrap_or_else(|error| panic!("cannot write {}: {error}", path.display()));
+        self
+    }
+
+    /// The exit status the run must end with (default 0).
+    pub(crate) fn status(mut self, code: i32) -> Test {
+        self.status = code;
+        self
+    }
+
+    /// The exact standard output.
+    pub(crate) fn stdout(mut self, expected: &str) -> Test {
+        self.stdout = Some(expected.to_owned());
+        self
+    }
+
+    pub(crate) fn stdout_contains(mut self, expected: &str) -> Test {
+        self.stdout_contains.push(expected.to_owned());
+        self
+    }
+
+    /// The exact standard error (default: empty, unless `stderr_contains` is used).
+    pub(crate) fn stderr(mut self, expected: &str) -> Test {
+        self.stderr = Some(expected.to_owned());
+        self
+    }
+
+    pub(crate) fn stderr_contains(mut self, expected: &str) -> Test {
+        self.stderr_contains.push(expected.to_owned());
+        self
+    }
+
+    /// Runs the binary and checks status, stdout and stderr; panics with all three if any
+    /// differs.
+    pub(crate) fn run(self) -> Output {
+        let output = Command::new(env!("CARGO_BIN_EXE_newsletter"))
+            .args(&self.args)
+            .current_dir(self.tempdir.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.tempdir.path())
+            .envs(self.env.iter().map(|(key, value)| (key, value)))
+            .output()
+            .expect("cannot run the newsletter binary");
+        let stdout = String::from_utf8(output.stdout).expect("stdout is not UTF-8");
+        let stderr = String::from_utf8(output.stderr).expect("stderr is not UTF-8");
+        let mut problems = String::new();
+        if output.status.code() != Some(self.status) {
+            let _ = writeln!(
+                problems,
+                "exit status: expected {}, got {:?}",
+                self.status,
+                output.status.code()
+            );
+        }
+        check_stream(
+            &mut problems,
+            "stdout",
+            &stdout,
+            self.stdout.as_deref(),
+            &self.stdout_contains,
+        );
+        let stderr_exact = match (&self.stderr, self.stderr_contains.is_empty()) {
+            (Some(expected), _) => Some(expected.as_str()),
+            (None, true) => Some(""),
+            (None, false) => None,
+        };
+        check_stream(
+            &mut problems,
+            "stderr",
+            &stderr,
+            stderr_exact,
+            &self.stderr_contains,
+        );
+        assert!(
+            problems.is_empty(),
+            "`newsletter {}` did not do what was expected:\n{problems}\n--- stdout ---\n{stdout}--- stderr ---\n{stderr}--- end ---",
+            self.args
+                .iter()
+                .map(|arg| arg.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+        Output {
+            tempdir: self.tempdir,
+            stdout,
+        }
+    }
+}
+
+fn check_stream(
+    problems: &mut String,
+    name: &str,
+    actual: &str,
+    exact: Option<&str>,
+    contains: &[String],
+) {
+    if let Some(expected) = exact
+        && actual != expected
+    {
+        let _ = writeln!(
+            problems,
+            "{name} differs; expected exactly:\n{expected}<end of expected {name}>"
+        );
+    }
+    for expected in contains {
+        if !actual.contains(expected.as_str()) {
+            let _ = writeln!(problems, "{name} does not contain:\n{expected}<end>");
+        }
+    }
+}
+
+impl Output {
+    /// The absolute path of `relative` in the folder the run happened in.
+    pub(crate) fn path(&self, relative: impl AsRef<Path>) -> PathBuf {
+        self.tempdir.path().join(relative)
+    }
+
+    pub(crate) fn read_bytes(&self, relative: impl AsRef<Path>) -> Vec<u8> {
+        let path = self.path(relative);
+        fs::read(&path).unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()))
+    }
+
+    pub(crate) fn read(&self, relative: impl AsRef<Path>) -> String {
+        let relative = relative.as_ref();
+        String::from_utf8(self.read_bytes(relative))
+            .unwrap_or_else(|_| panic!("{} is not UTF-8", relative.display()))
+    }
+
+    /// The email in the file `relative`, parsed as a mail client would.
+    pub(crate) fn email(&self, relative: impl AsRef<Path>) -> mail_parser::Message<'static> {
+        let relative = relative.as_ref();
+        mail_parser::MessageParser::default()
+            .parse(&self.read_bytes(relative))
+            .unwrap_or_else(|| panic!("{} is not an email", relative.display()))
+            .into_owned()
+    }
+
+    /// The names of the entries of a folder, sorted; empty if it does not exist.
+    pub(crate) fn files(&self, relative: impl AsRef<Path>) -> Vec<String> {
+        let Ok(entries) = fs::read_dir(self.path(relative)) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = entries
+            .map(|entry| {
+                entry
+                    .expect("cannot list a folder")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+fn copy_folder(from: &Path, to: &Path) {
+    fs::create_dir_all(to)
+        .unwrap_or_else(|error| panic!("cannot create {}: {error}", to.display()));
+    let entries = fs::read_dir(from)
+        .unwrap_or_else(|error| panic!("cannot list {}: {error}", from.display()));
+    for entry in entries {
+        let entry = entry.expect("cannot list a fixture folder");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("cannot stat a fixture").is_dir() {
+            copy_folder(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target)
+                .unwrap_or_else(|error| panic!("cannot copy {}: {error}", entry.path().display()));
+        }
+    }
+}
