@@ -213,29 +213,17 @@ impl Segments {
     }
 
     /// The same as [`Segments::fill`], quoted-printable encoded with CRLF line ends: the
-    /// literal parts were encoded once per issue, so only the values are encoded here. A soft
-    /// line break on each side of a value keeps the lines of both under 76 characters.
+    /// literal parts were encoded once per issue, so only the values are encoded here.
     fn fill_encoded(&self, personal: &Personal, html: bool) -> Vec<u8> {
         let mut out = String::with_capacity(self.encoded_len + 512);
         let mut value = String::new();
         for part in &self.parts {
             match part {
-                Segment::Literal { encoded, .. } => {
-                    if !out.is_empty() && !out.ends_with('\n') {
-                        out.push_str(SOFT_BREAK);
-                    }
-                    out.push_str(encoded);
-                }
+                Segment::Literal { encoded, .. } => join_encoded(&mut out, encoded),
                 Segment::Slot(slot) => {
                     value.clear();
                     push_value(&mut value, personal.value(*slot, html), html);
-                    if value.is_empty() {
-                        continue;
-                    }
-                    if !out.is_empty() && !out.ends_with('\n') {
-                        out.push_str(SOFT_BREAK);
-                    }
-                    out.push_str(&encode_quoted_printable(&value));
+                    join_encoded(&mut out, &encode_quoted_printable(&value));
                 }
             }
         }
@@ -263,6 +251,19 @@ fn push_value(out: &mut String, value: &str, html: bool) {
     } else {
         out.push_str(value);
     }
+}
+
+/// Appends a quoted-printable `piece` (encoded on its own, from column 0) to `out`, with a
+/// soft line break first when its first line would not fit on the current one. Quoted-printable
+/// lines are at most 76 characters; soft breaks disappear when decoding.
+fn join_encoded(out: &mut String, piece: &str) {
+    const MAX_LINE: usize = 76;
+    let column = out.len() - out.rfind('\n').map_or(0, |newline| newline + 1);
+    let first_line = piece.find("\r\n").unwrap_or(piece.len());
+    if column > 0 && column + first_line > MAX_LINE {
+        out.push_str(SOFT_BREAK);
+    }
+    out.push_str(piece);
 }
 
 /// Quoted-printable (RFC 2045) of `text` with its line ends made CRLF.
