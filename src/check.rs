@@ -1,13 +1,18 @@
 //! `newsletter check`: loads and validates an issue, its list and its subscribers, builds every
-//! message without writing or sending it, and reports what it found.
+//! message without writing or sending it, and lints the result (see [`crate::lint`]).
+//!
+//! The summary goes to standard output; errors, warnings and notes go to standard error. The
+//! exit code is 0 unless a row is invalid, or a warning was given under `--deny-warnings`.
 
-use std::{io::Write, time::SystemTime};
+use std::{collections::BTreeMap, io::Write, time::SystemTime};
 
 use crate::{
     audience::{Audience, Tally},
     cli::CheckArguments,
     error::Error,
     issue::Issue,
+    lint::{self, Lint},
+    location::Location,
     mailing::Mailing,
     subscribers::SkipReason,
     units,
@@ -22,6 +27,36 @@ struct Largest {
     email: String,
 }
 
+/// Per-message warnings, by rule: the first one seen and how many messages have it.
+#[derive(Debug, Default)]
+struct MessageLints {
+    by_rule: BTreeMap<&'static str, (Lint, String, usize)>,
+}
+
+impl MessageLints {
+    fn add(&mut self, lint: Lint, email: &str) {
+        self.by_rule
+            .entry(lint.rule)
+            .or_insert_with(|| (lint, email.to_owned(), 0))
+            .2 += 1;
+    }
+
+    fn into_lints(self) -> impl Iterator<Item = Lint> {
+        self.by_rule.into_values().map(|(mut lint, email, count)| {
+            lint.message = if count > 1 {
+                format!(
+                    "{} (message to {email}, and {} more)",
+                    lint.message,
+                    count - 1
+                )
+            } else {
+                format!("{} (message to {email})", lint.message)
+            };
+            lint
+        })
+    }
+}
+
 pub fn run(arguments: &CheckArguments, out: &mut dyn Write) -> Result<i32, Error> {
     let input = &arguments.input;
     let issue = Issue::load(&input.issue)?;
@@ -33,6 +68,7 @@ pub fn run(arguments: &CheckArguments, out: &mut dyn Write) -> Result<i32, Error
     )?;
     let now = SystemTime::now();
     let mut largest = Largest::default();
+    let mut message_lints = MessageLints::default();
     let tally = audience.scan(&issue, |subscriber| {
         let (built, rendered) = mailing.message_and_parts(&subscriber, now)?;
         if built.bytes.len() > largest.bytes {
@@ -42,28 +78,74 @@ pub fn run(arguments: &CheckArguments, out: &mut dyn Write) -> Result<i32, Error
                 email: subscriber.email.to_string(),
             };
         }
+        for lint in lint::lint_parts(&rendered) {
+            message_lints.add(lint, subscriber.email.as_ref());
+        }
         Ok(())
     })?;
-    print_summary(out, &issue, &audience, &tally, &largest, &mailing)?;
-    let errors = tally.invalid.len();
+    let mut lints = lint::lint_issue(&issue);
+    lints.extend(message_lints.into_lints());
+
+    write_summary(out, &issue, &audience, &tally, &largest, &mailing)?;
     for (location, message) in &tally.invalid {
-        write_line(out, &format!("error: {location}: {message}"))?;
+        eprintln!("error: {location}: {message}");
     }
+    for lint in &lints {
+        eprintln!("{lint}");
+    }
+    for warning in &tally.warnings {
+        eprintln!(
+            "warning[subscriber-name]: `{}` {warning}",
+            audience.subscribers_path.display()
+        );
+    }
+    for skip in &tally.skipped {
+        if let SkipReason::Duplicate { first_line } = skip.reason {
+            eprintln!(
+                "note: {}: `{}` is a duplicate of line {first_line}; it is sent once",
+                Location::line(&audience.subscribers_path, skip.line),
+                skip.email
+            );
+        }
+    }
+    if mailing.prepared.uses_throwaway_key() {
+        eprintln!(
+            "note: {} is not set, so unsubscribe links were made with a throwaway key; `send` needs the real key",
+            unsubscribe::KEY_VARIABLE
+        );
+    }
+    let errors = tally.invalid.len();
+    let warnings = lints.len() + tally.warnings.len();
     if errors > 0 {
-        return Err(Error::CheckFailed { count: errors });
+        return Err(Error::CheckFailed {
+            errors,
+            warnings,
+            denied: false,
+        });
     }
-    write_line(out, "ok: no problems found")?;
+    if warnings > 0 && arguments.deny_warnings {
+        return Err(Error::CheckFailed {
+            errors,
+            warnings,
+            denied: true,
+        });
+    }
+    let verdict = match warnings {
+        0 => "ok: no problems found".to_owned(),
+        count => format!("ok: no errors, {count} warning(s)"),
+    };
+    writeln!(out, "{verdict}").map_err(stdout_error)?;
     Ok(crate::error::EXIT_OK)
 }
 
-fn write_line(out: &mut dyn Write, line: &str) -> Result<(), Error> {
-    writeln!(out, "{line}").map_err(|source| Error::Write {
+fn stdout_error(source: std::io::Error) -> Error {
+    Error::Write {
         path: "standard output".into(),
         source,
-    })
+    }
 }
 
-fn print_summary(
+fn write_summary(
     out: &mut dyn Write,
     issue: &Issue,
     audience: &Audience,
@@ -98,29 +180,8 @@ fn print_summary(
             units::size(largest.html_bytes)
         ));
     }
-    for skip in &tally.skipped {
-        if let SkipReason::Duplicate { first_line } = skip.reason {
-            lines.push(format!(
-                "note: {}: `{}` is a duplicate of line {first_line}; it is sent once",
-                crate::location::Location::line(&audience.subscribers_path, skip.line),
-                skip.email
-            ));
-        }
-    }
-    for warning in &tally.warnings {
-        lines.push(format!(
-            "warning: `{}` {warning}",
-            audience.subscribers_path.display()
-        ));
-    }
-    if mailing.prepared.uses_throwaway_key() {
-        lines.push(format!(
-            "note: {} is not set, so unsubscribe links were made with a throwaway key; `send` needs the real key",
-            unsubscribe::KEY_VARIABLE
-        ));
-    }
     for line in lines {
-        write_line(out, &line)?;
+        writeln!(out, "{line}").map_err(stdout_error)?;
     }
     Ok(())
 }

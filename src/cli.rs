@@ -82,6 +82,10 @@ pub struct InputArguments {
 pub struct CheckArguments {
     #[command(flatten)]
     pub input: InputArguments,
+
+    /// Treat warnings as errors (exit code 4)
+    #[arg(long, short = 'D')]
+    pub deny_warnings: bool,
 }
 
 #[derive(Debug, Args)]

@@ -48,6 +48,9 @@ pub enum Error {
         message: String,
     },
 
+    #[error("{location}: {message}")]
+    SubscriberHeader { location: Location, message: String },
+
     #[error("{}", problem_list(path, problems))]
     SubscribersInvalid {
         path: PathBuf,
@@ -56,6 +59,9 @@ pub enum Error {
 
     #[error("no subscriber `{email}` in `{}`", path.display())]
     RecipientNotFound { email: String, path: PathBuf },
+
+    #[error("`{email}` is not mailed: {reason}")]
+    RecipientSkipped { email: String, reason: String },
 
     #[error(
         "the unsubscribe URL in `{}` uses `{{token}}`, but {} is not set",
@@ -150,8 +156,20 @@ pub enum Error {
     #[error("cannot open `{}` in a browser", path.display())]
     BrowserOpen { path: PathBuf, source: io::Error },
 
-    #[error("{count} problem(s) found")]
-    CheckFailed { count: usize },
+    #[error("{}", check_verdict(*errors, *warnings, *denied))]
+    CheckFailed {
+        errors: usize,
+        warnings: usize,
+        denied: bool,
+    },
+}
+
+fn check_verdict(errors: usize, warnings: usize, denied: bool) -> String {
+    if denied {
+        format!("{warnings} warning(s), denied by --deny-warnings")
+    } else {
+        format!("{errors} error(s) and {warnings} warning(s) found")
+    }
 }
 
 fn field_prefix(field: Option<&str>) -> String {
@@ -182,12 +200,18 @@ const MAX_LISTED_PROBLEMS: usize = 20;
 impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
+            // A file the user named that is not there is a mistake in the input.
+            Error::Read { source, .. } if source.kind() == io::ErrorKind::NotFound => {
+                EXIT_INVALID_INPUT
+            }
             Error::DocumentTooLarge { .. }
             | Error::DocumentEmpty { .. }
             | Error::DocumentNotText { .. }
             | Error::DocumentInvalid { .. }
             | Error::SubscribersInvalid { .. }
+            | Error::SubscriberHeader { .. }
             | Error::RecipientNotFound { .. }
+            | Error::RecipientSkipped { .. }
             | Error::UnsubscribeKeyMissing { .. }
             | Error::UnsubscribeKeyShort
             | Error::CheckFailed { .. } => EXIT_INVALID_INPUT,
@@ -260,6 +284,9 @@ impl Error {
             Error::SubscribersInvalid { .. } => Some(
                 "fix the rows above, or remove them; the subscriber file format is in README.md"
                     .into(),
+            ),
+            Error::SubscriberHeader { .. } => Some(
+                "the first row of the subscriber file names its columns, e.g. `email,name,status`; see README.md, section \"The subscriber file\"".into(),
             ),
             _ => None,
         }

@@ -14,6 +14,7 @@ pub mod error;
 pub mod fields;
 pub mod issue;
 pub mod journal;
+pub mod lint;
 pub mod list;
 pub mod location;
 pub mod mailing;

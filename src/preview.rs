@@ -49,8 +49,35 @@ pub fn run(arguments: &PreviewArguments, out: &mut dyn Write) -> Result<i32, Err
         input.suppression.as_deref(),
     )?;
     let wanted = arguments.for_email.as_deref().map(AddressKey::of);
-    // A first pass validates every row, so nothing is written for a broken list.
-    audience.scan_valid(&issue, |_| Ok(()))?;
+    // A first pass validates every row (and finds the --for subscriber), so nothing is written
+    // for a broken list or an address that gets no message.
+    let mut found = false;
+    let checked = audience.scan_valid(&issue, |subscriber| {
+        found |= wanted.is_some_and(|key| key == subscriber.key());
+        Ok(())
+    })?;
+    if let (Some(email), Some(key), false) = (&arguments.for_email, wanted, found) {
+        let skip = checked
+            .skipped
+            .iter()
+            .find(|skip| AddressKey::of(&skip.email) == key);
+        return Err(match skip {
+            Some(skip) => Error::RecipientSkipped {
+                email: email.clone(),
+                reason: format!("{} (line {})", skip.reason, skip.line),
+            },
+            None => Error::RecipientNotFound {
+                email: email.clone(),
+                path: audience.subscribers_path.clone(),
+            },
+        });
+    }
+    for warning in &checked.warnings {
+        eprintln!(
+            "warning: `{}` {warning}",
+            audience.subscribers_path.display()
+        );
+    }
 
     let folder = arguments
         .out
@@ -69,14 +96,6 @@ pub fn run(arguments: &PreviewArguments, out: &mut dyn Write) -> Result<i32, Err
         entries.push(write_message(&folder, &mailing, &subscriber, now)?);
         Ok(())
     })?;
-    if let Some(email) = &arguments.for_email
-        && entries.is_empty()
-    {
-        return Err(Error::RecipientNotFound {
-            email: email.clone(),
-            path: audience.subscribers_path.clone(),
-        });
-    }
     let skipped: Vec<Skip> = match wanted {
         Some(_) => Vec::new(),
         None => tally.skipped,
@@ -112,15 +131,10 @@ pub fn run(arguments: &PreviewArguments, out: &mut dyn Write) -> Result<i32, Err
         source,
     })?;
     if mailing.prepared.uses_throwaway_key() {
-        writeln!(
-            out,
+        eprintln!(
             "note: {} is not set, so unsubscribe links were made with a throwaway key",
             unsubscribe::KEY_VARIABLE
-        )
-        .map_err(|source| Error::Write {
-            path: "standard output".into(),
-            source,
-        })?;
+        );
     }
     if arguments.open {
         open_in_browser(&index_path)?;

@@ -61,6 +61,8 @@ pub struct StoryView {
 pub struct LinkView {
     pub url: String,
     pub label: String,
+    /// The label (wrapped) and the URL on its own line, for the text part.
+    pub text: String,
 }
 
 #[derive(Debug)]
@@ -75,6 +77,8 @@ pub struct ContactView {
     pub name: String,
     pub email: String,
     pub role: Option<String>,
+    /// The contact line, wrapped, for the text part.
+    pub text: String,
 }
 
 /// The values a template shows for the per-subscriber parts: markers when rendering once per
@@ -501,6 +505,11 @@ fn issue_view(issue: &Issue) -> IssueView {
             link: story.link.as_ref().map(|link| LinkView {
                 url: link.url.to_string(),
                 label: link.label.to_string(),
+                text: format!(
+                    "{}:\n{}",
+                    textwrap::fill(link.label.as_str(), TEXT_WIDTH),
+                    link.url
+                ),
             }),
             image: story.image.as_ref().map(|image| ImageView {
                 src: image.src.to_string(),
@@ -539,6 +548,15 @@ fn issue_view(issue: &Issue) -> IssueView {
             name: contact.name.to_string(),
             email: contact.email.to_string(),
             role: contact.role.as_ref().map(ToString::to_string),
+            text: textwrap::fill(
+                &match &contact.role {
+                    Some(role) => {
+                        format!("Contact at {role}: {} <{}>", contact.name, contact.email)
+                    }
+                    None => format!("Contact: {} <{}>", contact.name, contact.email),
+                },
+                TEXT_WIDTH,
+            ),
         }),
         footer_html: file
             .footer

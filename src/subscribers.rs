@@ -192,9 +192,8 @@ impl<'s> SubscriberReader<'s> {
             .flexible(true)
             .terminator(csv::Terminator::Any(b'\n'))
             .from_reader(BufReader::with_capacity(256 * 1024, file));
-        let header_error = |message: String| Error::DocumentInvalid {
+        let header_error = |message: String| Error::SubscriberHeader {
             location: Location::line(path, 1),
-            field: None,
             message,
         };
         let mut header = csv::ByteRecord::new();

@@ -48,6 +48,7 @@ pub(crate) struct Test {
 pub(crate) struct Output {
     pub(crate) tempdir: TempDir,
     pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 fn repository() -> &'static Path {
@@ -74,7 +75,9 @@ impl Test {
 
     /// A run in a folder holding a copy of `tests/fixtures/NAME`.
     pub(crate) fn fixture(name: &str) -> Test {
-        Test::new().with_fixture(name)
+        // Fixtures' unsubscribe URLs carry a token, so runs need the key (tests of the missing
+        // key use `Test::newsletters`).
+        Test::new().with_fixture(name).unsubscribe_key()
     }
 
     /// A run in a folder holding a copy of the repository's `newsletters/` folder, as
@@ -215,6 +218,7 @@ impl Test {
         Output {
             tempdir: self.tempdir,
             stdout,
+            stderr,
         }
     }
 }

@@ -298,8 +298,12 @@ fn html_part_escapes_markup_in_a_name_and_text_part_keeps_it() {
 fn line_break_in_a_name_adds_no_header() {
     let output = Test::fixture("minimal")
         .with_fixture("name-with-line-break")
+        .unsubscribe_key()
         .args(["preview", "issue.yaml", "--out", "out"])
         .stdout_contains("wrote 2 message(s)")
+        .stderr(
+            "warning: `subscribers.csv` line 2: the name contains line breaks or control characters; it is used as `Eve Bcc: victim@example.org`\n",
+        )
         .run();
     let message = output.email("out/0002-ada_example.org.eml");
     assert_eq!(

@@ -45,8 +45,9 @@ fn preview_writes_html_text_and_eml_per_recipient_and_an_index() {
 fn preview_without_the_key_notes_the_throwaway_key() {
     Test::newsletters()
         .args(["preview", MOU, "--out", "out"])
-        .stdout(
-            "wrote 7 message(s) to out (3 skipped)\n  open out/index.html\nnote: NEWSLETTER_UNSUBSCRIBE_KEY is not set, so unsubscribe links were made with a throwaway key\n",
+        .stdout("wrote 7 message(s) to out (3 skipped)\n  open out/index.html\n")
+        .stderr(
+            "note: NEWSLETTER_UNSUBSCRIBE_KEY is not set, so unsubscribe links were made with a throwaway key\n",
         )
         .run();
 }
@@ -121,6 +122,7 @@ fn invalid_subscriber_row_writes_nothing() {
 #[test]
 fn preview_without_out_writes_to_preview_and_the_issue_name() {
     let output = Test::fixture("minimal")
+        .unsubscribe_key()
         .args(["preview", "issue.yaml"])
         .stdout(
             "wrote 2 message(s) to preview/issue (0 skipped)\n  open preview/issue/index.html\n",

@@ -1,0 +1,403 @@
+//! The checks `newsletter check` makes beyond validity: things that make an email land in spam,
+//! get clipped, or read badly, reported as warnings with a rule name (`--deny-warnings` makes
+//! them errors).
+//!
+//! | rule | fires when |
+//! |---|---|
+//! | `html-size` | an HTML part is over 90 KB (Gmail clips messages around 102 KB) |
+//! | `image-alt` | an image has no alt text |
+//! | `link-https` | a link or image is not `https://` |
+//! | `link-empty` | a link has no target or no text |
+//! | `link-text` | link text says nothing about its target ("click here", "read more") |
+//! | `preheader` | there is no preheader, or it is over 100 characters |
+//! | `subject-length` | the subject is over 80 characters |
+//! | `text-width` | a line of the text part is over 78 columns (a lone URL may be longer) |
+//! | `text-links` | a link of the HTML part is missing from the text part |
+//! | `message-id-domain` | the `From` domain differs from the `Message-ID` domain |
+//! | `unsubscribe-token` | the unsubscribe URL has no `{token}`, so anyone can unsubscribe anyone |
+
+use std::{collections::BTreeSet, fmt};
+
+use pulldown_cmark::{Event, Parser, Tag, TagEnd};
+
+use crate::{
+    document::top_level_key_line, issue::Issue, location::Location, markdown::TEXT_WIDTH,
+    render::Rendered,
+};
+
+/// The HTML part size above which a warning is given.
+pub const MAX_HTML_BYTES: usize = 90_000;
+/// The longest preheader that mail clients show in full.
+pub const MAX_PREHEADER_CHARS: usize = 100;
+/// The longest subject that mail clients show in full.
+pub const MAX_SUBJECT_CHARS: usize = 80;
+/// The longest line of a text part (RFC 5322 recommends 78).
+pub const MAX_TEXT_COLUMNS: usize = 78;
+
+/// Link texts that say nothing about where the link goes.
+const VAGUE_LINK_TEXTS: [&str; 8] = [
+    "click here",
+    "here",
+    "click",
+    "read more",
+    "more",
+    "link",
+    "this link",
+    "this",
+];
+
+/// One warning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lint {
+    pub rule: &'static str,
+    pub location: Option<Location>,
+    pub message: String,
+}
+
+impl fmt::Display for Lint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "warning[{}]: ", self.rule)?;
+        if let Some(location) = &self.location {
+            write!(f, "{location}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Warnings about the issue itself, found once.
+pub fn lint_issue(issue: &Issue) -> Vec<Lint> {
+    let mut lints = Vec::new();
+    lint_headline(issue, &mut lints);
+    lint_stories(issue, &mut lints);
+    lint_list(issue, &mut lints);
+    lints
+}
+
+/// Where a top-level field of the issue file is.
+fn issue_field(issue: &Issue, key: &str) -> Location {
+    Location::line(&issue.path, top_level_key_line(&issue.text, key))
+}
+
+/// The subject and the preheader: what a reader sees in the inbox.
+fn lint_headline(issue: &Issue, lints: &mut Vec<Lint>) {
+    let file = &issue.file;
+    let at = |key: &str| Some(issue_field(issue, key));
+
+    let subject_chars = file.subject.as_str().chars().count();
+    if subject_chars > MAX_SUBJECT_CHARS {
+        lints.push(Lint {
+            rule: "subject-length",
+            location: at("subject"),
+            message: format!(
+                "the subject is {subject_chars} characters; mail clients cut it after about {MAX_SUBJECT_CHARS}"
+            ),
+        });
+    }
+    match &file.preheader {
+        None => lints.push(Lint {
+            rule: "preheader",
+            location: Some(Location::line(&issue.path, 1)),
+            message: "there is no `preheader`; mail clients will show the start of the body after the subject instead".into(),
+        }),
+        Some(preheader) if preheader.as_str().chars().count() > MAX_PREHEADER_CHARS => {
+            lints.push(Lint {
+                rule: "preheader",
+                location: at("preheader"),
+                message: format!(
+                    "the preheader is {} characters; clients show about {MAX_PREHEADER_CHARS}",
+                    preheader.as_str().chars().count()
+                ),
+            });
+        }
+        Some(_) => {}
+    }
+}
+
+/// Links and images in the Markdown and in the stories' own fields.
+fn lint_stories(issue: &Issue, lints: &mut Vec<Lint>) {
+    let file = &issue.file;
+    let at = |key: &str| Some(issue_field(issue, key));
+    let markdown_fields = file
+        .intro
+        .iter()
+        .map(|intro| ("intro".to_owned(), intro.as_str()))
+        .chain(
+            file.stories
+                .iter()
+                .enumerate()
+                .map(|(index, story)| (format!("stories[{index}].body"), story.body.as_str())),
+        )
+        .chain(
+            file.footer
+                .iter()
+                .map(|footer| ("footer".to_owned(), footer.as_str())),
+        );
+    for (field, markdown) in markdown_fields {
+        let top_key = field.split(['[', '.']).next().unwrap_or("stories");
+        lint_markdown(markdown, &field, at(top_key).as_ref(), lints);
+    }
+    for (index, story) in file.stories.iter().enumerate() {
+        if let Some(link) = &story.link
+            && !link.url.is_https()
+        {
+            lints.push(Lint {
+                rule: "link-https",
+                location: at("stories"),
+                message: format!(
+                    "field `stories[{index}].link.url`: `{}` is not https",
+                    link.url
+                ),
+            });
+        }
+        if let Some(link) = &story.link
+            && is_vague(link.label.as_str())
+        {
+            lints.push(Lint {
+                rule: "link-text",
+                location: at("stories"),
+                message: format!(
+                    "field `stories[{index}].link.label`: \"{}\" does not say where the link goes",
+                    link.label
+                ),
+            });
+        }
+        if let Some(image) = &story.image
+            && !image.src.is_https()
+        {
+            lints.push(Lint {
+                rule: "link-https",
+                location: at("stories"),
+                message: format!(
+                    "field `stories[{index}].image.src`: `{}` is not https",
+                    image.src
+                ),
+            });
+        }
+    }
+}
+
+/// The list's sender and unsubscribe settings.
+fn lint_list(issue: &Issue, lints: &mut Vec<Lint>) {
+    let list = &issue.list.file;
+    let list_at = |key: &str| {
+        Some(Location::line(
+            &issue.list.path,
+            top_level_key_line(&issue.list.text, key),
+        ))
+    };
+    let from_domain = list.from.address.domain().to_ascii_lowercase();
+    if issue.list.message_id_domain() != from_domain {
+        lints.push(Lint {
+            rule: "message-id-domain",
+            location: list_at("message_id_domain"),
+            message: format!(
+                "Message-IDs are on `{}` but mail is from `{from_domain}`; spam filters prefer them to match",
+                issue.list.message_id_domain()
+            ),
+        });
+    }
+    if !list.unsubscribe.url.uses("token") {
+        lints.push(Lint {
+            rule: "unsubscribe-token",
+            location: list_at("unsubscribe"),
+            message: "the unsubscribe URL has no `{token}`, so anyone who knows an address can unsubscribe it".into(),
+        });
+    }
+    if !list.unsubscribe.url.as_str().starts_with("https://") {
+        lints.push(Lint {
+            rule: "link-https",
+            location: list_at("unsubscribe"),
+            message:
+                "the unsubscribe URL is not https; Gmail and Yahoo expect an https one-click URL"
+                    .into(),
+        });
+    }
+}
+
+fn is_vague(text: &str) -> bool {
+    let text = text.trim().trim_end_matches(['.', '!', '…']).to_lowercase();
+    VAGUE_LINK_TEXTS.contains(&text.as_str())
+}
+
+fn lint_markdown(markdown: &str, field: &str, location: Option<&Location>, lints: &mut Vec<Lint>) {
+    let mut open: Vec<(Tag<'_>, String)> = Vec::new();
+    for event in Parser::new(markdown) {
+        match event {
+            Event::Start(tag @ (Tag::Link { .. } | Tag::Image { .. })) => {
+                open.push((tag, String::new()));
+            }
+            Event::Text(text) | Event::Code(text) => {
+                for (_, content) in &mut open {
+                    content.push_str(&text);
+                }
+            }
+            Event::End(TagEnd::Link | TagEnd::Image) => {
+                let Some((tag, content)) = open.pop() else {
+                    continue;
+                };
+                let (kind, url) = match &tag {
+                    Tag::Image { dest_url, .. } => ("image", dest_url.to_string()),
+                    Tag::Link { dest_url, .. } => ("link", dest_url.to_string()),
+                    _ => continue,
+                };
+                let mut warn = |rule, message: String| {
+                    lints.push(Lint {
+                        rule,
+                        location: location.cloned(),
+                        message: format!("field `{field}`: {message}"),
+                    });
+                };
+                if kind == "image" && content.trim().is_empty() {
+                    warn("image-alt", format!("the image `{url}` has no alt text"));
+                }
+                if url.trim().is_empty() {
+                    warn(
+                        "link-empty",
+                        format!("the {kind} \"{content}\" has no target"),
+                    );
+                } else if url.starts_with("http:") {
+                    warn("link-https", format!("`{url}` is not https"));
+                }
+                if kind == "link" && content.trim().is_empty() && !url.trim().is_empty() {
+                    warn("link-empty", format!("the link to `{url}` has no text"));
+                }
+                if kind == "link" && is_vague(&content) {
+                    warn(
+                        "link-text",
+                        format!("\"{content}\" does not say where the link to `{url}` goes"),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Warnings about one subscriber's rendered parts. Each rule reports its first case only, with
+/// the number of messages it affects counted by the caller.
+pub fn lint_parts(rendered: &Rendered) -> Vec<Lint> {
+    let mut lints = Vec::new();
+    if rendered.html.len() > MAX_HTML_BYTES {
+        lints.push(Lint {
+            rule: "html-size",
+            location: None,
+            message: format!(
+                "the HTML part is {} bytes; Gmail clips messages over about 102 KB (keep it under {MAX_HTML_BYTES})",
+                rendered.html.len()
+            ),
+        });
+    }
+    let too_wide = rendered.text.lines().enumerate().find(|(_, line)| {
+        let width = textwrap::core::display_width(line);
+        width > MAX_TEXT_COLUMNS && !is_lone_url(line)
+    });
+    if let Some((index, line)) = too_wide {
+        lints.push(Lint {
+            rule: "text-width",
+            location: None,
+            message: format!(
+                "line {} of the text part is {} columns (at most {MAX_TEXT_COLUMNS}, wrapping is at {TEXT_WIDTH}): \"{line}\"",
+                index + 1,
+                textwrap::core::display_width(line)
+            ),
+        });
+    }
+    for url in html_links(&rendered.html) {
+        let wanted = url.strip_prefix("mailto:").map_or(url.as_str(), |address| {
+            address.split('?').next().unwrap_or(address)
+        });
+        if !rendered.text.contains(wanted) {
+            lints.push(Lint {
+                rule: "text-links",
+                location: None,
+                message: format!(
+                    "the HTML part links to `{url}`, which the text part does not show"
+                ),
+            });
+        }
+    }
+    lints
+}
+
+fn is_lone_url(line: &str) -> bool {
+    let line = line.trim();
+    let line = line
+        .split_once("] ")
+        .filter(|(number, _)| number.starts_with('['))
+        .map_or(line, |(_, rest)| rest);
+    !line.contains(' ') && (line.starts_with("https://") || line.starts_with("http://"))
+}
+
+/// The targets of the `href` attributes of an HTML document, decoded.
+fn html_links(html: &str) -> BTreeSet<String> {
+    let mut links = BTreeSet::new();
+    let mut rest = html;
+    while let Some(start) = rest.find("href=\"") {
+        rest = &rest[start + 6..];
+        let Some(end) = rest.find('"') else { break };
+        let url = rest[..end]
+            .replace("&#38;", "&")
+            .replace("&amp;", "&")
+            .replace("&#39;", "'");
+        if !url.is_empty() && !url.starts_with('#') {
+            links.insert(url);
+        }
+        rest = &rest[end..];
+    }
+    links
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn markdown_lints(markdown: &str) -> Vec<&'static str> {
+        let mut lints = Vec::new();
+        lint_markdown(markdown, "stories[0].body", None, &mut lints);
+        lints.iter().map(|lint| lint.rule).collect()
+    }
+
+    #[test]
+    fn markdown_rules_fire() {
+        assert_eq!(
+            markdown_lints("![](https://example.org/a.png)"),
+            ["image-alt"]
+        );
+        assert_eq!(
+            markdown_lints("[GOV.UK](http://www.gov.uk)"),
+            ["link-https"]
+        );
+        assert_eq!(
+            markdown_lints("[Click here](https://www.gov.uk)."),
+            ["link-text"]
+        );
+        assert_eq!(markdown_lints("[GOV.UK]()"), ["link-empty"]);
+        assert!(markdown_lints("[the GDS blog](https://gds.blog.gov.uk/)").is_empty());
+    }
+
+    #[test]
+    fn parts_rules_fire() {
+        let rendered = Rendered {
+            html: format!(
+                "<a href=\"https://example.org/a?x=1&#38;y=2\">a</a><a href=\"mailto:t@example.org?subject=x\">t</a>{}",
+                "x".repeat(MAX_HTML_BYTES)
+            ),
+            text: format!(
+                "{}\n[1] https://example.org/{}\n",
+                "w ".repeat(45),
+                "long/".repeat(30)
+            ),
+        };
+        let rules: Vec<&str> = lint_parts(&rendered).iter().map(|lint| lint.rule).collect();
+        assert_eq!(
+            rules,
+            ["html-size", "text-width", "text-links", "text-links"]
+        );
+
+        let fine = Rendered {
+            html: "<a href=\"https://example.org/a?x=1&#38;y=2\">a</a>".into(),
+            text: "see https://example.org/a?x=1&y=2\n".into(),
+        };
+        assert!(lint_parts(&fine).is_empty());
+    }
+}
