@@ -46,6 +46,10 @@ pub enum Command {
     /// Send the issue to every subscriber through the SMTP relay (or pretend to, with --dry-run)
     #[command(after_help = SEND_EXAMPLES)]
     Send(SendArguments),
+
+    /// Show what the send journal of an issue records: sent, failed, deferred, in doubt
+    #[command(after_help = "Example:\n  newsletter status newsletters/2019-06-uk-sg-mou.yaml")]
+    Status(StatusArguments),
 }
 
 const SEND_EXAMPLES: &str = "\
@@ -194,6 +198,16 @@ pub struct SendArguments {
     /// How to show progress
     #[arg(long, value_enum, default_value_t = crate::progress::ProgressMode::Auto)]
     pub progress: crate::progress::ProgressMode,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArguments {
+    #[command(flatten)]
+    pub input: InputArguments,
+
+    /// The journal to read [default: ISSUE.journal beside the issue]
+    #[arg(long, value_name = "FILE", env = "NEWSLETTER_JOURNAL")]
+    pub journal: Option<PathBuf>,
 }
 
 fn positive_rate(text: &str) -> Result<f64, String> {

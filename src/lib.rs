@@ -30,6 +30,7 @@ pub mod report;
 pub mod secret;
 pub mod send;
 pub mod smtp;
+pub mod status;
 pub mod subcommand;
 pub mod subscribers;
 pub mod units;
