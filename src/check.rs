@@ -16,7 +16,7 @@ use crate::{
     mailing::Mailing,
     subscribers::SkipReason,
     units,
-    unsubscribe::{self, KeyUse},
+    unsubscribe::KeyUse,
 };
 
 /// The largest message of a run.
@@ -60,7 +60,7 @@ impl MessageLints {
 pub fn run(arguments: &CheckArguments, out: &mut dyn Write) -> Result<i32, Error> {
     let input = &arguments.input;
     let issue = Issue::load(&input.issue)?;
-    let mailing = Mailing::new(&issue, unsubscribe::key_from_env(KeyUse::Preview)?)?;
+    let mailing = Mailing::prepare(&issue, KeyUse::Preview, input.dkim_key.as_deref())?;
     let audience = Audience::of(
         &issue,
         input.subscribers.as_deref(),
@@ -108,11 +108,8 @@ pub fn run(arguments: &CheckArguments, out: &mut dyn Write) -> Result<i32, Error
             );
         }
     }
-    if mailing.prepared.uses_throwaway_key() {
-        eprintln!(
-            "note: {} is not set, so unsubscribe links were made with a throwaway key; `send` needs the real key",
-            unsubscribe::KEY_VARIABLE
-        );
+    for note in mailing.notes() {
+        eprintln!("note: {note}");
     }
     let errors = tally.invalid.len();
     let warnings = lints.len() + tally.warnings.len();

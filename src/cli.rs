@@ -50,7 +50,20 @@ pub enum Command {
     /// Show what the send journal of an issue records: sent, failed, deferred, in doubt
     #[command(after_help = "Example:\n  newsletter status newsletters/2019-06-uk-sg-mou.yaml")]
     Status(StatusArguments),
+
+    /// Print, or verify, the unsubscribe token of an address (for unsubscribe endpoints and scripts)
+    #[command(after_help = TOKEN_EXAMPLES)]
+    Token(TokenArguments),
 }
+
+const TOKEN_EXAMPLES: &str = "\
+The key is read from NEWSLETTER_UNSUBSCRIBE_KEY. The scheme is described in README.md.
+
+Examples:
+  newsletter token --list newsletters/list.yaml zoe.martin@example.org
+  newsletter token --list-id bulletin.sin-singapore.example.org zoe.martin@example.org --verify TOKEN
+
+With --verify the exit code says whether the token is valid: 0 valid, 1 not.";
 
 const SEND_EXAMPLES: &str = "\
 Examples:
@@ -80,6 +93,10 @@ pub struct InputArguments {
     /// File of addresses never to mail (one per line), instead of the one the list file names
     #[arg(long, value_name = "FILE", env = "NEWSLETTER_SUPPRESSION")]
     pub suppression: Option<PathBuf>,
+
+    /// Private key (PEM) to sign messages with DKIM, for the selector in the list file
+    #[arg(long, value_name = "FILE", env = "NEWSLETTER_DKIM_KEY_FILE")]
+    pub dkim_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -208,6 +225,25 @@ pub struct StatusArguments {
     /// The journal to read [default: ISSUE.journal beside the issue]
     #[arg(long, value_name = "FILE", env = "NEWSLETTER_JOURNAL")]
     pub journal: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which_list").required(true).args(["list", "list_id"])))]
+pub struct TokenArguments {
+    /// The list file, for its list id
+    #[arg(long, value_name = "FILE")]
+    pub list: Option<PathBuf>,
+
+    /// The list id itself, e.g. bulletin.example.org
+    #[arg(long, value_name = "ID")]
+    pub list_id: Option<String>,
+
+    /// The subscriber's address
+    pub email: String,
+
+    /// Check this token instead of printing one
+    #[arg(long, value_name = "TOKEN")]
+    pub verify: Option<String>,
 }
 
 fn positive_rate(text: &str) -> Result<f64, String> {

@@ -138,6 +138,21 @@ pub enum Error {
     #[error("{message}")]
     Internal { message: String },
 
+    #[error("cannot use the DKIM key `{}`: {reason}", path.display())]
+    DkimKey { path: PathBuf, reason: String },
+
+    #[error("`{}` asks for DKIM signatures, but no key was given", list.display())]
+    DkimKeyMissing { list: PathBuf },
+
+    #[error("{} is not set", crate::unsubscribe::KEY_VARIABLE)]
+    UnsubscribeKeyUnset,
+
+    #[error("invalid: the token does not belong to `{email}` on `{list_id}`")]
+    TokenInvalid { email: String, list_id: String },
+
+    #[error("{reason}")]
+    TokenArguments { reason: String },
+
     #[error("cannot render the `{template}` template")]
     TemplateRender {
         template: &'static str,
@@ -214,13 +229,17 @@ impl Error {
             | Error::RecipientSkipped { .. }
             | Error::UnsubscribeKeyMissing { .. }
             | Error::UnsubscribeKeyShort
+            | Error::DkimKey { .. }
+            | Error::UnsubscribeKeyUnset
+            | Error::DkimKeyMissing { .. }
             | Error::CheckFailed { .. } => EXIT_INVALID_INPUT,
             Error::SmtpUrl { .. }
             | Error::SmtpPasswordInUrl
             | Error::PlaintextCredentials { .. }
             | Error::SmtpPasswordMissing { .. }
             | Error::ConfirmationNeeded { .. }
-            | Error::TestAddress { .. } => EXIT_USAGE,
+            | Error::TestAddress { .. }
+            | Error::TokenArguments { .. } => EXIT_USAGE,
             Error::Read { .. }
             | Error::Write { .. }
             | Error::JournalWrite { .. }
@@ -230,6 +249,7 @@ impl Error {
             | Error::SmtpSession { .. }
             | Error::RelayFailing { .. }
             | Error::NotConfirmed
+            | Error::TokenInvalid { .. }
             | Error::Internal { .. }
             | Error::TemplateRender { .. }
             | Error::CssInline { .. }
@@ -246,7 +266,9 @@ impl Error {
                 "the file format is described in README.md, section \"The issue and list files\""
                     .into(),
             ),
-            Error::UnsubscribeKeyMissing { .. } | Error::UnsubscribeKeyShort => Some(format!(
+            Error::UnsubscribeKeyMissing { .. }
+            | Error::UnsubscribeKeyShort
+            | Error::UnsubscribeKeyUnset => Some(format!(
                 "set {} to a random secret of at least {} characters (e.g. `openssl rand -hex 32`), the same one your unsubscribe endpoint checks tokens with",
                 crate::unsubscribe::KEY_VARIABLE,
                 crate::unsubscribe::MIN_KEY_BYTES
@@ -285,6 +307,10 @@ impl Error {
                 "fix the rows above, or remove them; the subscriber file format is in README.md"
                     .into(),
             ),
+            Error::DkimKeyMissing { .. } => Some(format!(
+                "pass the private key file with --dkim-key FILE or {}, or remove `dkim` from the list file",
+                crate::dkim::KEY_FILE_VARIABLE
+            )),
             Error::SubscriberHeader { .. } => Some(
                 "the first row of the subscriber file names its columns, e.g. `email,name,status`; see README.md, section \"The subscriber file\"".into(),
             ),

@@ -9,6 +9,7 @@ pub mod audience;
 pub mod check;
 pub mod cli;
 pub mod delivery;
+pub mod dkim;
 pub mod document;
 pub mod error;
 pub mod fields;

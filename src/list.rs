@@ -45,6 +45,54 @@ pub struct ListFile {
     /// The domain of `Message-ID`s; defaults to the domain of `from.address`.
     #[serde(default)]
     pub message_id_domain: Option<ListId>,
+    /// Where the web version of each issue is published, with `{issue}` for the issue's name
+    /// (its file name without `.yaml`); the email then links to it.
+    #[serde(default)]
+    pub web_url: Option<IssueUrlTemplate>,
+    /// DKIM signing: the selector (and domain) of the key given with `--dkim-key`.
+    #[serde(default)]
+    pub dkim: Option<crate::dkim::DkimSettings>,
+}
+
+/// A URL with an `{issue}` placeholder for the issue's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueUrlTemplate(String);
+
+impl IssueUrlTemplate {
+    /// The URL of the issue named `slug`.
+    pub fn fill(&self, slug: &str) -> String {
+        let encoded: String = url::form_urlencoded::byte_serialize(slug.as_bytes()).collect();
+        self.0.replace("{issue}", &encoded)
+    }
+}
+
+impl FromStr for IssueUrlTemplate {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let template = value.trim();
+        if !template.contains("{issue}") {
+            return Err(format!(
+                "`{template}` must contain `{{issue}}`, replaced by each issue's name"
+            ));
+        }
+        let sample = template.replace("{issue}", "sample");
+        if sample.contains(['{', '}']) {
+            return Err(format!(
+                "`{template}` may only use the placeholder `{{issue}}`"
+            ));
+        }
+        sample.parse::<WebUrl>()?;
+        Ok(IssueUrlTemplate(template.to_owned()))
+    }
+}
+
+impl<'de> Deserialize<'de> for IssueUrlTemplate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(D::Error::custom)
+    }
 }
 
 /// A display name and an address.
@@ -220,6 +268,30 @@ impl List {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn issue_url_template() {
+        let template: IssueUrlTemplate = "https://example.org/issues/{issue}.html".parse().unwrap();
+        assert_eq!(
+            template.fill("2019-06 mou"),
+            "https://example.org/issues/2019-06+mou.html"
+        );
+        assert!(
+            "https://example.org/issues/"
+                .parse::<IssueUrlTemplate>()
+                .is_err()
+        );
+        assert!(
+            "https://example.org/{issue}/{email}"
+                .parse::<IssueUrlTemplate>()
+                .is_err()
+        );
+        assert!(
+            "ftp://example.org/{issue}"
+                .parse::<IssueUrlTemplate>()
+                .is_err()
+        );
+    }
 
     #[test]
     fn list_id_is_a_dotted_name() {

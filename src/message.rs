@@ -2,7 +2,7 @@
 //! (text first, HTML last), both parts quoted-printable (7-bit safe for any relay). Preview, check, dry run and send all build messages here, so what a
 //! preview shows is byte for byte what is sent (but for `Date` and the MIME boundary).
 
-use std::time::SystemTime;
+use std::{sync::Arc, time::SystemTime};
 
 use lettre::{
     Address, Message,
@@ -15,6 +15,7 @@ use lettre::{
 use sha2::{Digest, Sha256};
 
 use crate::{
+    dkim::Signer,
     error::Error,
     issue::Issue,
     render::{Encoded, Personal, Prepared},
@@ -41,10 +42,11 @@ pub struct Composer {
     message_id_stem: String,
     message_id_domain: String,
     user_agent: String,
+    signer: Option<Arc<Signer>>,
 }
 
 impl Composer {
-    pub fn new(issue: &Issue, prepared: &Prepared) -> Composer {
+    pub fn new(issue: &Issue, prepared: &Prepared, signer: Option<Arc<Signer>>) -> Composer {
         let list = &issue.list.file;
         let from = Mailbox::new(
             Some(list.from.name.to_string()),
@@ -67,6 +69,7 @@ impl Composer {
             message_id_stem: format!("{}.{}", issue.slug(), &issue.content_hash()[..12]),
             message_id_domain: issue.list.message_id_domain().to_owned(),
             user_agent: format!("newsletter/{}", env!("CARGO_PKG_VERSION")),
+            signer,
         }
     }
 
@@ -127,7 +130,7 @@ impl Composer {
         if let Some(reply_to) = &self.reply_to {
             builder = builder.reply_to(reply_to.clone());
         }
-        let message = builder
+        let mut message = builder
             .multipart(
                 MultiPart::alternative()
                     .singlepart(encoded_part(ContentType::TEXT_PLAIN, parts.text))
@@ -137,6 +140,9 @@ impl Composer {
                 email: subscriber.email.to_string(),
                 source,
             })?;
+        if let Some(signer) = &self.signer {
+            signer.sign(&mut message);
+        }
         let envelope = Envelope::new(
             Some(self.from.email.clone()),
             vec![subscriber.email.clone()],

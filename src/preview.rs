@@ -1,5 +1,6 @@
 //! `newsletter preview`: writes each subscriber's message as `.html`, `.txt` and `.eml` files,
-//! plus an `index.html` that lists them (and the skipped rows), and can open it in a browser.
+//! plus an `index.html` that lists them (and the skipped rows), and `web.html`, the web version
+//! of the issue to publish for "view in browser"; and can open the index in a browser.
 
 use std::{
     fs,
@@ -19,8 +20,11 @@ use crate::{
     mailing::Mailing,
     subscribers::{AddressKey, Subscriber},
     units,
-    unsubscribe::{self, KeyUse},
+    unsubscribe::KeyUse,
 };
+
+/// The file name of the web version in a preview folder.
+pub const WEB_PAGE: &str = "web.html";
 
 struct IndexEntry {
     line: usize,
@@ -37,12 +41,14 @@ struct IndexTemplate<'a> {
     issue: String,
     recipients: &'a [IndexEntry],
     skipped: &'a [Skip],
+    web_page: &'a str,
+    web_url: Option<&'a str>,
 }
 
 pub fn run(arguments: &PreviewArguments, out: &mut dyn Write) -> Result<i32, Error> {
     let input = &arguments.input;
     let issue = Issue::load(&input.issue)?;
-    let mailing = Mailing::new(&issue, unsubscribe::key_from_env(KeyUse::Preview)?)?;
+    let mailing = Mailing::prepare(&issue, KeyUse::Preview, input.dkim_key.as_deref())?;
     let audience = Audience::of(
         &issue,
         input.subscribers.as_deref(),
@@ -110,12 +116,16 @@ pub fn run(arguments: &PreviewArguments, out: &mut dyn Write) -> Result<i32, Err
         ),
         recipients: &entries,
         skipped: &skipped,
+        web_page: WEB_PAGE,
+        web_url: mailing.prepared.view.web_url.as_deref(),
     }
     .render()
     .map_err(|source| Error::TemplateRender {
         template: "preview-index.html",
         source,
     })?;
+    // The web version ("view in browser") has no personal data, so it is the same for everyone.
+    write_file(&folder.join(WEB_PAGE), mailing.prepared.web_page.as_bytes())?;
     let index_path = folder.join("index.html");
     write_file(&index_path, index.as_bytes())?;
 
@@ -130,11 +140,8 @@ pub fn run(arguments: &PreviewArguments, out: &mut dyn Write) -> Result<i32, Err
         path: "standard output".into(),
         source,
     })?;
-    if mailing.prepared.uses_throwaway_key() {
-        eprintln!(
-            "note: {} is not set, so unsubscribe links were made with a throwaway key",
-            unsubscribe::KEY_VARIABLE
-        );
+    for note in mailing.notes() {
+        eprintln!("note: {note}");
     }
     if arguments.open {
         open_in_browser(&index_path)?;

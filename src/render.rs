@@ -25,6 +25,9 @@ use crate::{
 #[derive(Debug)]
 pub struct IssueView {
     pub lang: String,
+    pub number: u32,
+    /// Where the web version of this issue is published, if the list says.
+    pub web_url: Option<String>,
     pub subject: String,
     pub preheader: String,
     pub preheader_spacer: &'static str,
@@ -95,6 +98,8 @@ pub struct Slots {
 struct HtmlTemplate<'a> {
     view: &'a IssueView,
     slots: &'a Slots,
+    /// The web version: no personal data, no unsubscribe link.
+    web: bool,
 }
 
 #[derive(Template)]
@@ -316,6 +321,9 @@ pub struct Encoded {
 pub struct Prepared {
     pub subject: String,
     pub view: IssueView,
+    /// The web version of the issue: the HTML part with the greeting for no one in particular,
+    /// and no address or unsubscribe link.
+    pub web_page: String,
     html: Segments,
     text: Segments,
     greeting: MergeText,
@@ -343,6 +351,7 @@ impl Prepared {
         let html = HtmlTemplate {
             view: &view,
             slots: &slots,
+            web: false,
         }
         .render()
         .map_err(|source| Error::TemplateRender {
@@ -350,6 +359,21 @@ impl Prepared {
             source,
         })?;
         let html = inline_css(&html)?;
+        let web_page = HtmlTemplate {
+            view: &view,
+            slots: &Slots {
+                greeting: issue.file.greeting_fallback.to_string(),
+                email: String::new(),
+                unsubscribe_url: String::new(),
+            },
+            web: true,
+        }
+        .render()
+        .map_err(|source| Error::TemplateRender {
+            template: "issue.html",
+            source,
+        })?;
+        let web_page = inline_css(&web_page)?;
         let text = TextTemplate {
             view: &view,
             slots: &slots,
@@ -370,6 +394,7 @@ impl Prepared {
         Ok(Prepared {
             subject: view.subject.clone(),
             view,
+            web_page,
             html,
             text,
             greeting: issue.file.greeting.clone(),
@@ -526,6 +551,8 @@ fn issue_view(issue: &Issue) -> IssueView {
         .map(|footer| text_with_links(footer.as_str(), &mut links));
     IssueView {
         lang: list.language.as_str().to_owned(),
+        number: file.number,
+        web_url: list.web_url.as_ref().map(|url| url.fill(&issue.slug())),
         subject: file.subject.to_string(),
         preheader: file
             .preheader

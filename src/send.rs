@@ -27,7 +27,7 @@ use crate::{
     secret::Secret,
     subscribers::{AddressKey, Row, Subscriber, parse_address},
     units,
-    unsubscribe::{self, KeyUse},
+    unsubscribe::KeyUse,
 };
 
 /// Exit code when a run stopped early on purpose (a cap was reached); run again later.
@@ -74,12 +74,12 @@ pub fn run(arguments: &SendArguments, out: &mut dyn Write) -> Result<i32, Error>
     let issue = Issue::load(&input.issue)?;
     let dry_run = arguments.dry_run;
     let test_send = !arguments.to.is_empty();
-    let key = unsubscribe::key_from_env(if dry_run {
+    let purpose = if dry_run {
         KeyUse::Preview
     } else {
         KeyUse::Send
-    })?;
-    let mut mailing = Mailing::new(&issue, key)?;
+    };
+    let mut mailing = Mailing::prepare(&issue, purpose, input.dkim_key.as_deref())?;
     if test_send {
         let run = OffsetDateTime::now_utc().unix_timestamp().to_string();
         mailing.composer = mailing.composer.for_test_send(&run);
@@ -153,7 +153,7 @@ pub fn run(arguments: &SendArguments, out: &mut dyn Write) -> Result<i32, Error>
         out_folder: arguments.out.as_deref(),
         history: &history,
         resend_in_doubt: arguments.resend_in_doubt,
-        throwaway_key: engine.mailing.prepared.uses_throwaway_key(),
+        notes: engine.mailing.notes(),
     };
     write_text(out, &summary.text())?;
     conclude(out, arguments, engine.stopped(), early, &totals)
@@ -526,7 +526,7 @@ struct Summary<'a> {
     out_folder: Option<&'a Path>,
     history: &'a History,
     resend_in_doubt: bool,
-    throwaway_key: bool,
+    notes: Vec<String>,
 }
 
 impl Summary<'_> {
@@ -589,11 +589,8 @@ impl Summary<'_> {
         if let Some(report) = self.report {
             lines.push(format!("  report:        {}", report.display()));
         }
-        if self.throwaway_key {
-            lines.push(format!(
-                "note: {} is not set, so unsubscribe links were made with a throwaway key; a real send needs the key",
-                unsubscribe::KEY_VARIABLE
-            ));
+        for note in &self.notes {
+            lines.push(format!("note: {note}"));
         }
         let mut text = lines.join("\n");
         text.push('\n');

@@ -1,6 +1,6 @@
 //! One arm per command; each calls into the module that does the work.
 
-use crate::{check, cli::Command, error::Error, preview, send, status};
+use crate::{check, cli::Command, error::Error, preview, send, status, unsubscribe};
 
 /// Runs `command` and returns the exit code of a run that did not fail outright.
 pub fn execute(command: Command) -> Result<i32, Error> {
@@ -11,5 +11,6 @@ pub fn execute(command: Command) -> Result<i32, Error> {
         Command::Preview(arguments) => preview::run(&arguments, &mut out),
         Command::Send(arguments) => send::run(&arguments, &mut out),
         Command::Status(arguments) => status::run(&arguments, &mut out),
+        Command::Token(arguments) => unsubscribe::run(&arguments, &mut out),
     }
 }

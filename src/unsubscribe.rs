@@ -94,6 +94,47 @@ pub fn key_from_env(purpose: KeyUse) -> Result<Option<TokenKey>, crate::error::E
     }
 }
 
+/// `newsletter token`: prints the token of an address, or checks one.
+pub fn run(
+    arguments: &crate::cli::TokenArguments,
+    out: &mut dyn std::io::Write,
+) -> Result<i32, crate::error::Error> {
+    use crate::error::Error;
+    let list_id = match (&arguments.list, &arguments.list_id) {
+        (Some(path), _) => crate::list::List::load(path)?.file.id.as_str().to_owned(),
+        (None, Some(id)) => id
+            .parse::<crate::list::ListId>()
+            .map_err(|reason| Error::TokenArguments { reason })?
+            .as_str()
+            .to_owned(),
+        (None, None) => {
+            return Err(Error::TokenArguments {
+                reason: "give --list FILE or --list-id ID".into(),
+            });
+        }
+    };
+    let key = key_from_env(KeyUse::Send)?.ok_or(Error::UnsubscribeKeyUnset)?;
+    let email = arguments.email.trim();
+    let text = match &arguments.verify {
+        None => format!("{}\n", key.token(&list_id, email)),
+        Some(token) if key.verify(&list_id, email, token) => {
+            format!("valid: the token belongs to {email} on {list_id}\n")
+        }
+        Some(_) => {
+            return Err(Error::TokenInvalid {
+                email: email.to_owned(),
+                list_id,
+            });
+        }
+    };
+    out.write_all(text.as_bytes())
+        .map_err(|source| Error::Write {
+            path: "standard output".into(),
+            source,
+        })?;
+    Ok(crate::error::EXIT_OK)
+}
+
 /// Fills `bytes` from the operating system's random source.
 fn fill_random(bytes: &mut [u8]) {
     use std::io::Read;

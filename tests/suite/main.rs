@@ -4,7 +4,11 @@
 
 mod check;
 mod cli;
+mod dkim;
 mod harness;
+mod lint;
 mod message;
 mod preview;
 mod snapshots;
+mod token;
+mod web;

@@ -18,6 +18,7 @@ fn recipient_files(stems: &[&str]) -> Vec<String> {
         .flat_map(|stem| ["eml", "html", "txt"].map(|extension| format!("{stem}.{extension}")))
         .collect();
     files.push("index.html".into());
+    files.push("web.html".into());
     files.sort();
     files
 }
@@ -47,7 +48,7 @@ fn preview_without_the_key_notes_the_throwaway_key() {
         .args(["preview", MOU, "--out", "out"])
         .stdout("wrote 7 message(s) to out (3 skipped)\n  open out/index.html\n")
         .stderr(
-            "note: NEWSLETTER_UNSUBSCRIBE_KEY is not set, so unsubscribe links were made with a throwaway key\n",
+            "note: NEWSLETTER_UNSUBSCRIBE_KEY is not set, so unsubscribe links were made with a throwaway key; `send` needs the real key\n",
         )
         .run();
 }

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Renders the MoU issue for one subscriber and screenshots its HTML part with headless Chromium
+# (Debian package `chromium`) at 600 px and 375 px wide, in light and dark mode, into this
+# folder. These PNGs are the reference look of the email; rerun after changing templates/ and
+# look at them before committing.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+command -v chromium >/dev/null || { echo "install chromium: apt-get install -y chromium" >&2; exit 1; }
+cd "$root"
+NEWSLETTER_UNSUBSCRIBE_KEY=screenshot-key-screenshot-key-0123 \
+  cargo run --quiet -- preview newsletters/2019-06-uk-sg-mou.yaml \
+  --for zoe.martin@example.org --out "$work/preview" >/dev/null
+page="$work/preview/0002-zoe.martin_example.org.html"
+
+shot() { # width scheme output
+  local scheme_flag=()
+  [ "$2" = dark ] && scheme_flag=(--blink-settings=preferredColorScheme=0)
+  chromium --headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking \
+    --disable-component-update --disable-sync --hide-scrollbars \
+    --user-data-dir="$work/profile-$1-$2" --window-size="$1,2300" "${scheme_flag[@]}" \
+    --screenshot="$3" "$page" 2>/dev/null
+}
+for width in 600 375; do
+  for scheme in light dark; do
+    shot "$width" "$scheme" "$here/mou-$scheme-$width.png"
+    echo "wrote $here/mou-$scheme-$width.png"
+  done
+done

@@ -1,0 +1,111 @@
+//! Unsubscribe tokens: the URL in each message carries the token of that address, which
+//! `newsletter token --verify` accepts, and which fails for any other address.
+
+use crate::harness::{Test, UNSUBSCRIBE_KEY};
+
+const LIST_ID: &str = "bulletin.sin-singapore.example.org";
+
+fn token_of(email: &str) -> String {
+    let output = Test::newsletters()
+        .unsubscribe_key()
+        .args(["token", "--list", "newsletters/list.yaml", email])
+        .run();
+    output.stdout.trim().to_owned()
+}
+
+#[test]
+fn the_token_in_a_message_verifies_for_its_address_only() {
+    let output = Test::newsletters()
+        .unsubscribe_key()
+        .args([
+            "preview",
+            "newsletters/2019-06-uk-sg-mou.yaml",
+            "--out",
+            "out",
+            "--for",
+            "zoe.martin@example.org",
+        ])
+        .run();
+    let message = output.email("out/0002-zoe.martin_example.org.eml");
+    let unsubscribe = message
+        .header_raw("List-Unsubscribe")
+        .expect("List-Unsubscribe")
+        .to_owned();
+    let token = unsubscribe
+        .split("token=")
+        .nth(1)
+        .and_then(|rest| rest.split('>').next())
+        .expect("a token in the URL")
+        .to_owned();
+    assert_eq!(token, token_of("zoe.martin@example.org"));
+
+    Test::new()
+        .unsubscribe_key()
+        .args([
+            "token",
+            "--list-id",
+            LIST_ID,
+            "Zoe.Martin@example.org",
+            "--verify",
+            &token,
+        ])
+        .stdout(&format!(
+            "valid: the token belongs to Zoe.Martin@example.org on {LIST_ID}\n"
+        ))
+        .run();
+    Test::new()
+        .unsubscribe_key()
+        .args([
+            "token",
+            "--list-id",
+            LIST_ID,
+            "li.ming@example.com",
+            "--verify",
+            &token,
+        ])
+        .status(1)
+        .stderr(&format!(
+            "error: invalid: the token does not belong to `li.ming@example.com` on `{LIST_ID}`\n"
+        ))
+        .run();
+    Test::new()
+        .unsubscribe_key()
+        .args(["token", "--list-id", "other.example.org", "zoe.martin@example.org", "--verify", &token])
+        .status(1)
+        .stderr(
+            "error: invalid: the token does not belong to `zoe.martin@example.org` on `other.example.org`\n",
+        )
+        .run();
+}
+
+#[test]
+fn another_key_makes_another_token() {
+    let other = Test::newsletters()
+        .env(
+            "NEWSLETTER_UNSUBSCRIBE_KEY",
+            format!("{UNSUBSCRIBE_KEY}-rotated"),
+        )
+        .args([
+            "token",
+            "--list",
+            "newsletters/list.yaml",
+            "zoe.martin@example.org",
+        ])
+        .run();
+    assert_ne!(other.stdout.trim(), token_of("zoe.martin@example.org"));
+}
+
+#[test]
+fn token_needs_the_key_and_a_list() {
+    Test::new()
+        .args(["token", "--list-id", LIST_ID, "zoe.martin@example.org"])
+        .status(4)
+        .stderr_contains("error: NEWSLETTER_UNSUBSCRIBE_KEY is not set\n")
+        .run();
+    Test::new()
+        .unsubscribe_key()
+        .args(["token", "zoe.martin@example.org"])
+        .status(2)
+        .stderr_contains("the following required arguments were not provided")
+        .run();
+}

@@ -1,0 +1,75 @@
+//! The web version ("view in browser"): written by `preview` without personal data, and linked
+//! from both parts of every email when the list file sets `web_url`.
+
+use crate::harness::Test;
+
+const MOU: &str = "newsletters/2019-06-uk-sg-mou.yaml";
+const WEB_URL: &str = "https://sin-singapore.example.org/bulletin/2019-06-uk-sg-mou.html";
+
+#[test]
+fn web_version_has_the_story_but_no_personal_data() {
+    let output = Test::newsletters()
+        .unsubscribe_key()
+        .args(["preview", MOU, "--out", "out"])
+        .run();
+    let web = output.read("out/web.html");
+    assert!(
+        web.contains("<h2 class=\"story-title\""),
+        "the story is there"
+    );
+    assert!(web.contains("MoU and beyond"));
+    assert!(
+        web.contains("Dear colleague,"),
+        "the greeting is for no one in particular"
+    );
+    for personal in ["zoe.martin", "Zoë", "example.com", "unsubscribe", "token="] {
+        assert!(
+            !web.contains(personal),
+            "the web version contains `{personal}`"
+        );
+    }
+    assert!(
+        !web.contains(WEB_URL),
+        "the web version does not link to itself"
+    );
+    assert!(
+        output
+            .read("out/index.html")
+            .contains("<a href=\"web.html\">web.html</a>")
+    );
+}
+
+#[test]
+fn emails_link_to_the_web_version_in_both_parts() {
+    let output = Test::newsletters()
+        .unsubscribe_key()
+        .args([
+            "preview",
+            MOU,
+            "--out",
+            "out",
+            "--for",
+            "li.ming@example.com",
+        ])
+        .run();
+    let html = output.read("out/0003-li.ming_example.com.html");
+    assert!(html.contains(&format!("<a href=\"{WEB_URL}\"")), "{html}");
+    let text = output.read("out/0003-li.ming_example.com.txt");
+    assert!(
+        text.contains(&format!("View this email in your browser:\n{WEB_URL}\n")),
+        "{text}"
+    );
+}
+
+#[test]
+fn without_web_url_there_is_no_link() {
+    let output = Test::fixture("minimal")
+        .args(["preview", "issue.yaml", "--out", "out"])
+        .run();
+    assert!(
+        !output
+            .read("out/0002-ada_example.org.html")
+            .contains("View this email")
+    );
+    assert!(output.read("out/web.html").contains("A short story"));
+}
