@@ -163,10 +163,10 @@ fn is_loopback(host: &str) -> bool {
 }
 
 fn percent_decode(text: &str) -> Result<String, ()> {
-    url::form_urlencoded::parse(format!("u={text}").as_bytes())
-        .next()
-        .map(|(_, value)| value.into_owned())
-        .ok_or(())
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|_| ())
 }
 
 /// Everything needed to connect and log in.
@@ -218,6 +218,10 @@ mod tests {
     #[test]
     fn user_name_is_decoded() {
         let relay = parse("smtp://news%40example.org@relay.example.org:587?tls=required");
+        assert_eq!(
+            parse("smtp://a+b@relay.example.org").user.as_deref(),
+            Some("a+b")
+        );
         assert_eq!(relay.user.as_deref(), Some("news@example.org"));
         assert_eq!(
             relay.to_string(),
