@@ -290,14 +290,14 @@ impl Engine {
                 Ok(outcome) => {
                     if matches!(outcome, Outcome::Sent { .. }) {
                         self.failures_in_a_row.store(0, Ordering::Relaxed);
-                        self.pace.speed_up().await;
+                        self.pace.speed_up();
                     }
                     return Some(outcome);
                 }
                 Err(Retry::Fatal) => return None,
                 Err(Retry::Temporary(error)) => error,
             };
-            self.pace.slow_down().await;
+            self.pace.slow_down();
             let in_a_row = self.failures_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
             if in_a_row >= failure_limit(self.concurrency) {
                 self.fail(Error::RelayFailing {

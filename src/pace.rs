@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use tokio::{sync::Mutex, time::Instant};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use tokio::time::Instant;
 
 /// The longest pause the slowdown reaches.
 const MAX_PENALTY: Duration = Duration::from_secs(30);
@@ -40,17 +42,20 @@ impl Pace {
         }
     }
 
+    /// The state; a plain mutex, since it is held only for a few instructions, never across
+    /// an await.
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Waits for this worker's turn.
     pub async fn wait(&self) {
-        let gap = {
-            let state = self.state.lock().await;
-            self.interval.unwrap_or_default().max(state.penalty)
-        };
-        if gap.is_zero() {
-            return;
-        }
         let slot = {
-            let mut state = self.state.lock().await;
+            let mut state = self.state();
+            let gap = self.interval.unwrap_or_default().max(state.penalty);
+            if gap.is_zero() {
+                return;
+            }
             let slot = state.next.max(Instant::now());
             state.next = slot + gap;
             slot
@@ -59,16 +64,16 @@ impl Pace {
     }
 
     /// The relay answered with a temporary failure: slow everyone down, and pause now.
-    pub async fn slow_down(&self) {
-        let mut state = self.state.lock().await;
+    pub fn slow_down(&self) {
+        let mut state = self.state();
         state.penalty = (state.penalty * 2).clamp(FIRST_PENALTY, MAX_PENALTY);
         let pause_until = Instant::now() + state.penalty;
         state.next = state.next.max(pause_until);
     }
 
     /// A delivery succeeded: ease the slowdown.
-    pub async fn speed_up(&self) {
-        let mut state = self.state.lock().await;
+    pub fn speed_up(&self) {
+        let mut state = self.state();
         if !state.penalty.is_zero() {
             state.penalty = state.penalty * 9 / 10;
             if state.penalty < Duration::from_millis(5) {
@@ -78,8 +83,8 @@ impl Pace {
     }
 
     /// The current slowdown, for progress reports.
-    pub async fn penalty(&self) -> Duration {
-        self.state.lock().await.penalty
+    pub fn penalty(&self) -> Duration {
+        self.state().penalty
     }
 }
 
@@ -101,16 +106,16 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn temporary_failures_slow_down_then_recover() {
         let pace = Pace::new(None);
-        pace.slow_down().await;
-        pace.slow_down().await;
-        assert_eq!(pace.penalty().await, Duration::from_millis(400));
+        pace.slow_down();
+        pace.slow_down();
+        assert_eq!(pace.penalty(), Duration::from_millis(400));
         let start = Instant::now();
         pace.wait().await;
         assert!(start.elapsed() >= Duration::from_millis(400));
         for _ in 0..100 {
-            pace.speed_up().await;
+            pace.speed_up();
         }
-        assert_eq!(pace.penalty().await, Duration::ZERO);
+        assert_eq!(pace.penalty(), Duration::ZERO);
         let start = Instant::now();
         pace.wait().await;
         assert_eq!(start.elapsed(), Duration::ZERO);
@@ -120,8 +125,8 @@ mod tests {
     async fn slowdown_is_capped() {
         let pace = Pace::new(None);
         for _ in 0..20 {
-            pace.slow_down().await;
+            pace.slow_down();
         }
-        assert_eq!(pace.penalty().await, MAX_PENALTY);
+        assert_eq!(pace.penalty(), MAX_PENALTY);
     }
 }

