@@ -7,4 +7,6 @@ mod cli;
 mod harness;
 mod message;
 mod preview;
+mod send;
+mod smtp_server;
 mod snapshots;
