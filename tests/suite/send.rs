@@ -1,14 +1,21 @@
 //! `newsletter send` end to end: the real binary delivers to a real SMTP server (the capture
 //! server of [`crate::smtp_server`]) on 127.0.0.1, and the tests read back what the server
 //! received, the `--report` file and the journal.
+//!
+//! Not tested here: implicit TLS (`smtps://`). The capture server is aiosmtpd's SMTP, which
+//! offers STARTTLS only; implicit TLS would need a TLS listener in front of it, which the
+//! server does not have. The STARTTLS tests cover the certificate and CA handling both share.
 
+use std::{fs, path::Path};
+
+use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
 use mail_parser::{Message, MimeHeaders};
 use newsletter::unsubscribe::TokenKey;
 use serde::Deserialize;
 
 use crate::{
     harness::{Output, Test, UNSUBSCRIBE_KEY},
-    smtp_server::{CaptureServer, Received, Stats},
+    smtp_server::{CaptureServer, Certificates, Received, Stats},
 };
 
 const MOU: &str = "newsletters/2019-06-uk-sg-mou.yaml";
@@ -16,6 +23,8 @@ const JOURNAL: &str = "newsletters/2019-06-uk-sg-mou.journal";
 const SUBJECT: &str = "UK–Singapore MoU: a “significant milestone” for digital government";
 const SENDER: &str = "bulletin@sin-singapore.example.org";
 const LIST_ID: &str = "bulletin.sin-singapore.example.org";
+const USER: &str = "bulletin";
+
 /// A recipient of the sample issue, as their message should greet them.
 struct Recipient {
     email: &'static str,
@@ -710,4 +719,234 @@ fn real_send_without_yes_and_without_a_terminal_is_refused() {
             messages: 0
         }
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// STARTTLS and AUTH
+
+/// A server that requires STARTTLS, then AUTH as [`USER`] with `password`.
+fn secure_server(certificates: &Certificates, password: &str) -> CaptureServer {
+    CaptureServer::builder()
+        .starttls(certificates)
+        .require_tls()
+        .auth(USER, password)
+        .start()
+}
+
+/// `smtp://bulletin@127.0.0.1:PORT?tls=required`.
+fn secure_url(server: &CaptureServer) -> String {
+    format!(
+        "smtp://{USER}@127.0.0.1:{}?tls=required",
+        server.smtp_port()
+    )
+}
+
+/// A send through `server` as [`USER`] with `password`, trusting the test CA.
+fn send_securely(
+    test: Test,
+    server: &CaptureServer,
+    certificates: &Certificates,
+    password: &str,
+) -> Test {
+    test.unsubscribe_key()
+        .env("NEWSLETTER_SMTP_PASSWORD", password)
+        .args(["send", MOU, "--progress", "none", "--smtp"])
+        .arg(secure_url(server))
+        .arg("--ca-file")
+        .arg(certificates.ca())
+}
+
+#[test]
+fn starttls_and_auth_deliver_over_tls_as_the_user() {
+    let certificates = Certificates::generate();
+    let server = secure_server(&certificates, "correct horse");
+    let output = send_securely(Test::newsletters(), &server, &certificates, "correct horse")
+        .arg("--yes")
+        .run();
+    assert_eq!(
+        redact_elapsed(&output.stdout),
+        format!(
+            "sent 7 via 127.0.0.1:{} (STARTTLS) as {USER} in [ELAPSED]\n{LIST_SUMMARY}  journal:       {JOURNAL}\n",
+            server.smtp_port()
+        )
+    );
+    let received = server.summary();
+    assert_eq!(received.len(), 7);
+    for message in &received {
+        assert!(message.tls, "{message:?}");
+        assert_eq!(message.auth_user.as_deref(), Some(USER), "{message:?}");
+    }
+}
+
+#[test]
+fn wrong_password_stops_the_run_with_one_authentication_error() {
+    let certificates = Certificates::generate();
+    let server = secure_server(&certificates, "correct horse");
+    let output = send_securely(Test::newsletters(), &server, &certificates, "battery staple")
+        .args(["--yes", "--report", "report.jsonl"])
+        .status(1)
+        .stderr(&format!(
+            "error: 127.0.0.1:{} (STARTTLS) as {USER}: authentication failed: the relay refused the login of `{USER}`: permanent error (535): 5.7.8 Authentication credentials invalid\nhint: check the user name in --smtp and the password in NEWSLETTER_SMTP_PASSWORD\n",
+            server.smtp_port()
+        ))
+        .run();
+    let stats = server.stats();
+    assert_eq!(stats.messages, 0);
+    // At most one login per connection (4 by default), not one per subscriber.
+    assert!((1..=4).contains(&stats.connections), "{stats:?}");
+    // Nobody is recorded as failed: the run stopped before any delivery.
+    let report = report(&output, "report.jsonl");
+    assert_eq!(skipped_lines(&report), sorted_pairs(&SKIPPED));
+    assert_eq!(report.len(), 3);
+    let kinds: Vec<String> = journal(&output).into_iter().map(|line| line.e).collect();
+    assert_eq!(kinds, ["open", "run"]);
+}
+
+#[test]
+fn tls_required_fails_against_a_server_without_starttls() {
+    let server = CaptureServer::start();
+    let port = server.smtp_port();
+    Test::newsletters()
+        .unsubscribe_key()
+        .args(["send", MOU, "--progress", "none", "--yes", "--smtp"])
+        .arg(format!("smtp://127.0.0.1:{port}?tls=required"))
+        .status(1)
+        .stderr(&format!(
+            "error: 127.0.0.1:{port} (STARTTLS): TLS failed: 127.0.0.1:{port} does not offer STARTTLS, and the URL says `tls=required`\nhint: port 465 uses `smtps://`, port 587 uses `smtp://HOST:587?tls=required`; for a private CA pass --ca-file\n"
+        ))
+        .run();
+    assert_eq!(server.stats().messages, 0);
+}
+
+#[test]
+fn starttls_without_the_ca_file_fails_certificate_verification() {
+    let certificates = Certificates::generate();
+    let server = secure_server(&certificates, "correct horse");
+    Test::newsletters()
+        .unsubscribe_key()
+        .env("NEWSLETTER_SMTP_PASSWORD", "correct horse")
+        .args(["send", MOU, "--progress", "none", "--yes", "--smtp"])
+        .arg(secure_url(&server))
+        .status(1)
+        .stderr_contains(&format!(
+            "error: 127.0.0.1:{} (STARTTLS) as {USER}: TLS failed: ",
+            server.smtp_port()
+        ))
+        .stderr_contains("invalid peer certificate: UnknownIssuer\nhint: port 465 uses `smtps://`, port 587 uses `smtp://HOST:587?tls=required`; for a private CA pass --ca-file\n")
+        .run();
+    assert_eq!(server.stats().messages, 0);
+    // The client, not the server, ended the handshake.
+    assert!(
+        server
+            .log()
+            .contains("STARTTLS handshake failed: SSLError(1, '[SSL: TLSV1_ALERT_UNKNOWN_CA]"),
+        "{}",
+        server.log()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secrets
+
+/// Every file under `folder`, recursively.
+fn files_under(folder: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(folder).expect("cannot list a folder") {
+        let path = entry.expect("cannot list a folder").path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn smtp_password_appears_in_no_output_and_no_file() {
+    let password = format!("pw-{:016x}-S3CRET", fastrand::u64(..));
+    let wrong = format!("pw-{:016x}-WR0NG", fastrand::u64(..));
+    let certificates = Certificates::generate();
+    let server = secure_server(&certificates, &password);
+    let port = server.smtp_port();
+    let mut streams = Vec::new();
+
+    let output = send_securely(Test::newsletters(), &server, &certificates, &password)
+        .args(["--yes", "--report", "report.jsonl"])
+        .run();
+    assert_eq!(server.stats().messages, 7);
+    streams.push(output.stdout.clone());
+
+    // A test send with the wrong password (a test send, so that there is someone to send to).
+    let output = send_securely(output.again(), &server, &certificates, &wrong)
+        .args(["--to", "a@example.net", "--report", "wrong.jsonl"])
+        .status(1)
+        .stderr_contains("authentication failed")
+        .run();
+    streams.extend([output.stdout.clone(), output.stderr.clone()]);
+
+    // The right password, but the certificate is not trusted: the run fails before AUTH.
+    let output = output
+        .again()
+        .unsubscribe_key()
+        .env("NEWSLETTER_SMTP_PASSWORD", &password)
+        .args([
+            "send",
+            MOU,
+            "--progress",
+            "none",
+            "--to",
+            "a@example.net",
+            "--smtp",
+        ])
+        .arg(secure_url(&server))
+        .status(1)
+        .stderr_contains("TLS failed")
+        .run();
+    streams.extend([output.stdout.clone(), output.stderr.clone()]);
+
+    // The password in the URL is refused, and not repeated.
+    let output = output
+        .again()
+        .unsubscribe_key()
+        .args(["send", MOU, "--progress", "none", "--yes", "--smtp"])
+        .arg(format!("smtp://{USER}:{password}@127.0.0.1:{port}?tls=required"))
+        .status(2)
+        .stderr("error: the SMTP URL contains a password\nhint: remove it from the URL (it would show in the process list and shell history) and set NEWSLETTER_SMTP_PASSWORD instead\n")
+        .run();
+    streams.extend([output.stdout.clone(), output.stderr.clone()]);
+    assert_eq!(server.stats().messages, 7);
+
+    let mut secrets = Vec::new();
+    for secret in [&password, &wrong] {
+        secrets.push(secret.clone());
+        // As AUTH LOGIN and AUTH PLAIN send it, should a protocol log be written.
+        secrets.push(BASE64.encode(secret));
+        secrets.push(BASE64.encode(format!("\0{USER}\0{secret}")));
+    }
+    let files = files_under(output.tempdir.path());
+    for expected in [JOURNAL, "report.jsonl", "wrong.jsonl"] {
+        assert!(
+            files.contains(&output.path(expected)),
+            "{expected} was not written"
+        );
+    }
+    for secret in &secrets {
+        for (index, stream) in streams.iter().enumerate() {
+            assert!(
+                !stream.contains(secret.as_str()),
+                "output {index} holds the password"
+            );
+        }
+        for file in &files {
+            let bytes = fs::read(file).expect("cannot read a file");
+            assert!(
+                !bytes
+                    .windows(secret.len())
+                    .any(|window| window == secret.as_bytes()),
+                "{} holds the password",
+                file.display()
+            );
+        }
+    }
 }

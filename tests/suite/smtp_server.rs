@@ -49,7 +49,7 @@ fn script() -> PathBuf {
 /// A running capture server.
 pub(crate) struct CaptureServer {
     process: Child,
-    /// Holds the ready file and the server's log.
+    /// Holds the ready file, the password file and the server's log.
     folder: TempDir,
     smtp_port: u16,
     http_port: u16,
@@ -59,6 +59,7 @@ pub(crate) struct CaptureServer {
 #[must_use = "a server is started by `start`"]
 pub(crate) struct Builder {
     args: Vec<OsString>,
+    password: Option<String>,
 }
 
 /// `GET /api/stats`.
@@ -125,7 +126,10 @@ impl CaptureServer {
     }
 
     pub(crate) fn builder() -> Builder {
-        Builder { args: Vec::new() }
+        Builder {
+            args: Vec::new(),
+            password: None,
+        }
     }
 
     pub(crate) fn smtp_port(&self) -> u16 {
@@ -239,6 +243,29 @@ impl CaptureServer {
 }
 
 impl Builder {
+    /// Offer STARTTLS with the server certificate of `certificates`.
+    pub(crate) fn starttls(mut self, certificates: &Certificates) -> Builder {
+        self.args.push("--tls-cert".into());
+        self.args.push(certificates.server_certificate().into());
+        self.args.push("--tls-key".into());
+        self.args.push(certificates.server_key().into());
+        self
+    }
+
+    /// Refuse `MAIL FROM` before STARTTLS (needs [`Builder::starttls`]).
+    pub(crate) fn require_tls(mut self) -> Builder {
+        self.args.push("--require-tls".into());
+        self
+    }
+
+    /// Require AUTH as `user` with `password` before `MAIL FROM`.
+    pub(crate) fn auth(mut self, user: &str, password: &str) -> Builder {
+        self.args.push("--auth-user".into());
+        self.args.push(user.into());
+        self.password = Some(password.to_owned());
+        self
+    }
+
     /// Answer `RCPT TO:<address>` with 550.
     pub(crate) fn reject(mut self, address: &str) -> Builder {
         self.args.push("--reject".into());
@@ -247,12 +274,19 @@ impl Builder {
     }
 
     /// Starts the server and waits until it accepts connections.
-    pub(crate) fn start(self) -> CaptureServer {
+    pub(crate) fn start(mut self) -> CaptureServer {
         require_aiosmtpd();
         let folder = tempfile::Builder::new()
             .prefix("newsletter-capture")
             .tempdir()
             .expect("cannot create a folder for the capture server");
+        if let Some(password) = &self.password {
+            // The server reads the password from a file, never from its command line.
+            let path = folder.path().join("password");
+            fs::write(&path, password).expect("cannot write the password file");
+            self.args.push("--auth-password-file".into());
+            self.args.push(path.into());
+        }
         let ready_file = folder.path().join("ready.json");
         let log = fs::File::create(folder.path().join("server.log"))
             .expect("cannot create the capture server's log");
@@ -353,4 +387,90 @@ fn require_aiosmtpd() {
             "the end-to-end tests of `send` need aiosmtpd for {PYTHON}: run `apt-get install python3-aiosmtpd`\n{error}"
         );
     }
+}
+
+/// A throwaway certificate authority and a server certificate it signed for 127.0.0.1 and
+/// localhost, made with the `openssl` command in a temporary folder. Give the server the
+/// certificate and `newsletter --ca-file` the CA.
+pub(crate) struct Certificates {
+    folder: TempDir,
+}
+
+impl Certificates {
+    pub(crate) fn generate() -> Certificates {
+        let folder = tempfile::Builder::new()
+            .prefix("newsletter-certificates")
+            .tempdir()
+            .expect("cannot create a folder for certificates");
+        let certificates = Certificates { folder };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ];
+        openssl(
+            certificates.folder.path(),
+            &[
+                &["req", "-x509"],
+                &ec[..],
+                &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2"],
+                &["-subj", "/CN=newsletter test CA"],
+                &["-addext", "basicConstraints=critical,CA:TRUE"],
+                &["-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+            ]
+            .concat(),
+        );
+        // `req -x509 -CA` (OpenSSL 3) makes and signs the server certificate in one step.
+        openssl(
+            certificates.folder.path(),
+            &[
+                &["req", "-x509"],
+                &ec[..],
+                &["-keyout", "server.key", "-out", "server.pem", "-days", "2"],
+                &[
+                    "-CA",
+                    "ca.pem",
+                    "-CAkey",
+                    "ca.key",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                ],
+                &["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                &["-addext", "basicConstraints=critical,CA:FALSE"],
+                &["-addext", "extendedKeyUsage=serverAuth"],
+            ]
+            .concat(),
+        );
+        certificates
+    }
+
+    /// The CA certificate (PEM), for `--ca-file`.
+    pub(crate) fn ca(&self) -> PathBuf {
+        self.folder.path().join("ca.pem")
+    }
+
+    fn server_certificate(&self) -> PathBuf {
+        self.folder.path().join("server.pem")
+    }
+
+    fn server_key(&self) -> PathBuf {
+        self.folder.path().join("server.key")
+    }
+}
+
+fn openssl(folder: &Path, args: &[&str]) {
+    let output = Command::new("openssl")
+        .args(args)
+        .current_dir(folder)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run `openssl` (apt-get install openssl): {error}"));
+    assert!(
+        output.status.success(),
+        "`openssl {}` failed:\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
