@@ -314,6 +314,10 @@ impl Session {
         if !before_body() {
             return Attempt::Aborted;
         }
+        // lettre ends the data with CRLF "." CRLF. The first CRLF is meant to end the message's
+        // last line (RFC 5321, 4.1.1.4), but lettre always sends it, so a message that already
+        // ends with CRLF (ours do) would arrive with an extra empty line.
+        let message = message.strip_suffix(b"\r\n").unwrap_or(message);
         match timeout(self.timeout, self.connection.message(message)).await {
             Ok(Ok(response)) => Attempt::Delivered(Reply::from_response(&response)),
             Ok(Err(error)) => match negative_reply(&error) {

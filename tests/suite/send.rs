@@ -360,6 +360,29 @@ fn each_delivered_message_is_personalised_for_its_recipient() {
 }
 
 #[test]
+fn delivered_message_is_the_built_message_byte_for_byte() {
+    let server = CaptureServer::start();
+    let output = send_to_everyone(&server);
+    let report = report(&output, "report.jsonl");
+    for message in server.summary() {
+        let line = report
+            .iter()
+            .find(|line| line.email == message.to[0])
+            .expect("a delivery missing from the report");
+        // The size newsletter built is the size the server stored: nothing was added on the
+        // way (such as an empty line before the end-of-data dot).
+        assert_eq!(line.size, Some(message.size), "{}", line.email);
+        let raw = server.raw(&message.id);
+        assert!(
+            raw.ends_with(b"--\r\n") && !raw.ends_with(b"\r\n\r\n"),
+            "{}: the message does not end with its closing MIME boundary: {:?}",
+            line.email,
+            String::from_utf8_lossy(&raw[raw.len().saturating_sub(60)..])
+        );
+    }
+}
+
+#[test]
 fn report_has_the_servers_reply_for_each_delivery_and_a_reason_for_each_skipped_row() {
     let server = CaptureServer::start();
     let output = send_to_everyone(&server);

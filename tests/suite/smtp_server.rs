@@ -81,6 +81,8 @@ pub(crate) struct Received {
     pub(crate) to: Vec<String>,
     /// The raw `Message-ID` header.
     pub(crate) message_id: Option<String>,
+    /// The size in bytes of the message as received.
+    pub(crate) size: usize,
     /// Whether STARTTLS was done before the message was sent.
     pub(crate) tls: bool,
     /// The user the session logged in as.
