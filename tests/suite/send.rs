@@ -744,6 +744,27 @@ fn real_send_without_yes_and_without_a_terminal_is_refused() {
     );
 }
 
+#[test]
+fn issue_edited_after_a_refused_send_is_sent_without_a_journal_choice() {
+    let server = CaptureServer::start();
+    let output = unconfirmed_send(&server);
+    // Nobody was sent the first version, so nobody can get the issue twice: no need for
+    // --continue-changed or --start-over.
+    let issue = output.read(MOU).replace(
+        "greeting: \"Dear {name},\"",
+        "greeting: \"Dear {name} (corrected),\"",
+    );
+    fs::write(output.path(MOU), issue).expect("cannot edit the issue");
+    send_in(output.again(), &server)
+        .arg("--yes")
+        .stdout_contains("sent 7 via")
+        .run();
+    let received = server.summary();
+    assert_eq!(received.len(), 7);
+    let message = server.email(&received_by(&received, "zoe.martin@example.org").id);
+    assert!(text(&message).contains("\n\nDear Zoë Martin (corrected),\n\n"));
+}
+
 // ---------------------------------------------------------------------------------------------
 // STARTTLS and AUTH
 
