@@ -267,6 +267,12 @@ impl Journal {
                 t: now(),
             }),
             Some(recorded) if recorded == hash => {}
+            // Nobody was attempted under the old version (the run was refused at confirmation,
+            // or stopped at login): nobody can get it twice, so there is nothing to choose.
+            Some(_) if history.states.is_empty() => first.push(Entry::Changed {
+                hash: hash.to_owned(),
+                t: now(),
+            }),
             Some(_) => match on_change {
                 OnChange::Refuse => {
                     return Err(Error::IssueChanged {
@@ -539,6 +545,24 @@ mod tests {
             })
             .count();
         assert_eq!(set_aside, 1);
+    }
+
+    #[test]
+    fn a_changed_issue_needs_no_choice_when_nobody_was_attempted() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("issue.journal");
+        let (journal, _) = Journal::open(&path, "issue", "h1", OnChange::Refuse).unwrap();
+        journal
+            .record(&Entry::Run {
+                relay: "127.0.0.1:1025 (no TLS)".into(),
+                t: at(0),
+            })
+            .unwrap();
+        drop(journal);
+        let (journal, history) = Journal::open(&path, "issue", "h2", OnChange::Refuse).unwrap();
+        assert_eq!(history.hash.as_deref(), Some("h2"));
+        drop(journal);
+        assert_eq!(Journal::read(&path).unwrap().hash.as_deref(), Some("h2"));
     }
 
     #[test]

@@ -319,9 +319,13 @@ impl Session {
         // substring search and sent as one write that ends the DATA.
         let connection = &mut self.connection;
         let sent = async move {
-            match std::str::from_utf8(message) {
-                Ok(text) => connection.command(RawCommand(data_block(text))).await,
-                Err(_) => connection.message(message).await,
+            if let Ok(text) = std::str::from_utf8(message) {
+                connection.command(RawCommand(data_block(text))).await
+            } else {
+                // lettre always sends CRLF "." CRLF; the message's own final CRLF must not
+                // become an extra empty line.
+                let message = message.strip_suffix(b"\r\n").unwrap_or(message);
+                connection.message(message).await
             }
         };
         match timeout(self.timeout, sent).await {
@@ -553,7 +557,9 @@ async fn offers_pipelining(
 }
 
 /// The DATA block for `message`: every line that starts with `.` gets another `.` (RFC 5321,
-/// 4.5.2), and `CRLF . CRLF` ends it, as lettre's `message` does.
+/// 4.5.2), and `.` CRLF on a line of its own ends it. The CRLF before the dot ends the
+/// message's last line (4.1.1.4), so one is added only if the message does not end with one;
+/// otherwise the message would arrive with an extra empty line.
 fn data_block(message: &str) -> String {
     let mut block = String::with_capacity(message.len() + 64);
     let mut rest = message;
@@ -566,7 +572,10 @@ fn data_block(message: &str) -> String {
         rest = &rest[index + 1..];
     }
     block.push_str(rest);
-    block.push_str("\r\n.\r\n");
+    if !block.ends_with("\r\n") {
+        block.push_str("\r\n");
+    }
+    block.push_str(".\r\n");
     block
 }
 
@@ -633,7 +642,8 @@ mod tests {
             data_block("a\r\n.b\r\n..c\r\nd."),
             "a\r\n..b\r\n...c\r\nd.\r\n.\r\n"
         );
-        assert_eq!(data_block(".start"), "..start\r\n.\r\n");
+        assert_eq!(data_block(".start\r\n"), "..start\r\n.\r\n");
+        assert_eq!(data_block("a line\r\n"), "a line\r\n.\r\n");
         assert_eq!(data_block(""), "\r\n.\r\n");
     }
 }

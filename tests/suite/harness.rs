@@ -58,11 +58,17 @@ fn repository() -> &'static Path {
 impl Test {
     /// A run in an empty folder.
     pub(crate) fn new() -> Test {
-        Test {
-            tempdir: tempfile::Builder::new()
+        Test::in_folder(
+            tempfile::Builder::new()
                 .prefix("newsletter-suite")
                 .tempdir()
                 .expect("cannot create a temporary folder"),
+        )
+    }
+
+    fn in_folder(tempdir: TempDir) -> Test {
+        Test {
+            tempdir,
             args: Vec::new(),
             env: Vec::new(),
             status: 0,
@@ -246,6 +252,12 @@ fn check_stream(
 }
 
 impl Output {
+    /// Another run in the same folder, which keeps the files earlier runs wrote (a journal,
+    /// say). Arguments and environment start empty again.
+    pub(crate) fn again(self) -> Test {
+        Test::in_folder(self.tempdir)
+    }
+
     /// The absolute path of `relative` in the folder the run happened in.
     pub(crate) fn path(&self, relative: impl AsRef<Path>) -> PathBuf {
         self.tempdir.path().join(relative)

@@ -9,6 +9,8 @@ mod harness;
 mod lint;
 mod message;
 mod preview;
+mod send;
+mod smtp_server;
 mod snapshots;
 mod token;
 mod web;
