@@ -90,6 +90,11 @@ pub struct Engine {
     fatal: Mutex<Option<Error>>,
     interrupted: AtomicBool,
     failures_in_a_row: AtomicUsize,
+    /// Set once a session has opened (connected, secured, logged in). Until then, workers open
+    /// their sessions one at a time, so a wrong password costs one failed login, not one per
+    /// worker (relays lock accounts after a few).
+    session_proven: AtomicBool,
+    first_session: tokio::sync::Mutex<()>,
 }
 
 impl Engine {
@@ -115,6 +120,8 @@ impl Engine {
             fatal: Mutex::new(None),
             interrupted: AtomicBool::new(false),
             failures_in_a_row: AtomicUsize::new(0),
+            session_proven: AtomicBool::new(false),
+            first_session: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -327,7 +334,10 @@ impl Engine {
         built: &Built,
     ) -> Result<Outcome, Retry> {
         if session.is_none() {
-            match Session::open(settings).await {
+            let Some(opened) = self.open_session(settings).await else {
+                return Err(Retry::Fatal);
+            };
+            match opened {
                 Ok(opened) => *session = Some(opened),
                 Err(ConnectError::Network(error)) => return Err(Retry::Temporary(error)),
                 Err(ConnectError::Refused(reply)) if reply.is_transient() => {
@@ -400,6 +410,28 @@ impl Engine {
                 Err(Retry::Fatal)
             }
         }
+    }
+}
+
+impl Engine {
+    /// Opens a session, one worker at a time until one has succeeded. `None` if the run
+    /// stopped while waiting.
+    async fn open_session(
+        &self,
+        settings: &RelaySettings,
+    ) -> Option<Result<Session, ConnectError>> {
+        if self.session_proven.load(Ordering::Acquire) {
+            return Some(Session::open(settings).await);
+        }
+        let _turn = self.first_session.lock().await;
+        if self.is_stopping() {
+            return None;
+        }
+        let opened = Session::open(settings).await;
+        if opened.is_ok() {
+            self.session_proven.store(true, Ordering::Release);
+        }
+        Some(opened)
     }
 }
 

@@ -461,24 +461,20 @@ fn greeting_error(error: &lettre::transport::smtp::Error) -> ConnectError {
     }
 }
 
+/// The error and its causes on one line, without the repetitions that come from each layer
+/// quoting the one below (`Connection error: Connection error: invalid peer certificate`).
 fn describe_tls(error: &lettre::transport::smtp::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        let cause = cause.to_string();
-        if !text.contains(&cause) {
-            text.push_str(": ");
-            text.push_str(&cause);
+    let mut parts: Vec<String> = Vec::new();
+    let mut layer: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = layer {
+        for part in current.to_string().split(": ") {
+            if !parts.iter().any(|known| known == part) {
+                parts.push(part.to_owned());
+            }
         }
-        source = std::error::Error::source(cause_ref(source));
+        layer = current.source();
     }
-    text
-}
-
-fn cause_ref<'a>(
-    source: Option<&'a (dyn std::error::Error + 'static)>,
-) -> &'a (dyn std::error::Error + 'static) {
-    source.expect("the loop only continues with a source")
+    parts.join(": ")
 }
 
 fn read_ca_file(settings: &RelaySettings) -> Result<Option<Vec<u8>>, ConnectError> {
