@@ -45,6 +45,30 @@ pub(crate) struct Test {
 }
 
 /// What a run produced, with the folder it ran in.
+/// A run started with [`Test::spawn`].
+pub(crate) struct Running {
+    pub(crate) child: std::process::Child,
+    tempdir: TempDir,
+}
+
+impl Running {
+    /// Waits for the run to end; its exit code (`None` if killed by a signal), stdout, stderr.
+    pub(crate) fn finish(self) -> (Option<i32>, String, String, Output) {
+        let output = self
+            .child
+            .wait_with_output()
+            .expect("cannot wait for the newsletter binary");
+        let stdout = String::from_utf8(output.stdout).expect("stdout is not UTF-8");
+        let stderr = String::from_utf8(output.stderr).expect("stderr is not UTF-8");
+        let folder = Output {
+            tempdir: self.tempdir,
+            stdout: stdout.clone(),
+            stderr: stderr.clone(),
+        };
+        (output.status.code(), stdout, stderr, folder)
+    }
+}
+
 pub(crate) struct Output {
     pub(crate) tempdir: TempDir,
     pub(crate) stdout: String,
@@ -170,16 +194,40 @@ impl Test {
         self
     }
 
-    /// Runs the binary and checks status, stdout and stderr; panics with all three if any
-    /// differs.
-    pub(crate) fn run(self) -> Output {
-        let output = Command::new(env!("CARGO_BIN_EXE_newsletter"))
+    /// The command this test runs: the binary, in the test's folder, with a scrubbed
+    /// environment.
+    fn command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_newsletter"));
+        command
             .args(&self.args)
             .current_dir(self.tempdir.path())
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.tempdir.path())
-            .envs(self.env.iter().map(|(key, value)| (key, value)))
+            .envs(self.env.iter().map(|(key, value)| (key, value)));
+        command
+    }
+
+    /// Starts the binary without waiting for it, for tests that signal it while it runs.
+    /// Expectations set on the test are not checked.
+    pub(crate) fn spawn(self) -> Running {
+        let child = self
+            .command()
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("cannot start the newsletter binary");
+        Running {
+            child,
+            tempdir: self.tempdir,
+        }
+    }
+
+    /// Runs the binary and checks status, stdout and stderr; panics with all three if any
+    /// differs.
+    pub(crate) fn run(self) -> Output {
+        let output = self
+            .command()
             .output()
             .expect("cannot run the newsletter binary");
         let stdout = String::from_utf8(output.stdout).expect("stdout is not UTF-8");

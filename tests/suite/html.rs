@@ -1,0 +1,134 @@
+//! The structure of the HTML part: the template's CSS is inlined into the elements, while the
+//! `@media` rules (narrow screens, dark mode) survive in a `<style>` block, and the email is
+//! laid out with 600 px tables.
+
+use std::collections::BTreeMap;
+
+use crate::harness::Test;
+
+/// The classes the template's CSS styles with a rule of their own (`.name { … }`, alone or in a
+/// list of selectors), outside `@media` blocks, with the first declaration of that rule.
+fn classes_with_rules() -> BTreeMap<String, String> {
+    let template = include_str!("../../templates/issue.html");
+    let css = &template[template.find("<style>").unwrap()..template.find("</style>").unwrap()];
+    let mut classes = BTreeMap::new();
+    for line in css.lines() {
+        let Some((selectors, declarations)) = line.split_once('{') else {
+            continue;
+        };
+        if line.starts_with("@media") || line.starts_with("  ") {
+            continue;
+        }
+        let first = declarations
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_owned();
+        for selector in selectors.split(',') {
+            let selector = selector.trim();
+            if let Some(class) = selector.strip_prefix('.')
+                && !class.contains([' ', '.', ':'])
+            {
+                classes.insert(class.to_owned(), first.clone());
+            }
+        }
+    }
+    classes
+}
+
+fn html_part() -> String {
+    let output = Test::newsletters()
+        .unsubscribe_key()
+        .args([
+            "preview",
+            "newsletters/2019-06-uk-sg-mou.yaml",
+            "--out",
+            "out",
+            "--for",
+            "zoe.martin@example.org",
+        ])
+        .run();
+    output.read("out/0002-zoe.martin_example.org.html")
+}
+
+#[test]
+fn every_element_with_a_styled_class_has_its_style_inlined() {
+    let classes = classes_with_rules();
+    assert!(classes.len() > 15, "{classes:?}");
+    let html = html_part();
+    let mut checked = 0;
+    for tag in html.split('<').skip(1) {
+        let tag = tag.split('>').next().unwrap_or("");
+        let Some(class) = tag
+            .split("class=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+        else {
+            continue;
+        };
+        for class in class.split_whitespace() {
+            if let Some(declaration) = classes.get(class) {
+                let style = tag
+                    .split("style=\"")
+                    .nth(1)
+                    .and_then(|rest| rest.split('"').next())
+                    .unwrap_or_else(|| panic!("<{tag}> has class {class} but no style"));
+                assert!(
+                    style.contains(declaration.as_str()),
+                    "<{tag}>: the style of .{class} ({declaration}) is not inlined"
+                );
+                checked += 1;
+            }
+        }
+    }
+    // The masthead, greeting, story, button, contact, footer… of the MoU issue.
+    assert!(checked >= 15, "only {checked} styled elements");
+}
+
+#[test]
+fn media_rules_survive_in_a_style_block_and_classes_stay_for_them() {
+    let html = html_part();
+    let style = &html[html.find("<style>").expect("a <style> block")..];
+    let style = &style[..style.find("</style>").unwrap()];
+    assert!(style.contains("@media only screen and (max-width: 620px)"));
+    assert!(style.contains("@media (prefers-color-scheme: dark)"));
+    assert!(style.contains(".container { width: 100% !important; }"));
+    // Only @media rules are left in the block; the rest was inlined.
+    assert!(!style.contains(".prose p {"), "{style}");
+    assert!(html.contains("class=\"container\""));
+    assert!(!html.contains("<link"), "no external stylesheet");
+}
+
+#[test]
+fn layout_is_600_pixel_tables_with_a_hidden_preheader_and_a_language() {
+    let html = html_part();
+    assert!(
+        html.starts_with("<!DOCTYPE html><html lang=\"en-GB\""),
+        "{}",
+        &html[..80]
+    );
+    assert!(html.contains("<meta charset=\"utf-8\">"));
+    assert!(
+        html[..200].contains("<meta charset=\"utf-8\">"),
+        "the charset comes first"
+    );
+    assert!(html.contains("<meta name=\"color-scheme\" content=\"light dark\">"));
+    let container = html
+        .split('<')
+        .find(|tag| tag.starts_with("table class=\"container\""))
+        .expect("the 600 px container table");
+    assert!(container.contains("role=\"presentation\""), "{container}");
+    assert!(container.contains("width=\"600\""), "{container}");
+    assert!(
+        container.contains("width: 600px;max-width: 600px;"),
+        "{container}"
+    );
+    let preheader = html.find("<div class=\"preheader\"").expect("a preheader");
+    assert!(html[preheader..].starts_with("<div class=\"preheader\" style=\"display: none;"));
+    assert!(html[preheader..].contains("Three years in the making"));
+    assert!(
+        html.contains(">Unsubscribe</a>"),
+        "a visible unsubscribe link"
+    );
+}
