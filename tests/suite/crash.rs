@@ -6,9 +6,16 @@
 //! Each run but the last is killed once the server has received a random number of further
 //! messages. After each kill, `newsletter status` must work and list as in doubt exactly the
 //! addresses the journal leaves in doubt (a `data` record and no outcome), and the next run,
-//! without `--resend-in-doubt`, must send them nothing. After the first kill a record fragment
-//! is appended to the journal, as if the kill had cut a write short; every later run and
-//! `status` must read past it. The last run adds `--resend-in-doubt` and must finish the list.
+//! without `--resend-in-doubt`, must send them nothing. The last run adds `--resend-in-doubt`
+//! and must finish the list.
+//!
+//! Two kill points are too narrow to hit by chance, so after the first kill the journal is made
+//! to end as they would leave it: with a complete `data` record for the next recipient, as if
+//! the kill came between that record and the message body (so that recipient is in doubt but
+//! the server never got the message; the runs after must skip it and the last one send it once),
+//! then the start of a record, as if the kill had cut a write short (every later run and
+//! `status` must read past it).
+//!
 //! Then, from what the server received (each message is attributed to a run by the number of the
 //! SMTP connection that carried it):
 //! - every subscriber got the message at least once;
@@ -55,6 +62,8 @@ const POLL: Duration = Duration::from_millis(5);
 /// What the journal is left ending with after the first kill: the start of a record whose
 /// write the kill cut short (so its message was never sent).
 const FRAGMENT: &str = r#"{"e":"data","to":"reader"#;
+/// The Message-ID of the `data` record added after the first kill.
+const SIMULATED_ID: &str = "<simulated-kill@crash.test>";
 /// The end of the note a run or `status` prints about a torn last journal line.
 const TORN_NOTE: &str = "was cut short (the last run was interrupted); it is ignored";
 const SIGKILL: i32 = 9;
@@ -385,6 +394,7 @@ fn check_after_kill(
     newsletter: &Newsletter,
     kill: usize,
     torn: bool,
+    simulated: usize,
 ) -> (Status, BTreeMap<String, &'static str>) {
     let (status, finished) = newsletter.status(&format!("status-{kill}"));
     finished.stderr_only_torn_notes(torn);
@@ -403,8 +413,8 @@ fn check_after_kill(
     );
     // Each kill leaves at most the deliveries then in flight in doubt.
     assert!(
-        in_doubt.len() <= CONCURRENCY * (kill + 1),
-        "{} in doubt after {} kills at concurrency {CONCURRENCY}\n{finished}",
+        in_doubt.len() <= CONCURRENCY * (kill + 1) + simulated,
+        "{} in doubt after {} kills at concurrency {CONCURRENCY} ({simulated} simulated)\n{finished}",
         in_doubt.len(),
         kill + 1
     );
@@ -429,6 +439,8 @@ struct Killed {
     in_doubt_after_kills: Vec<usize>,
     /// Whether the journal ends with the appended fragment, which the next run must note.
     torn: bool,
+    /// The recipient given a `data` record after the first kill, whose message was never sent.
+    unsent_in_doubt: Option<String>,
 }
 
 /// Every message the server received, by address, with the run that sent it and its
@@ -450,9 +462,21 @@ fn killed_sends_resume_and_mail_twice_only_recipients_in_doubt() {
     let crash = Crash::new(&settings, &server);
     let killed = crash.kill_runs(&mut fastrand::Rng::with_seed(settings.seed));
     let in_doubt_after_kills = killed.in_doubt_after_kills.clone();
+    let unsent_in_doubt = killed.unsent_in_doubt.clone();
     let (starts, in_doubt_before_last) = crash.last_run(killed);
     let received = crash.received(&starts);
     let duplicated = check_received(&crash.list, &received, &starts, kills);
+    if let Some(email) = &unsent_in_doubt {
+        let runs: Vec<usize> = received[email.as_str()]
+            .iter()
+            .map(|(run, _)| *run)
+            .collect();
+        assert_eq!(
+            runs,
+            [starts.len() - 1],
+            "{email}, in doubt but never sent, should have got one message, from the last run"
+        );
+    }
     let not_in_doubt: Vec<&String> = duplicated.difference(&in_doubt_before_last).collect();
     assert!(
         not_in_doubt.is_empty(),
@@ -460,12 +484,13 @@ fn killed_sends_resume_and_mail_twice_only_recipients_in_doubt() {
     );
     check_journal(&crash.newsletter.folder, &received, recipients);
     eprintln!(
-        "crash test: seed {}, {recipients} subscribers, {kills} kills, in-flight bound {}; in doubt after each kill {in_doubt_after_kills:?}; {} in doubt before the last run, of which the server already had {} (duplicates) and {} it had not; {} messages in {:.1} s",
+        "crash test: seed {}, {recipients} subscribers, {kills} kills, in-flight bound {}; in doubt after each kill {in_doubt_after_kills:?}; {} in doubt before the last run, of which the server already had {} (duplicates) and {} it had not ({} of them simulated); {} messages in {:.1} s",
         settings.seed,
         CONCURRENCY * kills,
         in_doubt_before_last.len(),
         duplicated.len(),
         in_doubt_before_last.len() - duplicated.len(),
+        usize::from(unsent_in_doubt.is_some()),
         server.stats().messages,
         began.elapsed().as_secs_f64()
     );
@@ -532,6 +557,7 @@ impl<'a> Crash<'a> {
             states: BTreeMap::new(),
             in_doubt_after_kills: Vec::new(),
             torn: false,
+            unsent_in_doubt: None,
         };
         let mut sent_before = 0;
         for kill in 0..kills {
@@ -561,8 +587,15 @@ impl<'a> Crash<'a> {
             let finished = run.kill();
             finished.stderr_only_torn_notes(killed.torn);
             assert_eq!(finished.stdout, "", "{finished}");
-            killed.torn = kill == 0 && self.tear_journal();
-            let (status, journal_states) = check_after_kill(&self.newsletter, kill, killed.torn);
+            if kill == 0 {
+                killed.unsent_in_doubt = self.cut_short();
+                killed.torn = killed.unsent_in_doubt.is_some();
+            } else {
+                killed.torn = false;
+            }
+            let simulated = usize::from(killed.unsent_in_doubt.is_some());
+            let (status, journal_states) =
+                check_after_kill(&self.newsletter, kill, killed.torn, simulated);
             sent_before = status.sent;
             killed.in_doubt_after_kills.push(status.in_doubt);
             killed.states = journal_states;
@@ -570,21 +603,35 @@ impl<'a> Crash<'a> {
         killed
     }
 
-    /// Appends [`FRAGMENT`] to the journal, unless the kill really cut a write short (the
-    /// journal does not end with a newline; that is then the torn line). Returns whether it
-    /// appended.
-    fn tear_journal(&self) -> bool {
+    /// Appends a `data` record for the recipient after the last one the journal has, and
+    /// [`FRAGMENT`]; returns that recipient. Does nothing if the kill really cut a write short
+    /// (the journal does not end with a newline; that is then the torn line).
+    fn cut_short(&self) -> Option<String> {
         let path = self.newsletter.folder.join(JOURNAL);
         let journal = fs::read(&path).expect("cannot read the journal");
         if !journal.ends_with(b"\n") {
-            return false;
+            return None;
         }
+        let recorded = states(&read_journal(&self.newsletter.folder, false));
+        let last = recorded
+            .keys()
+            .next_back()
+            .expect("the killed run recorded nobody");
+        let next = self
+            .list
+            .binary_search(last)
+            .expect("an address not on the list")
+            + 1;
+        let email = self.list[next].clone();
+        let record = format!(
+            r#"{{"e":"data","to":"{email}","id":"{SIMULATED_ID}","t":"2026-01-01T00:00:00Z"}}"#
+        );
         OpenOptions::new()
             .append(true)
             .open(&path)
-            .and_then(|mut file| file.write_all(FRAGMENT.as_bytes()))
+            .and_then(|mut file| write!(file, "{record}\n{FRAGMENT}"))
             .expect("cannot append to the journal");
-        true
+        Some(email)
     }
 
     /// The last run, with `--resend-in-doubt`, which must finish the list. Returns the starts
