@@ -17,7 +17,9 @@
 //! record and no outcome is *in doubt*: the server may or may not have the message. An address
 //! with no `data` record was certainly not delivered. Records are synced to disk in the
 //! background every [`SYNC_INTERVAL`]; a killed process loses nothing it wrote, a power cut at
-//! most that interval.
+//! most that interval. A record cut short (a write can stop part way when the process is killed
+//! or the disk fills) is the last line: replay ignores it, and the next run cuts it off before
+//! appending.
 
 use std::{
     collections::HashMap,
@@ -223,7 +225,7 @@ impl Journal {
             path: path.to_owned(),
             source,
         })?;
-        replay(path, &file)
+        replay(path, &file).map(|(history, _)| history)
     }
 
     /// Opens (or creates) the journal for the issue `slug` whose content hash is `hash`, and
@@ -256,8 +258,13 @@ impl Journal {
             }
             Err(fs::TryLockError::Error(source)) => return Err(write_error(source)),
         }
-        let mut history = replay(path, &file)?;
+        let (mut history, tail) = replay(path, &file)?;
         let mut file = file;
+        match tail {
+            Tail::Clean => {}
+            Tail::Unterminated => file.write_all(b"\n").map_err(write_error)?,
+            Tail::Torn(start) => file.set_len(start).map_err(write_error)?,
+        }
         let mut first = Vec::new();
         match history.hash.as_deref() {
             None => first.push(Entry::Open {
@@ -410,27 +417,61 @@ fn set_aside(path: &Path) -> Result<PathBuf, Error> {
     Ok(aside)
 }
 
+/// How a journal file ends: what [`Journal::open`] must repair before appending to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tail {
+    /// Empty, or ends with a complete line.
+    Clean,
+    /// The last record is complete but its newline is missing (a write cut short just
+    /// before it): the record counts, and a newline must follow it.
+    Unterminated,
+    /// The last line was cut short and is ignored; it starts at this byte offset. Appending
+    /// after it would glue the next record to it, and the glued line, no longer the last,
+    /// would then stop every later run as damage.
+    Torn(u64),
+}
+
 /// Reads every record. A last line cut short by a crash is ignored; a damaged line elsewhere
 /// is an error, since skipping it could mail someone twice.
-fn replay(path: &Path, file: &File) -> Result<History, Error> {
+fn replay(path: &Path, file: &File) -> Result<(History, Tail), Error> {
+    let read_error = |source| Error::Read {
+        path: path.to_owned(),
+        source,
+    };
     let mut history = History::default();
-    let mut lines = BufReader::new(file).split(b'\n').enumerate().peekable();
-    while let Some((index, line)) = lines.next() {
-        let line = line.map_err(|source| Error::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+    let mut tail = Tail::Clean;
+    let mut reader = BufReader::new(file);
+    let mut line = Vec::new();
+    let mut offset = 0u64;
+    for index in 0.. {
+        line.clear();
+        let read = reader.read_until(b'\n', &mut line).map_err(read_error)?;
+        if read == 0 {
+            break;
+        }
+        let start = offset;
+        offset += read as u64;
+        let terminated = line.last() == Some(&b'\n');
+        if terminated {
+            line.pop();
+        }
+        tail = if terminated {
+            Tail::Clean
+        } else {
+            Tail::Unterminated
+        };
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         match serde_json::from_slice::<Entry>(&line) {
             Ok(entry) => history.apply(entry),
-            Err(_) if lines.peek().is_none() => {
+            Err(_) if reader.fill_buf().map_err(read_error)?.is_empty() => {
                 eprintln!(
                     "note: `{}` line {} was cut short (the last run was interrupted); it is ignored",
                     path.display(),
                     index + 1
                 );
+                tail = Tail::Torn(start);
             }
             Err(error) => {
                 return Err(Error::JournalDamaged {
@@ -440,7 +481,7 @@ fn replay(path: &Path, file: &File) -> Result<History, Error> {
             }
         }
     }
-    Ok(history)
+    Ok((history, tail))
 }
 
 #[cfg(test)]
@@ -586,5 +627,70 @@ mod tests {
         fs::write(&path, format!("garbage\n{sent}")).unwrap();
         let error = Journal::read(&path).unwrap_err();
         assert!(matches!(error, Error::JournalDamaged { ref location, .. } if location.line == 1));
+    }
+
+    #[test]
+    fn runs_after_a_torn_last_line_append_cleanly() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("issue.journal");
+        let (journal, _) = Journal::open(&path, "issue", "h1", OnChange::Refuse).unwrap();
+        let sent = |to: &str| Entry::Sent {
+            to: to.into(),
+            reply: "250".into(),
+            t: at(0),
+        };
+        journal.record(&sent("a@example.org")).unwrap();
+        drop(journal);
+        // A kill cut the next record short.
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(br#"{"e":"sent","to":"b@ex"#).unwrap();
+        drop(file);
+        // Two more runs: the second must not find the first run's records glued to the
+        // fragment.
+        for to in ["c@example.org", "d@example.org"] {
+            let (journal, _) = Journal::open(&path, "issue", "h1", OnChange::Refuse).unwrap();
+            journal.record(&sent(to)).unwrap();
+        }
+        let history = Journal::read(&path).unwrap();
+        let state = |email| history.state(AddressKey::of(email));
+        assert_eq!(state("a@example.org"), Some(State::Sent));
+        assert_eq!(state("b@example.org"), None);
+        assert_eq!(state("c@example.org"), Some(State::Sent));
+        assert_eq!(state("d@example.org"), Some(State::Sent));
+        assert!(!fs::read_to_string(&path).unwrap().contains("b@ex"));
+    }
+
+    #[test]
+    fn a_last_record_without_its_newline_counts_and_gets_one() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("issue.journal");
+        let (journal, _) = Journal::open(&path, "issue", "h1", OnChange::Refuse).unwrap();
+        drop(journal);
+        let mut text = fs::read(&path).unwrap();
+        text.extend(line(&Entry::Sent {
+            to: "a@example.org".into(),
+            reply: "250".into(),
+            t: at(0),
+        }));
+        text.pop();
+        fs::write(&path, text).unwrap();
+        let (journal, history) = Journal::open(&path, "issue", "h1", OnChange::Refuse).unwrap();
+        assert_eq!(
+            history.state(AddressKey::of("a@example.org")),
+            Some(State::Sent)
+        );
+        journal
+            .record(&Entry::Run {
+                relay: "127.0.0.1:1025 (no TLS)".into(),
+                t: at(1),
+            })
+            .unwrap();
+        drop(journal);
+        let history = Journal::read(&path).unwrap();
+        assert_eq!(history.runs, 1);
+        assert_eq!(
+            history.state(AddressKey::of("a@example.org")),
+            Some(State::Sent)
+        );
     }
 }

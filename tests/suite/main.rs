@@ -4,6 +4,9 @@
 
 mod check;
 mod cli;
+// Kills `newsletter` with SIGKILL.
+#[cfg(unix)]
+mod crash;
 mod dkim;
 mod harness;
 mod html;

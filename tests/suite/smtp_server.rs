@@ -83,6 +83,9 @@ pub(crate) struct Received {
     pub(crate) message_id: Option<String>,
     /// The size in bytes of the message as received.
     pub(crate) size: usize,
+    /// The number of the SMTP connection that carried it (1, 2, … in the order connections
+    /// were opened; [`Stats::connections`] is the last so far).
+    pub(crate) connection: usize,
     /// Whether STARTTLS was done before the message was sent.
     pub(crate) tls: bool,
     /// The user the session logged in as.
