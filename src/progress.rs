@@ -49,7 +49,7 @@ impl Progress {
                 ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {per_sec} {msg}",
+                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}",
                 )
                 .expect("the progress template is valid"),
             );
@@ -67,7 +67,11 @@ impl Progress {
                 match (&shown, mode) {
                     (Some(bar), _) => {
                         bar.set_position(totals.done() as u64);
-                        bar.set_message(counts_text(&totals, verb));
+                        bar.set_message(format!(
+                            "{} ({:.0}/s)",
+                            counts_text(&totals, verb),
+                            rate(totals.done(), started.elapsed())
+                        ));
                     }
                     (None, ProgressMode::Lines) if last_line.elapsed() >= LINE_INTERVAL => {
                         last_line = Instant::now();
