@@ -15,14 +15,20 @@
 //!
 //! `run` checks the exit status (0 unless `status` says otherwise), stdout and stderr, and
 //! returns an [`Output`] that keeps the folder alive so the test can read the files written.
-//! stderr is expected to be empty unless the test says what it should contain.
+//! stderr is expected to be empty unless the test says what it should contain. A run that
+//! takes longer than its time limit (a minute unless `time_limit` says otherwise) is killed and
+//! fails the test, so a hang shows as a failure. `Test::after(output)` runs again in the same
+//! folder, to see what a second command makes of what the first left there.
 
 use std::{
     ffi::OsString,
     fmt::Write as _,
     fs,
+    io::Read,
     path::{Path, PathBuf},
-    process::Command,
+    process::{Command, Stdio},
+    thread,
+    time::{Duration, Instant},
 };
 
 use tempfile::TempDir;
@@ -30,6 +36,9 @@ use tempfile::TempDir;
 /// A fixed unsubscribe key, so that unsubscribe URLs (and everything that contains them) are the
 /// same in every run.
 pub(crate) const UNSUBSCRIBE_KEY: &str = "suite-test-key-0123456789abcdef-0123456789";
+
+/// How long a run may take unless the test says otherwise.
+const TIME_LIMIT: Duration = Duration::from_mins(1);
 
 /// One run of the binary, built up step by step.
 #[must_use = "a Test does nothing until `run` is called"]
@@ -42,6 +51,7 @@ pub(crate) struct Test {
     stdout_contains: Vec<String>,
     stderr: Option<String>,
     stderr_contains: Vec<String>,
+    time_limit: Duration,
 }
 
 /// What a run produced, with the folder it ran in.
@@ -58,11 +68,23 @@ fn repository() -> &'static Path {
 impl Test {
     /// A run in an empty folder.
     pub(crate) fn new() -> Test {
-        Test {
-            tempdir: tempfile::Builder::new()
+        Test::in_folder(
+            tempfile::Builder::new()
                 .prefix("newsletter-suite")
                 .tempdir()
                 .expect("cannot create a temporary folder"),
+        )
+    }
+
+    /// A run in the folder of an earlier one, with what it left there (a journal, say); the
+    /// environment starts empty again.
+    pub(crate) fn after(earlier: Output) -> Test {
+        Test::in_folder(earlier.tempdir)
+    }
+
+    fn in_folder(tempdir: TempDir) -> Test {
+        Test {
+            tempdir,
             args: Vec::new(),
             env: Vec::new(),
             status: 0,
@@ -70,6 +92,7 @@ impl Test {
             stdout_contains: Vec::new(),
             stderr: None,
             stderr_contains: Vec::new(),
+            time_limit: TIME_LIMIT,
         }
     }
 
@@ -164,28 +187,63 @@ impl Test {
         self
     }
 
+    /// How long the run may take before it is killed and the test fails (default a minute).
+    pub(crate) fn time_limit(mut self, limit: Duration) -> Test {
+        self.time_limit = limit;
+        self
+    }
+
     /// Runs the binary and checks status, stdout and stderr; panics with all three if any
     /// differs.
     pub(crate) fn run(self) -> Output {
-        let output = Command::new(env!("CARGO_BIN_EXE_newsletter"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_newsletter"))
             .args(&self.args)
             .current_dir(self.tempdir.path())
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.tempdir.path())
             .envs(self.env.iter().map(|(key, value)| (key, value)))
-            .output()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .expect("cannot run the newsletter binary");
-        let stdout = String::from_utf8(output.stdout).expect("stdout is not UTF-8");
-        let stderr = String::from_utf8(output.stderr).expect("stderr is not UTF-8");
+        let stdout = collect(child.stdout.take().expect("stdout is piped"));
+        let stderr = collect(child.stderr.take().expect("stderr is piped"));
+        let deadline = Instant::now() + self.time_limit;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("cannot wait for the binary") {
+                break Some(status);
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            thread::sleep(Duration::from_millis(5));
+        };
+        let stdout = String::from_utf8(stdout.join().expect("cannot read stdout"))
+            .expect("stdout is not UTF-8");
+        let stderr = String::from_utf8(stderr.join().expect("cannot read stderr"))
+            .expect("stderr is not UTF-8");
         let mut problems = String::new();
-        if output.status.code() != Some(self.status) {
-            let _ = writeln!(
-                problems,
-                "exit status: expected {}, got {:?}",
-                self.status,
-                output.status.code()
-            );
+        match status {
+            None => {
+                let _ = writeln!(
+                    problems,
+                    "it did not finish within {:?} and was killed",
+                    self.time_limit
+                );
+            }
+            Some(status) if status.code() != Some(self.status) => {
+                let _ = writeln!(
+                    problems,
+                    "exit status: expected {}, got {:?}",
+                    self.status,
+                    status.code()
+                );
+            }
+            Some(_) => {}
         }
         check_stream(
             &mut problems,
@@ -221,6 +279,16 @@ impl Test {
             stderr,
         }
     }
+}
+
+/// Reads all of `stream` on a thread of its own, so that neither pipe can fill up and block
+/// the binary while the other is read.
+fn collect(mut stream: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stream.read_to_end(&mut bytes);
+        bytes
+    })
 }
 
 fn check_stream(

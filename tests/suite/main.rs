@@ -4,6 +4,8 @@
 
 mod check;
 mod cli;
+mod fault_server;
+mod faults;
 mod harness;
 mod message;
 mod preview;
