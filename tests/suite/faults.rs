@@ -608,10 +608,10 @@ fn no_reply_to_the_final_dot_is_in_doubt_until_resent_on_request() {
         _ => Answer::Accept,
     }));
     let in_doubt = [(4, Expect::InDoubt)];
-    let output = send(&server, 10, &["--concurrency", "2", "--timeout", "1s"])
+    let output = send(&server, 10, &["--concurrency", "2", "--timeout", "500ms"])
         .status(3)
         .stdout_contains(
-            "\n  reader04@example.org: in-doubt: no reply to the end of DATA within 1 s\n",
+            "\n  reader04@example.org: in-doubt: no reply to the end of DATA within 0.5 s\n",
         )
         .run();
     assert_outcomes(&output, &server, &everyone(10, Expect::Sent, &in_doubt));
@@ -642,7 +642,7 @@ fn no_reply_to_the_final_dot_is_in_doubt_until_resent_on_request() {
         .unsubscribe_key()
         .args(["status", "issue.yaml", "--subscribers", SUBSCRIBERS])
         .stdout_contains("  sent:          9\n  failed:        0\n  deferred:      0\n  in doubt:      1\n")
-        .stdout_contains("\nin doubt (perhaps delivered; `send --resend-in-doubt` sends them again):\n  reader04@example.org  no reply to the end of DATA within 1 s  (")
+        .stdout_contains("\nin doubt (perhaps delivered; `send --resend-in-doubt` sends them again):\n  reader04@example.org  no reply to the end of DATA within 0.5 s  (")
         .run();
 
     // Sent again when asked, and only that one.
