@@ -297,7 +297,16 @@ impl Session {
                         reply: reply.clone(),
                     });
                 }
-                Step::Failed(error) => return broken(error.clone(), false),
+                Step::Failed(error) => {
+                    // A 421 closes the connection, so the replies pipelined after it never
+                    // come; the 421 is what happened, as when each command waits for its reply.
+                    if let Some(Attempt::Rejected { reply, .. }) = &failure
+                        && reply.code == 421
+                    {
+                        return failure.expect("matched above");
+                    }
+                    return broken(error.clone(), false);
+                }
             }
         }
         let data_accepted =

@@ -353,32 +353,63 @@ fn a_421_mid_session_without_pipelining_is_retried_on_a_new_connection() {
     mid_session_421(Script::new(shut_down_mid_session).without_pipelining());
 }
 
-#[test]
-fn a_relay_that_keeps_answering_421_leaves_everyone_deferred_for_the_next_run() {
-    let down = FaultServer::start(Script::new(|step| match step {
-        Step::Greeting { .. } => Answer::SayAndClose("421 4.3.2 Service shutting down"),
-        _ => Answer::Accept,
-    }));
-    // Few readers: every temporary failure doubles the pause between deliveries.
+/// A relay that shuts down whenever it is asked for anything, with 421 at `step` (the
+/// greeting or MAIL): every attempt is turned away and everyone is deferred, with the relay's
+/// reply `reason`, for the next run to deliver.
+fn relay_answering_421_for_good(script: Script, reason: &str) {
+    let down = FaultServer::start(script);
+    // Few readers: every temporary failure doubles the pause before the next attempt.
     let output = send(&down, 2, &["--concurrency", "2", "--retries", "1"])
         .status(3)
         .run();
     assert_outcomes(&output, &down, &everyone(2, Expect::Deferred, &[]));
     assert_summary(&output, &down.relay(), "sent 0, deferred 2");
     for record in last_run(&output) {
-        assert_eq!(
-            record["reply"], "421 4.3.2 Service shutting down",
-            "{record}"
-        );
+        assert_eq!(record["reply"], reason, "{record}");
     }
     // One connection per attempt: the first and one retry each.
     assert_eq!(down.connections(), 4, "{}", down.transcript());
-    assert_eq!(down.commands("MAIL"), 0);
 
     let up = FaultServer::start(Script::accept_all());
     let output = send_again(output, &up.url(), &[]).run();
     assert_outcomes(&output, &up, &everyone(2, Expect::Sent, &[]));
     assert_summary(&output, &up.relay(), "sent 2");
+}
+
+const SHUTTING_DOWN: &str = "421 4.3.2 Service shutting down";
+
+fn shut_down_at_mail(step: &Step<'_>) -> Answer {
+    match step {
+        Step::Mail { .. } => Answer::SayAndClose(SHUTTING_DOWN),
+        _ => Answer::Accept,
+    }
+}
+
+#[test]
+fn a_relay_answering_421_at_the_greeting_for_good_leaves_everyone_deferred() {
+    relay_answering_421_for_good(
+        Script::new(|step| match step {
+            Step::Greeting { .. } => Answer::SayAndClose(SHUTTING_DOWN),
+            _ => Answer::Accept,
+        }),
+        SHUTTING_DOWN,
+    );
+}
+
+#[test]
+fn a_relay_answering_421_at_mail_for_good_leaves_everyone_deferred() {
+    relay_answering_421_for_good(
+        Script::new(shut_down_at_mail),
+        "421 4.3.2 Service shutting down (at MAIL FROM)",
+    );
+}
+
+#[test]
+fn a_relay_answering_421_at_mail_for_good_without_pipelining_leaves_everyone_deferred() {
+    relay_answering_421_for_good(
+        Script::new(shut_down_at_mail).without_pipelining(),
+        "421 4.3.2 Service shutting down (at MAIL FROM)",
+    );
 }
 
 // Temporary and permanent refusals of a recipient.
