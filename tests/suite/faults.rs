@@ -4,7 +4,11 @@
 //! `--report` file, the journal, and what the server took. A recipient is delivered exactly once,
 //! or recorded as failed, deferred or in doubt; none is missing, none is there twice.
 
-use std::{fmt::Write as _, time::Duration};
+use std::{
+    fmt::Write as _,
+    sync::{Arc, Condvar, Mutex},
+    time::Duration,
+};
 
 use serde_json::Value;
 
@@ -754,6 +758,69 @@ fn a_relay_refusing_the_session_stops_the_run_with_one_error() {
     assert_outcomes(&output, &server, &everyone(10, Expect::Untried, &[]));
     assert_summary(&output, &server.relay(), "sent 0");
     assert!(server.connections() <= 2, "{}", server.transcript());
+}
+
+#[test]
+fn a_stop_for_a_fatal_error_defers_a_recipient_waiting_to_be_retried() {
+    // One worker's first MAIL gets 451, so it waits to retry (10 s or more); only then is the
+    // other worker's connection refused for good, which stops the run. The waiting recipient
+    // is deferred at once, not retried on a relay the run has given up on.
+    let refused_once = Arc::new((Mutex::new(false), Condvar::new()));
+    let signal = Arc::clone(&refused_once);
+    let server = FaultServer::start(Script::new(move |step| {
+        let (refused, changed) = &*signal;
+        match step {
+            Step::Mail {
+                connection: 1,
+                nth: 1,
+            } => {
+                *refused.lock().unwrap() = true;
+                changed.notify_all();
+                Answer::Say(TRY_AGAIN)
+            }
+            Step::Greeting { connection: 2 } => {
+                let guard = refused.lock().unwrap();
+                let (guard, _) = changed
+                    .wait_timeout_while(guard, Duration::from_secs(10), |refused| !*refused)
+                    .unwrap();
+                assert!(*guard, "the first connection's MAIL never came");
+                Answer::Say("554 5.3.2 No service here")
+            }
+            _ => Answer::Accept,
+        }
+    }));
+    let output = send(
+        &server,
+        2,
+        &[
+            "--concurrency",
+            "2",
+            "--retries",
+            "1",
+            "--retry-delay",
+            "10s",
+        ],
+    )
+    .status(1)
+    .stderr(&format!(
+        "error: {}: session failed: the relay refused the session: 554 5.3.2 No service here\n",
+        server.relay()
+    ))
+    .run();
+    let report = json_lines(&output.read(REPORT));
+    let deferred = report
+        .first()
+        .map(|line| text(line, "email"))
+        .expect("the report is empty");
+    let untried = if deferred == reader(1) { 2 } else { 1 };
+    let expected = everyone(2, Expect::Deferred, &[(untried, Expect::Untried)]);
+    assert_outcomes(&output, &server, &expected);
+    assert_eq!(
+        report[0]["reply"],
+        format!("{TRY_AGAIN} (at MAIL FROM)"),
+        "{report:?}"
+    );
+    assert_eq!(server.commands("MAIL"), 1, "{}", server.transcript());
 }
 
 // Logging in.
