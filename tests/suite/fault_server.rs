@@ -23,7 +23,9 @@
 //!
 //! When dropped it closes its connections and stops its threads, and fails the test if one of
 //! them panicked (a script's assertion, say) or the client broke the protocol: a command out of
-//! sequence, or commands sent ahead of the replies when PIPELINING was not offered.
+//! sequence (such as a MAIL without RSET after a refused transaction, which the server keeps
+//! open as Postfix does), commands sent ahead of the replies when PIPELINING was not offered,
+//! or anything but QUIT after the server closed the connection.
 
 use std::{
     any::Any,
