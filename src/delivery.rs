@@ -288,10 +288,14 @@ impl Engine {
     ) -> Option<Outcome> {
         let email = subscriber.email.to_string();
         let mut attempt = 0;
+        // The failure of the attempt before, while waiting to retry.
+        let mut failed_before: Option<String> = None;
         loop {
             self.pace.wait().await;
-            if self.is_stopping() && attempt == 0 {
-                return None;
+            if self.is_stopping() {
+                // Not tried yet: left for the next run. Waiting to retry: deferred, not tried
+                // again by a run that is stopping (perhaps because the relay keeps failing).
+                return failed_before.map(|reply| Outcome::Deferred { reply });
             }
             let last_error = match self.attempt(settings, session, &email, built).await {
                 Ok(outcome) => {
@@ -313,6 +317,10 @@ impl Engine {
                     last: last_error.clone(),
                 });
             }
+            // Listening before the check, so that a stop between the two still ends the wait.
+            let stopped = self.stop_notice.notified();
+            tokio::pin!(stopped);
+            stopped.as_mut().enable();
             if attempt >= self.retry.retries || self.is_stopping() {
                 return Some(Outcome::Deferred { reply: last_error });
             }
@@ -320,8 +328,12 @@ impl Engine {
             attempt += 1;
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
-                () = self.stop_notice.notified() => {}
+                () = stopped => {}
             }
+            if self.is_stopping() {
+                return Some(Outcome::Deferred { reply: last_error });
+            }
+            failed_before = Some(last_error);
         }
     }
 

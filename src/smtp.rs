@@ -149,10 +149,10 @@ impl Session {
             .await
             .map_err(|_| {
                 ConnectError::Network(format!(
-                    "no connection to {}:{} within {} s",
+                    "no connection to {}:{} within {}",
                     relay.host,
                     relay.port,
-                    wait.as_secs()
+                    seconds(wait)
                 ))
             })?
             .map_err(|error| {
@@ -297,7 +297,16 @@ impl Session {
                         reply: reply.clone(),
                     });
                 }
-                Step::Failed(error) => return broken(error.clone(), false),
+                Step::Failed(error) => {
+                    // A 421 closes the connection, so the replies pipelined after it never
+                    // come; the 421 is what happened, as when each command waits for its reply.
+                    if let Some(Attempt::Rejected { reply, .. }) = &failure
+                        && reply.code == 421
+                    {
+                        return failure.expect("matched above");
+                    }
+                    return broken(error.clone(), false);
+                }
             }
         }
         let data_accepted =
@@ -339,8 +348,8 @@ impl Session {
             },
             Err(_) => broken(
                 format!(
-                    "no reply to the end of DATA within {} s",
-                    self.timeout.as_secs()
+                    "no reply to the end of DATA within {}",
+                    seconds(self.timeout)
                 ),
                 true,
             ),
@@ -355,14 +364,14 @@ impl Session {
     async fn step(&mut self, command: String) -> Result<Result<Response, Reply>, String> {
         match timeout(self.timeout, self.connection.command(RawCommand(command))).await {
             Ok(result) => answer(result),
-            Err(_) => Err(format!("no reply within {} s", self.timeout.as_secs())),
+            Err(_) => Err(format!("no reply within {}", seconds(self.timeout))),
         }
     }
 
     async fn read(&mut self) -> Result<Result<Response, Reply>, String> {
         match timeout(self.timeout, self.connection.read_response()).await {
             Ok(result) => answer(result),
-            Err(_) => Err(format!("no reply within {} s", self.timeout.as_secs())),
+            Err(_) => Err(format!("no reply within {}", seconds(self.timeout))),
         }
     }
 
@@ -423,6 +432,12 @@ impl From<Result<Result<Response, Reply>, String>> for Step {
             Err(error) => Step::Failed(error),
         }
     }
+}
+
+/// A timeout as `--timeout` takes it, in seconds: `60 s`, `0.5 s` (whole seconds would make
+/// half a second `0 s`).
+fn seconds(duration: Duration) -> String {
+    format!("{} s", duration.as_secs_f64())
 }
 
 fn broken(error: String, in_doubt: bool) -> Attempt {
@@ -641,5 +656,12 @@ mod tests {
         assert_eq!(data_block(".start\r\n"), "..start\r\n.\r\n");
         assert_eq!(data_block("a line\r\n"), "a line\r\n.\r\n");
         assert_eq!(data_block(""), "\r\n.\r\n");
+    }
+
+    #[test]
+    fn timeouts_are_shown_in_seconds_with_their_fraction() {
+        assert_eq!(seconds(Duration::from_secs(2)), "2 s");
+        assert_eq!(seconds(Duration::from_millis(500)), "0.5 s");
+        assert_eq!(seconds(Duration::from_millis(1500)), "1.5 s");
     }
 }

@@ -15,14 +15,20 @@
 //!
 //! `run` checks the exit status (0 unless `status` says otherwise), stdout and stderr, and
 //! returns an [`Output`] that keeps the folder alive so the test can read the files written.
-//! stderr is expected to be empty unless the test says what it should contain.
+//! stderr is expected to be empty unless the test says what it should contain. A run that
+//! takes longer than its time limit (a minute unless `time_limit` says otherwise) is killed and
+//! fails the test, so a hang shows as a failure. `Test::after(output)` runs again in the same
+//! folder, to see what a second command makes of what the first left there.
 
 use std::{
     ffi::OsString,
     fmt::Write as _,
     fs,
+    io::Read,
     path::{Path, PathBuf},
-    process::Command,
+    process::{Command, Stdio},
+    thread,
+    time::{Duration, Instant},
 };
 
 use tempfile::TempDir;
@@ -30,6 +36,9 @@ use tempfile::TempDir;
 /// A fixed unsubscribe key, so that unsubscribe URLs (and everything that contains them) are the
 /// same in every run.
 pub(crate) const UNSUBSCRIBE_KEY: &str = "suite-test-key-0123456789abcdef-0123456789";
+
+/// How long a run may take unless the test says otherwise.
+const TIME_LIMIT: Duration = Duration::from_mins(1);
 
 /// One run of the binary, built up step by step.
 #[must_use = "a Test does nothing until `run` is called"]
@@ -42,6 +51,7 @@ pub(crate) struct Test {
     stdout_contains: Vec<String>,
     stderr: Option<String>,
     stderr_contains: Vec<String>,
+    time_limit: Duration,
 }
 
 /// What a run produced, with the folder it ran in.
@@ -100,6 +110,7 @@ impl Test {
             stdout_contains: Vec::new(),
             stderr: None,
             stderr_contains: Vec::new(),
+            time_limit: TIME_LIMIT,
         }
     }
 
@@ -194,6 +205,12 @@ impl Test {
         self
     }
 
+    /// How long the run may take before it is killed and the test fails (default a minute).
+    pub(crate) fn time_limit(mut self, limit: Duration) -> Test {
+        self.time_limit = limit;
+        self
+    }
+
     /// The command this test runs: the binary, in the test's folder, with a scrubbed
     /// environment.
     fn command(&self) -> Command {
@@ -213,8 +230,9 @@ impl Test {
     pub(crate) fn spawn(self) -> Running {
         let child = self
             .command()
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("cannot start the newsletter binary");
         Running {
@@ -226,20 +244,49 @@ impl Test {
     /// Runs the binary and checks status, stdout and stderr; panics with all three if any
     /// differs.
     pub(crate) fn run(self) -> Output {
-        let output = self
+        let mut child = self
             .command()
-            .output()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .expect("cannot run the newsletter binary");
-        let stdout = String::from_utf8(output.stdout).expect("stdout is not UTF-8");
-        let stderr = String::from_utf8(output.stderr).expect("stderr is not UTF-8");
+        let stdout = collect(child.stdout.take().expect("stdout is piped"));
+        let stderr = collect(child.stderr.take().expect("stderr is piped"));
+        let deadline = Instant::now() + self.time_limit;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("cannot wait for the binary") {
+                break Some(status);
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            thread::sleep(Duration::from_millis(5));
+        };
+        let stdout = String::from_utf8(stdout.join().expect("cannot read stdout"))
+            .expect("stdout is not UTF-8");
+        let stderr = String::from_utf8(stderr.join().expect("cannot read stderr"))
+            .expect("stderr is not UTF-8");
         let mut problems = String::new();
-        if output.status.code() != Some(self.status) {
-            let _ = writeln!(
-                problems,
-                "exit status: expected {}, got {:?}",
-                self.status,
-                output.status.code()
-            );
+        match status {
+            None => {
+                let _ = writeln!(
+                    problems,
+                    "it did not finish within {:?} and was killed",
+                    self.time_limit
+                );
+            }
+            Some(status) if status.code() != Some(self.status) => {
+                let _ = writeln!(
+                    problems,
+                    "exit status: expected {}, got {:?}",
+                    self.status,
+                    status.code()
+                );
+            }
+            Some(_) => {}
         }
         check_stream(
             &mut problems,
@@ -275,6 +322,16 @@ impl Test {
             stderr,
         }
     }
+}
+
+/// Reads all of `stream` on a thread of its own, so that neither pipe can fill up and block
+/// the binary while the other is read.
+fn collect(mut stream: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stream.read_to_end(&mut bytes);
+        bytes
+    })
 }
 
 fn check_stream(

@@ -8,6 +8,8 @@ mod cli;
 #[cfg(unix)]
 mod crash;
 mod dkim;
+mod fault_server;
+mod faults;
 mod harness;
 mod html;
 mod lint;
