@@ -71,6 +71,7 @@ pub fn parse<T: DeserializeOwned>(path: &Path, text: &str, what: &'static str) -
             what: empty_hint(what),
         });
     }
+    check_characters(path, text)?;
     let deserializer = serde_yaml::Deserializer::from_str(text);
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         // `.` is the root; a trailing `?` is a key the parser never got to read (a syntax
@@ -94,6 +95,43 @@ pub fn parse<T: DeserializeOwned>(path: &Path, text: &str, what: &'static str) -
             field,
         }
     })
+}
+
+/// The location of the character at byte `index` of `text`.
+fn location_at(path: &Path, text: &str, index: usize) -> Location {
+    let before = &text[..index];
+    let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
+    Location {
+        path: path.to_owned(),
+        line: before.matches('\n').count() + 1,
+        column: Some(before[line_start..].chars().count() + 1),
+    }
+}
+
+/// Refuses the characters YAML does not allow in a file, naming their line and column (libyaml
+/// reports them at line 1 with a byte offset).
+fn check_characters(path: &Path, text: &str) -> Result<(), Error> {
+    // YAML's printable characters, as libyaml checks them.
+    let allowed = |c: char| match c {
+        '\t' | '\n' | '\r' | '\u{85}' => true,
+        _ => matches!(u32::from(c), 0x20..=0x7E | 0xA0..=0xD7FF | 0xE000..=0xFFFD | 0x1_0000..),
+    };
+    match text.char_indices().find(|&(_, c)| !allowed(c)) {
+        None => Ok(()),
+        Some((index, bad)) => Err(Error::DocumentInvalid {
+            location: location_at(path, text, index),
+            field: None,
+            message: format!(
+                "{} U+{:04X} is not allowed in a YAML file",
+                if bad.is_control() {
+                    "control character"
+                } else {
+                    "character"
+                },
+                u32::from(bad)
+            ),
+        }),
+    }
 }
 
 fn empty_hint(what: &'static str) -> &'static str {
@@ -201,6 +239,19 @@ mod tests {
     fn syntax_error_names_no_unknown_field() {
         let (location, field, message) = error_of("title: \"a\nitems: []\nb: \"c\"\n");
         assert_eq!(field, None, "{location}: {message}");
+    }
+
+    #[test]
+    fn characters_yaml_refuses_are_named_with_their_line_and_column() {
+        let (location, field, message) = error_of("title: a\nitems: [] # \u{7f}\n\0");
+        assert_eq!((location.line, location.column), (2, Some(13)));
+        assert_eq!(field, None);
+        assert_eq!(
+            message,
+            "control character U+007F is not allowed in a YAML file"
+        );
+        let (_, _, message) = error_of("title: \u{fffe}");
+        assert_eq!(message, "character U+FFFE is not allowed in a YAML file");
     }
 
     #[test]
