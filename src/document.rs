@@ -72,6 +72,7 @@ pub fn parse<T: DeserializeOwned>(path: &Path, text: &str, what: &'static str) -
         });
     }
     check_characters(path, text)?;
+    check_nesting(path, text)?;
     let deserializer = serde_yaml::Deserializer::from_str(text);
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         // `.` is the root; a trailing `?` is a key the parser never got to read (a syntax
@@ -85,13 +86,14 @@ pub fn parse<T: DeserializeOwned>(path: &Path, text: &str, what: &'static str) -
         let (line, column) = inner
             .location()
             .map_or((1, None), |at| (at.line(), Some(at.column())));
+        let message = clean_message(&inner, field.as_deref());
         Error::DocumentInvalid {
             location: Location {
                 path: path.to_owned(),
                 line,
                 column,
             },
-            message: clean_message(&inner, field.as_deref()),
+            message,
             field,
         }
     })
@@ -132,6 +134,33 @@ fn check_characters(path: &Path, text: &str) -> Result<(), Error> {
             ),
         }),
     }
+}
+
+/// How deep `[` and `{` may nest. serde_yaml refuses documents nested deeper than 128 levels,
+/// but only after libyaml has parsed them, and libyaml's work per token grows with the number
+/// of open `[` and `{`: a file of 100,000 `[` takes minutes to refuse.
+pub const MAX_NESTING: usize = 256;
+
+/// Refuses text that opens more than [`MAX_NESTING`] `[` or `{` without closing them, before
+/// libyaml sees it. Brackets in quoted text count too, which only matters for text with
+/// hundreds of unclosed brackets.
+fn check_nesting(path: &Path, text: &str) -> Result<(), Error> {
+    let mut depth = 0usize;
+    for (index, c) in text.char_indices() {
+        match c {
+            '[' | '{' => depth += 1,
+            ']' | '}' => depth = depth.saturating_sub(1),
+            _ => continue,
+        }
+        if depth > MAX_NESTING {
+            return Err(Error::DocumentInvalid {
+                location: location_at(path, text, index),
+                field: None,
+                message: format!("`[` and `{{` are nested more than {MAX_NESTING} levels deep"),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn empty_hint(what: &'static str) -> &'static str {
@@ -252,6 +281,19 @@ mod tests {
         );
         let (_, _, message) = error_of("title: \u{fffe}");
         assert_eq!(message, "character U+FFFE is not allowed in a YAML file");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing() {
+        let text = format!("title: a\nitems: {}", "[".repeat(100_000));
+        let started = std::time::Instant::now();
+        let (location, _, message) = error_of(&text);
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        assert_eq!((location.line, location.column), (2, Some(8 + MAX_NESTING)));
+        assert_eq!(message, "`[` and `{` are nested more than 256 levels deep");
+        // Balanced brackets in text do not add up.
+        let text = format!("title: \"{}\"\nitems: []\n", "[a] {b} ".repeat(1000));
+        assert!(parse::<Sample>(Path::new("x.yaml"), &text, "issue").is_ok());
     }
 
     #[test]
