@@ -78,15 +78,21 @@ pub fn parse<T: DeserializeOwned>(path: &Path, text: &str, what: &'static str) -
         // `.` is the root; a trailing `?` is a key the parser never got to read (a syntax
         // error), which names nothing the user wrote.
         let field_path = error.path().to_string();
+        let unread_key = field_path.ends_with('?');
         let known = field_path
             .strip_suffix('?')
             .map_or(field_path.as_str(), |parent| parent.trim_end_matches('.'));
         let field = (!known.is_empty() && known != ".").then(|| known.to_owned());
         let inner = error.into_inner();
-        let (line, column) = inner
+        let (mut line, column) = inner
             .location()
             .map_or((1, None), |at| (at.line(), Some(at.column())));
         let message = clean_message(&inner, field.as_deref());
+        if let Some(mapping_column) = column.filter(|_| !unread_key)
+            && let Some(key_line) = key_line(text, line, mapping_column, field.as_deref(), &message)
+        {
+            line = key_line;
+        }
         Error::DocumentInvalid {
             location: Location {
                 path: path.to_owned(),
@@ -161,6 +167,62 @@ fn check_nesting(path: &Path, text: &str) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// serde_yaml places an error that a field's own type raises (a bad address, a control
+/// character) and a duplicate key at the start of the mapping that holds them, often lines
+/// away from the key. This finds the line of the key in the block mapping whose first key is
+/// at `line` and `column`: the line on which `key:` is written at the mapping's indentation
+/// (the second such line for a duplicate). `None` when the key is not found that way (in a flow
+/// mapping, say); the mapping's start is then the best place there is.
+fn key_line(
+    text: &str,
+    line: usize,
+    column: usize,
+    field: Option<&str>,
+    message: &str,
+) -> Option<usize> {
+    let duplicate = message
+        .strip_prefix("duplicate field `")
+        .and_then(|rest| rest.split_once('`'));
+    let (key, skip) = if let Some((key, _)) = duplicate {
+        (key, 1)
+    } else {
+        let key = field?.rsplit('.').next()?;
+        if key.ends_with(']') {
+            return None;
+        }
+        (key, 0)
+    };
+    let indent = column.checked_sub(1)?;
+    let mut found = 0;
+    for (index, text_line) in text.lines().enumerate().skip(line.checked_sub(1)?) {
+        let rest = if index + 1 == line {
+            // The mapping's first key may follow a `- ` on its line.
+            let (at, _) = text_line.char_indices().nth(indent)?;
+            &text_line[at..]
+        } else {
+            let content = text_line.trim_start_matches(' ');
+            if content.is_empty() || content.starts_with('#') {
+                continue;
+            }
+            match (text_line.len() - content.len()).cmp(&indent) {
+                std::cmp::Ordering::Less => return None,
+                std::cmp::Ordering::Greater => continue,
+                std::cmp::Ordering::Equal => content,
+            }
+        };
+        let is_key = rest
+            .strip_prefix(key)
+            .is_some_and(|after| after.trim_start_matches(' ').starts_with(':'));
+        if is_key {
+            if found == skip {
+                return Some(index + 1);
+            }
+            found += 1;
+        }
+    }
+    None
 }
 
 fn empty_hint(what: &'static str) -> &'static str {
@@ -268,6 +330,63 @@ mod tests {
     fn syntax_error_names_no_unknown_field() {
         let (location, field, message) = error_of("title: \"a\nitems: []\nb: \"c\"\n");
         assert_eq!(field, None, "{location}: {message}");
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Checked {
+        title: crate::fields::Line,
+        #[serde(default)]
+        items: Vec<CheckedItem>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct CheckedItem {
+        name: crate::fields::Line,
+        label: crate::fields::Line,
+    }
+
+    fn checked_error_of(text: &str) -> (Location, Option<String>, String) {
+        match parse::<Checked>(Path::new("sample.yaml"), text, "issue") {
+            Err(Error::DocumentInvalid {
+                location,
+                field,
+                message,
+            }) => (location, field, message),
+            other => panic!("expected DocumentInvalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn invalid_value_is_reported_at_its_key_not_its_mapping() {
+        let (location, field, message) =
+            checked_error_of("# comment\n\nitems: []\ntitle: \"a\\ab\"\n");
+        assert_eq!((location.line, location.column), (4, Some(1)));
+        assert_eq!(field.as_deref(), Some("title"));
+        assert!(message.contains("U+0007"), "{message}");
+        let (location, field, _) = checked_error_of(
+            "title: a\nitems:\n  - name: n\n    label: l\n  - name: n\n\n    # c\n    label: \"\\a\"\n",
+        );
+        assert_eq!((location.line, location.column), (8, Some(5)));
+        assert_eq!(field.as_deref(), Some("items[1].label"));
+    }
+
+    #[test]
+    fn invalid_value_in_a_flow_mapping_is_reported_at_the_mapping() {
+        let (location, field, _) =
+            checked_error_of("title: a\nitems: [{name: n, label: \"\\a\"}]\n");
+        assert_eq!((location.line, location.column), (2, Some(9)));
+        assert_eq!(field.as_deref(), Some("items[0].label"));
+    }
+
+    #[test]
+    fn duplicate_key_is_reported_at_its_second_occurrence() {
+        let (location, _, message) = checked_error_of("title: a\nitems: []\ntitle: b\n");
+        assert_eq!((location.line, location.column), (3, Some(1)));
+        assert_eq!(message, "duplicate field `title`");
     }
 
     #[test]
