@@ -251,6 +251,20 @@ fn clean_message(error: &serde_yaml::Error, field: Option<&str>) -> String {
             message = rest.to_owned();
         }
     }
+    // Values are quoted in messages as written; a line break or an escape sequence in one
+    // must not reach the terminal raw.
+    if message.contains(char::is_control) {
+        message = message
+            .chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect();
+    }
     message
 }
 
@@ -339,6 +353,8 @@ mod tests {
         title: crate::fields::Line,
         #[serde(default)]
         items: Vec<CheckedItem>,
+        #[serde(default)]
+        address: Option<crate::fields::EmailAddress>,
     }
 
     #[derive(Debug, serde::Deserialize)]
@@ -387,6 +403,15 @@ mod tests {
         let (location, _, message) = checked_error_of("title: a\nitems: []\ntitle: b\n");
         assert_eq!((location.line, location.column), (3, Some(1)));
         assert_eq!(message, "duplicate field `title`");
+    }
+
+    #[test]
+    fn control_characters_in_values_are_escaped_in_messages() {
+        let (_, _, message) = checked_error_of("title: a\naddress: \"x\\r\\nBcc: y\\e[31m\"\n");
+        assert_eq!(
+            message,
+            "`x\\r\\nBcc: y\\u{1b}[31m` is not a valid email address"
+        );
     }
 
     #[test]
