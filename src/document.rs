@@ -87,7 +87,12 @@ pub fn parse<T: DeserializeOwned>(path: &Path, text: &str, what: &'static str) -
         let (mut line, column) = inner
             .location()
             .map_or((1, None), |at| (at.line(), Some(at.column())));
-        let message = clean_message(&inner, field.as_deref());
+        let mut message = clean_message(&inner, field.as_deref());
+        if message.starts_with("found character that cannot start any token")
+            && column.is_some_and(|column| char_at(text, line, column) == Some('\t'))
+        {
+            message.push_str(" (a tab: YAML is indented with spaces only)");
+        }
         if let Some(mapping_column) = column.filter(|_| !unread_key)
             && let Some(key_line) = key_line(text, line, mapping_column, field.as_deref(), &message)
         {
@@ -103,6 +108,14 @@ pub fn parse<T: DeserializeOwned>(path: &Path, text: &str, what: &'static str) -
             field,
         }
     })
+}
+
+/// The character at a 1-based line and column of `text`.
+fn char_at(text: &str, line: usize, column: usize) -> Option<char> {
+    text.lines()
+        .nth(line.checked_sub(1)?)?
+        .chars()
+        .nth(column.checked_sub(1)?)
 }
 
 /// The location of the character at byte `index` of `text`.
@@ -338,6 +351,16 @@ mod tests {
         let (location, _, message) = error_of("title: \"unterminated\nitems: []\n");
         assert_eq!((location.line, location.column), (3, Some(1)), "{location}");
         assert!(message.contains("unexpected end of stream"), "{message}");
+    }
+
+    #[test]
+    fn tab_indentation_is_named() {
+        let (location, _, message) = error_of("title: a\nitems:\n\t- count: 1\n");
+        assert_eq!((location.line, location.column), (3, Some(1)));
+        assert!(
+            message.ends_with("(a tab: YAML is indented with spaces only)"),
+            "{message}"
+        );
     }
 
     #[test]
