@@ -206,6 +206,9 @@ impl<'s> SubscriberReader<'s> {
                 what: "a subscriber file needs a header row with an `email` column",
             });
         }
+        if csv.position().byte() >= file_len && quote_left_open(path, 0).map_err(read_error)? {
+            return Err(header_error(UNCLOSED_QUOTE.into()));
+        }
         let mut columns = Vec::new();
         for (index, raw) in header.iter().enumerate() {
             let raw = if index == 0 {
@@ -287,6 +290,21 @@ impl<'s> SubscriberReader<'s> {
             // A blank line is not a row.
             if self.record.len() == 1 && trim_field(&self.record[0]).is_empty() {
                 continue;
+            }
+            // csv reads a quote that is never closed as a field that runs to the end of the
+            // file, swallowing the rows after it; only the last record can have one.
+            if self.csv.position().byte() >= self.file_len {
+                let start = self.record.position().map_or(0, csv::Position::byte);
+                match quote_left_open(&self.path, start) {
+                    Ok(false) => {}
+                    Ok(true) => return Some(Ok(self.invalid(line, UNCLOSED_QUOTE.into()))),
+                    Err(source) => {
+                        return Some(Err(Error::Read {
+                            path: self.path.clone(),
+                            source,
+                        }));
+                    }
+                }
             }
             return Some(Ok(self.classify(line)));
         }
@@ -401,6 +419,35 @@ impl<'s> SubscriberReader<'s> {
             warning: warning.map(|w| format!("line {line}: {w}")),
         }
     }
+}
+
+const UNCLOSED_QUOTE: &str =
+    "a quoted field that starts on this line is not closed: its `\"` runs to the end of the file";
+
+/// Whether the record starting at byte `start` of the file ends inside a quoted field, read the
+/// way csv reads it: a `"` opens a quoted field only as its first byte, and `""` inside one is
+/// a quote.
+fn quote_left_open(path: &Path, start: u64) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        FieldStart,
+        Unquoted,
+        Quoted,
+        QuoteInQuoted,
+    }
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(start))?;
+    let mut state = State::FieldStart;
+    for byte in BufReader::new(file).bytes() {
+        state = match (state, byte?) {
+            (State::Quoted, b'"') => State::QuoteInQuoted,
+            (State::Quoted, _) | (State::FieldStart | State::QuoteInQuoted, b'"') => State::Quoted,
+            (_, b',' | b'\n') => State::FieldStart,
+            _ => State::Unquoted,
+        };
+    }
+    Ok(state == State::Quoted)
 }
 
 /// The last byte of `file`, leaving it positioned at its start.
@@ -593,6 +640,32 @@ mod tests {
         let rows = rows(b"email,name\na@example.org\nb@example.org,B,extra\n");
         assert!(matches!(&rows[0], Row::Invalid { location, .. } if location.line == 2));
         assert!(matches!(&rows[1], Row::Invalid { location, .. } if location.line == 3));
+    }
+
+    #[test]
+    fn unclosed_quote_is_invalid_at_the_line_it_opens() {
+        let found = rows(b"email,name\na@example.org,\"A\nb@example.org,B\n");
+        assert_eq!(found.len(), 1);
+        assert!(
+            matches!(&found[0], Row::Invalid { location, message } if location.line == 2 && message.contains("not closed")),
+            "{found:?}"
+        );
+        let found = rows(b"email,name\na@example.org,A\nb@example.org,\"B");
+        assert!(matches!(&found[1], Row::Invalid { location, .. } if location.line == 3));
+        assert!(open_error(b"email,\"name\na@example.org,A\n").contains("not closed"));
+    }
+
+    #[test]
+    fn closed_and_escaped_quotes_are_not_unclosed() {
+        for content in [
+            &b"email,name\na@example.org,\"A \"\"B\"\"\"\n"[..],
+            b"email,name\na@example.org,\"A\"",
+            b"email,name\na@example.org,O\"Brien\n",
+            b"email,name\na@example.org,\"A\nB\"\n\n",
+        ] {
+            let found = rows(content);
+            assert!(matches!(found[..], [Row::Recipient { .. }]), "{found:?}");
+        }
     }
 
     #[test]
