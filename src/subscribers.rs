@@ -18,6 +18,11 @@ use std::{
 
 use crate::{error::Error, location::Location};
 
+/// The longest value a field may have. Names and merge fields are a line of text and
+/// addresses at most 254 characters (RFC 5321); a longer field is a broken file, and would
+/// otherwise be copied into every header and part it appears in.
+pub const MAX_FIELD_BYTES: usize = 1024;
+
 /// One subscriber who will receive the issue.
 #[derive(Debug, Clone)]
 pub struct Subscriber {
@@ -337,6 +342,20 @@ impl<'s> SubscriberReader<'s> {
     }
 
     fn classify(&mut self, line: usize) -> Row {
+        if let Some(index) = self
+            .record
+            .iter()
+            .position(|raw| raw.len() > MAX_FIELD_BYTES)
+        {
+            let column = self.columns.get(index).map_or("?", String::as_str);
+            return self.invalid(
+                line,
+                format!(
+                    "column `{column}` is {} bytes long; fields are limited to {MAX_FIELD_BYTES} bytes",
+                    self.record[index].len()
+                ),
+            );
+        }
         if self.record.len() != self.columns.len() {
             return self.invalid(
                 line,
@@ -666,6 +685,19 @@ mod tests {
             let found = rows(content);
             assert!(matches!(found[..], [Row::Recipient { .. }]), "{found:?}");
         }
+    }
+
+    #[test]
+    fn overlong_field_is_invalid() {
+        let content = format!(
+            "email,name\na@example.org,{}\n",
+            "n".repeat(MAX_FIELD_BYTES + 1)
+        );
+        let found = rows(content.as_bytes());
+        assert!(
+            matches!(&found[0], Row::Invalid { message, .. } if message == "column `name` is 1025 bytes long; fields are limited to 1024 bytes"),
+            "{found:?}"
+        );
     }
 
     #[test]
