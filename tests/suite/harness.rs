@@ -15,14 +15,19 @@
 //!
 //! `run` checks the exit status (0 unless `status` says otherwise), stdout and stderr, and
 //! returns an [`Output`] that keeps the folder alive so the test can read the files written.
-//! stderr is expected to be empty unless the test says what it should contain.
+//! stderr is expected to be empty unless the test says what it should contain. Whatever the
+//! test expects, a run fails if the binary panicked or took longer than its `timeout` (it is
+//! then killed), so a test of bad input also proves that the input cannot crash or hang it.
 
 use std::{
     ffi::OsString,
     fmt::Write as _,
     fs,
+    io::Read,
     path::{Path, PathBuf},
-    process::Command,
+    process::{Command, ExitStatus, Stdio},
+    thread,
+    time::{Duration, Instant},
 };
 
 use tempfile::TempDir;
@@ -30,6 +35,10 @@ use tempfile::TempDir;
 /// A fixed unsubscribe key, so that unsubscribe URLs (and everything that contains them) are the
 /// same in every run.
 pub(crate) const UNSUBSCRIBE_KEY: &str = "suite-test-key-0123456789abcdef-0123456789";
+
+/// How long a run may take unless the test says otherwise: far more than any run needs, so
+/// that only a hang reaches it, even on a loaded machine.
+const DEFAULT_TIMEOUT: Duration = Duration::from_mins(2);
 
 /// One run of the binary, built up step by step.
 #[must_use = "a Test does nothing until `run` is called"]
@@ -42,6 +51,7 @@ pub(crate) struct Test {
     stdout_contains: Vec<String>,
     stderr: Option<String>,
     stderr_contains: Vec<String>,
+    timeout: Duration,
 }
 
 /// What a run produced, with the folder it ran in.
@@ -70,6 +80,7 @@ impl Test {
             stdout_contains: Vec::new(),
             stderr: None,
             stderr_contains: Vec::new(),
+            timeout: DEFAULT_TIMEOUT,
         }
     }
 
@@ -94,10 +105,13 @@ impl Test {
     /// Copies `tests/fixtures/NAME` over the folder; a case folder that holds only the files it
     /// changes can so be laid over a complete one such as `minimal`.
     pub(crate) fn with_fixture(self, name: &str) -> Test {
-        copy_folder(
-            &repository().join("tests/fixtures").join(name),
-            self.tempdir.path(),
-        );
+        self.with_folder(&Path::new("tests/fixtures").join(name))
+    }
+
+    /// Copies the repository's folder `relative` over the folder, like
+    /// [`with_fixture`](Test::with_fixture).
+    pub(crate) fn with_folder(self, relative: &Path) -> Test {
+        copy_folder(&repository().join(relative), self.tempdir.path());
         self
     }
 
@@ -167,25 +181,38 @@ impl Test {
     /// Runs the binary and checks status, stdout and stderr; panics with all three if any
     /// differs.
     pub(crate) fn run(self) -> Output {
-        let output = Command::new(env!("CARGO_BIN_EXE_newsletter"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_newsletter"));
+        command
             .args(&self.args)
             .current_dir(self.tempdir.path())
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.tempdir.path())
-            .envs(self.env.iter().map(|(key, value)| (key, value)))
-            .output()
-            .expect("cannot run the newsletter binary");
-        let stdout = String::from_utf8(output.stdout).expect("stdout is not UTF-8");
-        let stderr = String::from_utf8(output.stderr).expect("stderr is not UTF-8");
+            .envs(self.env.iter().map(|(key, value)| (key, value)));
+        let (status, stdout, stderr) = run_within(&mut command, self.timeout);
+        let stdout = String::from_utf8(stdout).expect("stdout is not UTF-8");
+        let stderr = String::from_utf8(stderr).expect("stderr is not UTF-8");
         let mut problems = String::new();
-        if output.status.code() != Some(self.status) {
-            let _ = writeln!(
-                problems,
-                "exit status: expected {}, got {:?}",
-                self.status,
-                output.status.code()
-            );
+        match status {
+            None => {
+                let _ = writeln!(
+                    problems,
+                    "it did not finish within {:?} and was killed",
+                    self.timeout
+                );
+            }
+            Some(status) if status.code() != Some(self.status) => {
+                let _ = writeln!(
+                    problems,
+                    "exit status: expected {}, got {:?}",
+                    self.status,
+                    status.code()
+                );
+            }
+            Some(_) => {}
+        }
+        if stderr.contains("panicked") || stderr.contains("RUST_BACKTRACE") {
+            let _ = writeln!(problems, "it panicked");
         }
         check_stream(
             &mut problems,
@@ -221,6 +248,52 @@ impl Test {
             stderr,
         }
     }
+}
+
+/// Runs `command` with stdin closed, capturing stdout and stderr, and kills it if it has not
+/// finished within `limit`; the status is `None` then.
+fn run_within(command: &mut Command, limit: Duration) -> (Option<ExitStatus>, Vec<u8>, Vec<u8>) {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot run the newsletter binary");
+    // Both pipes are drained while the child runs, so a chatty child cannot block on a full
+    // pipe and look hung.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                pipe.read_to_end(&mut bytes)
+                    .expect("cannot read the output of the newsletter binary");
+            }
+            bytes
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|pipe| Box::new(pipe) as _));
+    let stderr = drain(child.stderr.take().map(|pipe| Box::new(pipe) as _));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child
+            .try_wait()
+            .expect("cannot wait for the newsletter binary")
+        {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            // It may have finished just now; either way it is gone after this.
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        thread::sleep(Duration::from_millis(5));
+    };
+    (
+        status,
+        stdout.join().expect("the stdout reader panicked"),
+        stderr.join().expect("the stderr reader panicked"),
+    )
 }
 
 fn check_stream(
