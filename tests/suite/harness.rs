@@ -178,6 +178,12 @@ impl Test {
         self
     }
 
+    /// How long the run may take before it is killed and the test fails (default: 2 minutes).
+    pub(crate) fn timeout(mut self, limit: Duration) -> Test {
+        self.timeout = limit;
+        self
+    }
+
     /// Runs the binary and checks status, stdout and stderr; panics with all three if any
     /// differs.
     pub(crate) fn run(self) -> Output {

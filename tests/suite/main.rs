@@ -4,6 +4,7 @@
 
 mod check;
 mod cli;
+mod corpus;
 mod harness;
 mod message;
 mod preview;
