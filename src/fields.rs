@@ -142,7 +142,9 @@ impl<'de> Deserialize<'de> for WebUrl {
     }
 }
 
-/// An email address, checked by lettre's parser (no display name, no angle brackets).
+/// An email address, checked as the subscriber file's are ([`crate::subscribers::parse_address`]:
+/// lettre's parser, no display name, no angle brackets, an internationalised domain in
+/// punycode).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmailAddress(lettre::Address);
 
@@ -166,9 +168,7 @@ impl FromStr for EmailAddress {
     type Err = String;
 
     fn from_str(value: &str) -> Result<Self, Self::Err> {
-        value
-            .trim()
-            .parse()
+        crate::subscribers::parse_address(value.trim())
             .map(EmailAddress)
             .map_err(|_| format!("`{value}` is not a valid email address"))
     }
@@ -312,6 +312,14 @@ mod tests {
     fn email_address_rejects_display_names_and_line_breaks() {
         assert!("a@example.org".parse::<EmailAddress>().is_ok());
         assert!("A <a@example.org>".parse::<EmailAddress>().is_err());
+        assert!("news@[192.0.2.1]".parse::<EmailAddress>().is_err());
+        assert_eq!(
+            "news@bücher.example"
+                .parse::<EmailAddress>()
+                .unwrap()
+                .to_string(),
+            "news@xn--bcher-kva.example"
+        );
         assert!(
             "a@example.org\r\nBcc: b@example.org"
                 .parse::<EmailAddress>()

@@ -496,6 +496,11 @@ fn trim_field(raw: &[u8]) -> &[u8] {
 pub fn parse_address(raw: &str) -> Result<lettre::Address, String> {
     let invalid = || format!("`{}` is not a valid email address", raw.escape_debug());
     let (user, domain) = raw.rsplit_once('@').ok_or_else(invalid)?;
+    // lettre accepts an address at an IP address (`user@[192.0.2.1]`) but cannot build a
+    // message to or from one, so it would fail every message instead of this one row.
+    if domain.starts_with('[') {
+        return Err(invalid());
+    }
     let domain = if domain.is_ascii() {
         domain.to_owned()
     } else {
@@ -738,6 +743,7 @@ mod tests {
             "info@xn--bcher-kva.example"
         );
         assert!(parse_address("a b@example.org").is_err());
+        assert!(parse_address("a@[192.0.2.1]").is_err());
         assert!(parse_address("a@example.org\r\nBcc: x@example.org").is_err());
     }
 }
