@@ -11,7 +11,13 @@ use serde::{Deserialize, Deserializer, de::Error as _};
 /// no input text may contain them.
 pub const RESERVED_CHARACTERS: std::ops::RangeInclusive<char> = '\u{E000}'..='\u{E0FF}';
 
-/// One line of text: a subject, a title, a label. Trimmed, non-empty, no control characters.
+/// The longest [`Line`], in characters. Subjects and names go into headers, and a header line
+/// may not be longer than 998 characters (RFC 5322): lettre folds only at spaces, so a long
+/// run without one would make a message that relays refuse.
+pub const MAX_LINE_CHARS: usize = 256;
+
+/// One line of text: a subject, a title, a label. Trimmed, non-empty, no control characters, at
+/// most [`MAX_LINE_CHARS`] characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line(String);
 
@@ -42,6 +48,12 @@ impl FromStr for Line {
             ));
         }
         check_reserved(value)?;
+        let chars = value.chars().count();
+        if chars > MAX_LINE_CHARS {
+            return Err(format!(
+                "is {chars} characters long; a line may have at most {MAX_LINE_CHARS}"
+            ));
+        }
         Ok(Line(value.to_owned()))
     }
 }
@@ -279,6 +291,15 @@ mod tests {
                 .parse::<Line>()
                 .unwrap_err()
                 .contains("reserves")
+        );
+    }
+
+    #[test]
+    fn line_is_at_most_256_characters() {
+        assert!("é".repeat(MAX_LINE_CHARS).parse::<Line>().is_ok());
+        assert_eq!(
+            "a".repeat(MAX_LINE_CHARS + 1).parse::<Line>().unwrap_err(),
+            "is 257 characters long; a line may have at most 256"
         );
     }
 

@@ -84,7 +84,8 @@ impl FromStr for ListId {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         };
-        if value.contains('.') && value.split('.').all(valid_label) {
+        // At most the length of a domain name, so that `List-Id` fits on a header line.
+        if value.len() <= 253 && value.contains('.') && value.split('.').all(valid_label) {
             Ok(ListId(value.to_ascii_lowercase()))
         } else {
             Err(format!(
@@ -108,6 +109,9 @@ impl<'de> Deserialize<'de> for ListId {
 pub struct UrlTemplate {
     template: String,
 }
+
+/// The longest [`UrlTemplate`], in characters.
+pub const MAX_URL_TEMPLATE_CHARS: usize = 256;
 
 /// The placeholders a [`UrlTemplate`] may use.
 pub const URL_PLACEHOLDERS: [&str; 3] = ["email", "list", "token"];
@@ -144,6 +148,13 @@ impl FromStr for UrlTemplate {
 
     fn from_str(value: &str) -> Result<Self, Self::Err> {
         let template = value.trim().to_owned();
+        // `List-Unsubscribe` holds the filled URL on one header line of at most 998 characters.
+        if template.chars().count() > MAX_URL_TEMPLATE_CHARS {
+            return Err(format!(
+                "is {} characters long; an unsubscribe URL may have at most {MAX_URL_TEMPLATE_CHARS}",
+                template.chars().count()
+            ));
+        }
         let mut rest = template.as_str();
         while let Some(start) = rest.find('{') {
             let Some(end) = rest[start..].find('}') else {
@@ -231,6 +242,11 @@ mod tests {
         assert!("a..b".parse::<ListId>().is_err());
         assert!("a b.org".parse::<ListId>().is_err());
         assert!("a.org>\r\nBcc: x".parse::<ListId>().is_err());
+        assert!(
+            format!("{}.org", "a".repeat(250))
+                .parse::<ListId>()
+                .is_err()
+        );
     }
 
     #[test]
@@ -262,5 +278,11 @@ mod tests {
                 .is_err()
         );
         assert!("https://example.org/{email".parse::<UrlTemplate>().is_err());
+        let long = format!("https://example.org/{}?e={{email}}", "a".repeat(240));
+        assert!(
+            long.parse::<UrlTemplate>()
+                .unwrap_err()
+                .contains("at most 256")
+        );
     }
 }

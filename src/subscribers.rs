@@ -20,8 +20,10 @@ use crate::{error::Error, location::Location};
 
 /// The longest value a field may have. Names and merge fields are a line of text and
 /// addresses at most 254 characters (RFC 5321); a longer field is a broken file, and would
-/// otherwise be copied into every header and part it appears in.
-pub const MAX_FIELD_BYTES: usize = 1024;
+/// otherwise be copied into every header and part it appears in. A name goes into `To`, whose
+/// line may not be longer than 998 characters even when every character of the name must be
+/// escaped.
+pub const MAX_FIELD_BYTES: usize = 256;
 
 /// One subscriber who will receive the issue.
 #[derive(Debug, Clone)]
@@ -700,7 +702,7 @@ mod tests {
         );
         let found = rows(content.as_bytes());
         assert!(
-            matches!(&found[0], Row::Invalid { message, .. } if message == "column `name` is 1025 bytes long; fields are limited to 1024 bytes"),
+            matches!(&found[0], Row::Invalid { message, .. } if message == "column `name` is 257 bytes long; fields are limited to 256 bytes"),
             "{found:?}"
         );
     }

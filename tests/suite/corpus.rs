@@ -630,7 +630,7 @@ fn fifty_megabyte_subscriber_field_is_refused() {
     csv.resize(csv.len() + name_bytes, b'G');
     csv.push(b'\n');
     let row = format!(
-        "`subscribers.csv` line 3: column `name` is {name_bytes} bytes long; fields are limited to 1024 bytes"
+        "`subscribers.csv` line 3: column `name` is {name_bytes} bytes long; fields are limited to 256 bytes"
     );
     corpus(None)
         .write("subscribers.csv", &csv)
