@@ -155,6 +155,19 @@ impl FromStr for UrlTemplate {
                 template.chars().count()
             ));
         }
+        // The template is used as written (only its placeholders are filled), in an href and
+        // in `List-Unsubscribe`: a line break or space there would break the header or the
+        // link, and anything not ASCII would make lettre encode the header as text.
+        if let Some(bad) = template
+            .chars()
+            .find(|&c| !c.is_ascii_graphic() || matches!(c, '<' | '>' | '"'))
+        {
+            return Err(format!(
+                "`{}` contains U+{:04X}; a URL may hold only printable ASCII other than `<`, `>` and `\"` (percent-encode the others, and write an internationalised domain in punycode)",
+                template.escape_debug(),
+                u32::from(bad)
+            ));
+        }
         let mut rest = template.as_str();
         while let Some(start) = rest.find('{') {
             let Some(end) = rest[start..].find('}') else {
@@ -278,6 +291,15 @@ mod tests {
                 .is_err()
         );
         assert!("https://example.org/{email".parse::<UrlTemplate>().is_err());
+        for bad in [
+            "https://example.org/u?e={email}\r\nBcc: x@example.org",
+            "https://example.org/u?e={email} x",
+            "https://example.org/u?e={email}>, <https://evil.example/",
+            "https://bücher.example/u?e={email}",
+        ] {
+            let error = bad.parse::<UrlTemplate>().unwrap_err();
+            assert!(error.contains("printable ASCII"), "{error}");
+        }
         let long = format!("https://example.org/{}?e={{email}}", "a".repeat(240));
         assert!(
             long.parse::<UrlTemplate>()
