@@ -17,7 +17,7 @@ pub const RESERVED_CHARACTERS: std::ops::RangeInclusive<char> = '\u{E000}'..='\u
 pub const MAX_LINE_CHARS: usize = 256;
 
 /// One line of text: a subject, a title, a label. Trimmed, non-empty, no control characters, at
-/// most [`MAX_LINE_CHARS`] characters.
+/// most [`MAX_LINE_CHARS`] characters, and runs of spaces made one space.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line(String);
 
@@ -54,7 +54,17 @@ impl FromStr for Line {
                 "is {chars} characters long; a line may have at most {MAX_LINE_CHARS}"
             ));
         }
-        Ok(Line(value.to_owned()))
+        // lettre writes two words that need encoding as two encoded words when more than one
+        // space separates them, and mail clients drop the white space between encoded words
+        // (RFC 2047): a subject `Größe  überall` would read `Größeüberall`. Separated by one
+        // space, they go into one encoded word.
+        let mut line = String::with_capacity(value.len());
+        for c in value.chars() {
+            if !(c == ' ' && line.ends_with(' ')) {
+                line.push(c);
+            }
+        }
+        Ok(Line(line))
     }
 }
 
@@ -284,6 +294,10 @@ mod tests {
     #[test]
     fn line_is_trimmed_and_single_line() {
         assert_eq!("  Hello ".parse::<Line>().unwrap().as_str(), "Hello");
+        assert_eq!(
+            "Größe  überall   café".parse::<Line>().unwrap().as_str(),
+            "Größe überall café"
+        );
         assert!("".parse::<Line>().is_err());
         assert!("a\nb".parse::<Line>().unwrap_err().contains("U+000A"));
         assert!(
