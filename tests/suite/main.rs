@@ -5,6 +5,7 @@
 mod check;
 mod cli;
 mod corpus;
+mod fuzz;
 mod harness;
 mod message;
 mod preview;
