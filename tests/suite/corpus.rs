@@ -205,6 +205,13 @@ corpus_cases! {
         );
     }
 
+    "issue-subject-too-long" => fn subject_over_256_characters_is_refused() {
+        check_fails_with(
+            CASE,
+            "`issue.yaml` line 4, column 1: field `subject`: is 301 characters long; a line may have at most 256",
+        );
+    }
+
     "issue-reserved-character" => fn reserved_private_use_character_is_refused() {
         check_fails_with(
             CASE,
@@ -377,6 +384,20 @@ corpus_cases! {
         );
     }
 
+    "list-unsubscribe-with-line-break" => fn line_break_in_the_unsubscribe_url_is_refused() {
+        check_fails_with(
+            CASE,
+            "`list.yaml` line 8, column 3: field `unsubscribe.url`: `https://example.org/unsubscribe?email={email}&token={token}\\r\\nBcc: victim@example.org` contains U+000D; a URL may hold only printable ASCII other than `<`, `>` and `\"` (percent-encode the others, and write an internationalised domain in punycode)",
+        );
+    }
+
+    "list-sender-at-ip-address" => fn sender_at_an_ip_address_is_refused() {
+        check_fails_with(
+            CASE,
+            "`list.yaml` line 5, column 3: field `from.address`: `news@[192.0.2.1]` is not a valid email address",
+        );
+    }
+
     "list-unsubscribe-javascript-scheme" => fn javascript_unsubscribe_url_is_refused() {
         check_fails_with(
             CASE,
@@ -492,6 +513,23 @@ corpus_cases! {
             1,
             "`subscribers.csv` line 3: `grace@example.org\\r\\nBcc: victim@example.org` is not a valid email address",
         );
+    }
+
+    "csv-address-at-ip-address" => fn address_at_an_ip_address_is_refused() {
+        rows_are_refused(
+            CASE,
+            1,
+            "`subscribers.csv` line 3: `grace@[192.0.2.1]` is not a valid email address",
+        );
+    }
+
+    "csv-merge-field-with-line-break" => fn line_break_in_a_merge_field_becomes_a_space() {
+        check(CASE).stdout_contains("ok: no problems found\n").run();
+        let output = preview(CASE).run();
+        let greeting = "Dear Ada Lovelace of GDS Bcc: victim@example.org,";
+        assert!(preview_html(&output, "0002-ada_example.org").contains(greeting));
+        let text = output.read("out/0002-ada_example.org.txt");
+        assert!(text.contains(&format!("\n{greeting}\n")), "{text}");
     }
 
     "csv-nul-bytes" => fn nul_in_an_address_is_refused_and_in_a_name_replaced() {
