@@ -22,7 +22,7 @@ fi
 echo "fuzz.sh: $cases cases of each property, for at most $seconds s"
 started=$(date +%s)
 status=0
-PROPTEST_CASES=$cases timeout "$seconds" "$binary" fuzz:: || status=$?
+PROPTEST_CASES=$cases RUST_BACKTRACE=0 timeout "$seconds" "$binary" fuzz:: || status=$?
 echo "fuzz.sh: $(($(date +%s) - started)) s"
 case $status in
     0) echo "fuzz.sh: every property held" ;;
