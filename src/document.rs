@@ -71,29 +71,171 @@ pub fn parse<T: DeserializeOwned>(path: &Path, text: &str, what: &'static str) -
             what: empty_hint(what),
         });
     }
+    check_characters(path, text)?;
+    check_nesting(path, text)?;
     let deserializer = serde_yaml::Deserializer::from_str(text);
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         // `.` is the root; a trailing `?` is a key the parser never got to read (a syntax
         // error), which names nothing the user wrote.
         let field_path = error.path().to_string();
+        let unread_key = field_path.ends_with('?');
         let known = field_path
             .strip_suffix('?')
             .map_or(field_path.as_str(), |parent| parent.trim_end_matches('.'));
         let field = (!known.is_empty() && known != ".").then(|| known.to_owned());
         let inner = error.into_inner();
-        let (line, column) = inner
+        let (mut line, column) = inner
             .location()
             .map_or((1, None), |at| (at.line(), Some(at.column())));
+        let mut message = clean_message(&inner, field.as_deref());
+        if message.starts_with("found character that cannot start any token")
+            && column.is_some_and(|column| char_at(text, line, column) == Some('\t'))
+        {
+            message.push_str(" (a tab: YAML is indented with spaces only)");
+        }
+        if let Some(mapping_column) = column.filter(|_| !unread_key)
+            && let Some(key_line) = key_line(text, line, mapping_column, field.as_deref(), &message)
+        {
+            line = key_line;
+        }
         Error::DocumentInvalid {
             location: Location {
                 path: path.to_owned(),
                 line,
                 column,
             },
-            message: clean_message(&inner, field.as_deref()),
+            message,
             field,
         }
     })
+}
+
+/// The character at a 1-based line and column of `text`.
+fn char_at(text: &str, line: usize, column: usize) -> Option<char> {
+    text.lines()
+        .nth(line.checked_sub(1)?)?
+        .chars()
+        .nth(column.checked_sub(1)?)
+}
+
+/// The location of the character at byte `index` of `text`.
+fn location_at(path: &Path, text: &str, index: usize) -> Location {
+    let before = &text[..index];
+    let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
+    Location {
+        path: path.to_owned(),
+        line: before.matches('\n').count() + 1,
+        column: Some(before[line_start..].chars().count() + 1),
+    }
+}
+
+/// Refuses the characters YAML does not allow in a file, naming their line and column (libyaml
+/// reports them at line 1 with a byte offset).
+fn check_characters(path: &Path, text: &str) -> Result<(), Error> {
+    // YAML's printable characters, as libyaml checks them.
+    let allowed = |c: char| match c {
+        '\t' | '\n' | '\r' | '\u{85}' => true,
+        _ => matches!(u32::from(c), 0x20..=0x7E | 0xA0..=0xD7FF | 0xE000..=0xFFFD | 0x1_0000..),
+    };
+    match text.char_indices().find(|&(_, c)| !allowed(c)) {
+        None => Ok(()),
+        Some((index, bad)) => Err(Error::DocumentInvalid {
+            location: location_at(path, text, index),
+            field: None,
+            message: format!(
+                "{} U+{:04X} is not allowed in a YAML file",
+                if bad.is_control() {
+                    "control character"
+                } else {
+                    "character"
+                },
+                u32::from(bad)
+            ),
+        }),
+    }
+}
+
+/// How deep `[` and `{` may nest. serde_yaml refuses documents nested deeper than 128 levels,
+/// but only after libyaml has parsed them, and libyaml's work per token grows with the number
+/// of open `[` and `{`: a file of 100,000 `[` takes minutes to refuse.
+pub const MAX_NESTING: usize = 256;
+
+/// Refuses text that opens more than [`MAX_NESTING`] `[` or `{` without closing them, before
+/// libyaml sees it. Brackets in quoted text count too, which only matters for text with
+/// hundreds of unclosed brackets.
+fn check_nesting(path: &Path, text: &str) -> Result<(), Error> {
+    let mut depth = 0usize;
+    for (index, c) in text.char_indices() {
+        match c {
+            '[' | '{' => depth += 1,
+            ']' | '}' => depth = depth.saturating_sub(1),
+            _ => continue,
+        }
+        if depth > MAX_NESTING {
+            return Err(Error::DocumentInvalid {
+                location: location_at(path, text, index),
+                field: None,
+                message: format!("`[` and `{{` are nested more than {MAX_NESTING} levels deep"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// serde_yaml places an error that a field's own type raises (a bad address, a control
+/// character) and a duplicate key at the start of the mapping that holds them, often lines
+/// away from the key. This finds the line of the key in the block mapping whose first key is
+/// at `line` and `column`: the line on which `key:` is written at the mapping's indentation
+/// (the second such line for a duplicate). `None` when the key is not found that way (in a flow
+/// mapping, say); the mapping's start is then the best place there is.
+fn key_line(
+    text: &str,
+    line: usize,
+    column: usize,
+    field: Option<&str>,
+    message: &str,
+) -> Option<usize> {
+    let duplicate = message
+        .strip_prefix("duplicate field `")
+        .and_then(|rest| rest.split_once('`'));
+    let (key, skip) = if let Some((key, _)) = duplicate {
+        (key, 1)
+    } else {
+        let key = field?.rsplit('.').next()?;
+        if key.ends_with(']') {
+            return None;
+        }
+        (key, 0)
+    };
+    let indent = column.checked_sub(1)?;
+    let mut found = 0;
+    for (index, text_line) in text.lines().enumerate().skip(line.checked_sub(1)?) {
+        let rest = if index + 1 == line {
+            // The mapping's first key may follow a `- ` on its line.
+            let (at, _) = text_line.char_indices().nth(indent)?;
+            &text_line[at..]
+        } else {
+            let content = text_line.trim_start_matches(' ');
+            if content.is_empty() || content.starts_with('#') {
+                continue;
+            }
+            match (text_line.len() - content.len()).cmp(&indent) {
+                std::cmp::Ordering::Less => return None,
+                std::cmp::Ordering::Greater => continue,
+                std::cmp::Ordering::Equal => content,
+            }
+        };
+        let is_key = rest
+            .strip_prefix(key)
+            .is_some_and(|after| after.trim_start_matches(' ').starts_with(':'));
+        if is_key {
+            if found == skip {
+                return Some(index + 1);
+            }
+            found += 1;
+        }
+    }
+    None
 }
 
 fn empty_hint(what: &'static str) -> &'static str {
@@ -121,6 +263,20 @@ fn clean_message(error: &serde_yaml::Error, field: Option<&str>) -> String {
         if is_path {
             message = rest.to_owned();
         }
+    }
+    // Values are quoted in messages as written; a line break or an escape sequence in one
+    // must not reach the terminal raw.
+    if message.contains(char::is_control) {
+        message = message
+            .chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect();
     }
     message
 }
@@ -198,9 +354,113 @@ mod tests {
     }
 
     #[test]
+    fn tab_indentation_is_named() {
+        let (location, _, message) = error_of("title: a\nitems:\n\t- count: 1\n");
+        assert_eq!((location.line, location.column), (3, Some(1)));
+        assert!(
+            message.ends_with("(a tab: YAML is indented with spaces only)"),
+            "{message}"
+        );
+    }
+
+    #[test]
     fn syntax_error_names_no_unknown_field() {
         let (location, field, message) = error_of("title: \"a\nitems: []\nb: \"c\"\n");
         assert_eq!(field, None, "{location}: {message}");
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Checked {
+        title: crate::fields::Line,
+        #[serde(default)]
+        items: Vec<CheckedItem>,
+        #[serde(default)]
+        address: Option<crate::fields::EmailAddress>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct CheckedItem {
+        name: crate::fields::Line,
+        label: crate::fields::Line,
+    }
+
+    fn checked_error_of(text: &str) -> (Location, Option<String>, String) {
+        match parse::<Checked>(Path::new("sample.yaml"), text, "issue") {
+            Err(Error::DocumentInvalid {
+                location,
+                field,
+                message,
+            }) => (location, field, message),
+            other => panic!("expected DocumentInvalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn invalid_value_is_reported_at_its_key_not_its_mapping() {
+        let (location, field, message) =
+            checked_error_of("# comment\n\nitems: []\ntitle: \"a\\ab\"\n");
+        assert_eq!((location.line, location.column), (4, Some(1)));
+        assert_eq!(field.as_deref(), Some("title"));
+        assert!(message.contains("U+0007"), "{message}");
+        let (location, field, _) = checked_error_of(
+            "title: a\nitems:\n  - name: n\n    label: l\n  - name: n\n\n    # c\n    label: \"\\a\"\n",
+        );
+        assert_eq!((location.line, location.column), (8, Some(5)));
+        assert_eq!(field.as_deref(), Some("items[1].label"));
+    }
+
+    #[test]
+    fn invalid_value_in_a_flow_mapping_is_reported_at_the_mapping() {
+        let (location, field, _) =
+            checked_error_of("title: a\nitems: [{name: n, label: \"\\a\"}]\n");
+        assert_eq!((location.line, location.column), (2, Some(9)));
+        assert_eq!(field.as_deref(), Some("items[0].label"));
+    }
+
+    #[test]
+    fn duplicate_key_is_reported_at_its_second_occurrence() {
+        let (location, _, message) = checked_error_of("title: a\nitems: []\ntitle: b\n");
+        assert_eq!((location.line, location.column), (3, Some(1)));
+        assert_eq!(message, "duplicate field `title`");
+    }
+
+    #[test]
+    fn control_characters_in_values_are_escaped_in_messages() {
+        let (_, _, message) = checked_error_of("title: a\naddress: \"x\\r\\nBcc: y\\e[31m\"\n");
+        assert_eq!(
+            message,
+            "`x\\r\\nBcc: y\\u{1b}[31m` is not a valid email address"
+        );
+    }
+
+    #[test]
+    fn characters_yaml_refuses_are_named_with_their_line_and_column() {
+        let (location, field, message) = error_of("title: a\nitems: [] # \u{7f}\n\0");
+        assert_eq!((location.line, location.column), (2, Some(13)));
+        assert_eq!(field, None);
+        assert_eq!(
+            message,
+            "control character U+007F is not allowed in a YAML file"
+        );
+        let (_, _, message) = error_of("title: \u{fffe}");
+        assert_eq!(message, "character U+FFFE is not allowed in a YAML file");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing() {
+        let text = format!("title: a\nitems: {}", "[".repeat(100_000));
+        let started = std::time::Instant::now();
+        let (location, _, message) = error_of(&text);
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        assert_eq!((location.line, location.column), (2, Some(8 + MAX_NESTING)));
+        assert_eq!(message, "`[` and `{` are nested more than 256 levels deep");
+        // Balanced brackets in text do not add up.
+        let text = format!("title: \"{}\"\nitems: []\n", "[a] {b} ".repeat(1000));
+        assert!(parse::<Sample>(Path::new("x.yaml"), &text, "issue").is_ok());
     }
 
     #[test]

@@ -11,7 +11,13 @@ use serde::{Deserialize, Deserializer, de::Error as _};
 /// no input text may contain them.
 pub const RESERVED_CHARACTERS: std::ops::RangeInclusive<char> = '\u{E000}'..='\u{E0FF}';
 
-/// One line of text: a subject, a title, a label. Trimmed, non-empty, no control characters.
+/// The longest [`Line`], in characters. Subjects and names go into headers, and a header line
+/// may not be longer than 998 characters (RFC 5322): lettre folds only at spaces, so a long
+/// run without one would make a message that relays refuse.
+pub const MAX_LINE_CHARS: usize = 256;
+
+/// One line of text: a subject, a title, a label. Trimmed, non-empty, no control characters, at
+/// most [`MAX_LINE_CHARS`] characters, and runs of spaces made one space.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line(String);
 
@@ -42,7 +48,23 @@ impl FromStr for Line {
             ));
         }
         check_reserved(value)?;
-        Ok(Line(value.to_owned()))
+        let chars = value.chars().count();
+        if chars > MAX_LINE_CHARS {
+            return Err(format!(
+                "is {chars} characters long; a line may have at most {MAX_LINE_CHARS}"
+            ));
+        }
+        // lettre writes two words that need encoding as two encoded words when more than one
+        // space separates them, and mail clients drop the white space between encoded words
+        // (RFC 2047): a subject `Größe  überall` would read `Größeüberall`. Separated by one
+        // space, they go into one encoded word.
+        let mut line = String::with_capacity(value.len());
+        for c in value.chars() {
+            if !(c == ' ' && line.ends_with(' ')) {
+                line.push(c);
+            }
+        }
+        Ok(Line(line))
     }
 }
 
@@ -142,7 +164,9 @@ impl<'de> Deserialize<'de> for WebUrl {
     }
 }
 
-/// An email address, checked by lettre's parser (no display name, no angle brackets).
+/// An email address, checked as the subscriber file's are ([`crate::subscribers::parse_address`]:
+/// lettre's parser, no display name, no angle brackets, an internationalised domain in
+/// punycode).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmailAddress(lettre::Address);
 
@@ -166,9 +190,7 @@ impl FromStr for EmailAddress {
     type Err = String;
 
     fn from_str(value: &str) -> Result<Self, Self::Err> {
-        value
-            .trim()
-            .parse()
+        crate::subscribers::parse_address(value.trim())
             .map(EmailAddress)
             .map_err(|_| format!("`{value}` is not a valid email address"))
     }
@@ -272,6 +294,10 @@ mod tests {
     #[test]
     fn line_is_trimmed_and_single_line() {
         assert_eq!("  Hello ".parse::<Line>().unwrap().as_str(), "Hello");
+        assert_eq!(
+            "Größe  überall   café".parse::<Line>().unwrap().as_str(),
+            "Größe überall café"
+        );
         assert!("".parse::<Line>().is_err());
         assert!("a\nb".parse::<Line>().unwrap_err().contains("U+000A"));
         assert!(
@@ -279,6 +305,15 @@ mod tests {
                 .parse::<Line>()
                 .unwrap_err()
                 .contains("reserves")
+        );
+    }
+
+    #[test]
+    fn line_is_at_most_256_characters() {
+        assert!("é".repeat(MAX_LINE_CHARS).parse::<Line>().is_ok());
+        assert_eq!(
+            "a".repeat(MAX_LINE_CHARS + 1).parse::<Line>().unwrap_err(),
+            "is 257 characters long; a line may have at most 256"
         );
     }
 
@@ -312,6 +347,14 @@ mod tests {
     fn email_address_rejects_display_names_and_line_breaks() {
         assert!("a@example.org".parse::<EmailAddress>().is_ok());
         assert!("A <a@example.org>".parse::<EmailAddress>().is_err());
+        assert!("news@[192.0.2.1]".parse::<EmailAddress>().is_err());
+        assert_eq!(
+            "news@bücher.example"
+                .parse::<EmailAddress>()
+                .unwrap()
+                .to_string(),
+            "news@xn--bcher-kva.example"
+        );
         assert!(
             "a@example.org\r\nBcc: b@example.org"
                 .parse::<EmailAddress>()

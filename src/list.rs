@@ -132,7 +132,8 @@ impl FromStr for ListId {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         };
-        if value.contains('.') && value.split('.').all(valid_label) {
+        // At most the length of a domain name, so that `List-Id` fits on a header line.
+        if value.len() <= 253 && value.contains('.') && value.split('.').all(valid_label) {
             Ok(ListId(value.to_ascii_lowercase()))
         } else {
             Err(format!(
@@ -156,6 +157,9 @@ impl<'de> Deserialize<'de> for ListId {
 pub struct UrlTemplate {
     template: String,
 }
+
+/// The longest [`UrlTemplate`], in characters.
+pub const MAX_URL_TEMPLATE_CHARS: usize = 256;
 
 /// The placeholders a [`UrlTemplate`] may use.
 pub const URL_PLACEHOLDERS: [&str; 3] = ["email", "list", "token"];
@@ -192,6 +196,26 @@ impl FromStr for UrlTemplate {
 
     fn from_str(value: &str) -> Result<Self, Self::Err> {
         let template = value.trim().to_owned();
+        // `List-Unsubscribe` holds the filled URL on one header line of at most 998 characters.
+        if template.chars().count() > MAX_URL_TEMPLATE_CHARS {
+            return Err(format!(
+                "is {} characters long; an unsubscribe URL may have at most {MAX_URL_TEMPLATE_CHARS}",
+                template.chars().count()
+            ));
+        }
+        // The template is used as written (only its placeholders are filled), in an href and
+        // in `List-Unsubscribe`: a line break or space there would break the header or the
+        // link, and anything not ASCII would make lettre encode the header as text.
+        if let Some(bad) = template
+            .chars()
+            .find(|&c| !c.is_ascii_graphic() || matches!(c, '<' | '>' | '"'))
+        {
+            return Err(format!(
+                "`{}` contains U+{:04X}; a URL may hold only printable ASCII other than `<`, `>` and `\"` (percent-encode the others, and write an internationalised domain in punycode)",
+                template.escape_debug(),
+                u32::from(bad)
+            ));
+        }
         let mut rest = template.as_str();
         while let Some(start) = rest.find('{') {
             let Some(end) = rest[start..].find('}') else {
@@ -303,6 +327,11 @@ mod tests {
         assert!("a..b".parse::<ListId>().is_err());
         assert!("a b.org".parse::<ListId>().is_err());
         assert!("a.org>\r\nBcc: x".parse::<ListId>().is_err());
+        assert!(
+            format!("{}.org", "a".repeat(250))
+                .parse::<ListId>()
+                .is_err()
+        );
     }
 
     #[test]
@@ -334,5 +363,20 @@ mod tests {
                 .is_err()
         );
         assert!("https://example.org/{email".parse::<UrlTemplate>().is_err());
+        for bad in [
+            "https://example.org/u?e={email}\r\nBcc: x@example.org",
+            "https://example.org/u?e={email} x",
+            "https://example.org/u?e={email}>, <https://evil.example/",
+            "https://bücher.example/u?e={email}",
+        ] {
+            let error = bad.parse::<UrlTemplate>().unwrap_err();
+            assert!(error.contains("printable ASCII"), "{error}");
+        }
+        let long = format!("https://example.org/{}?e={{email}}", "a".repeat(240));
+        assert!(
+            long.parse::<UrlTemplate>()
+                .unwrap_err()
+                .contains("at most 256")
+        );
     }
 }

@@ -11,7 +11,7 @@ use crate::{
     message::{Built, Composer},
     render::{Prepared, Rendered},
     subscribers::Subscriber,
-    unsubscribe::{self, KeyUse},
+    unsubscribe::{self, KeyUse, TokenKey},
 };
 
 #[derive(Debug)]
@@ -57,13 +57,28 @@ impl Mailing {
             }
             _ => None,
         };
-        let unsigned = list.dkim.is_some() && signer.is_none();
+        let mut mailing = Mailing::build(issue, token_key, signer)?;
+        mailing.unsigned = list.dkim.is_some() && mailing.composer.signs().is_none();
+        Ok(mailing)
+    }
+
+    /// Prepares `issue` with the given unsubscribe key and no DKIM signing (the environment is
+    /// not read).
+    pub fn new(issue: &Issue, token_key: Option<TokenKey>) -> Result<Mailing, Error> {
+        Mailing::build(issue, token_key, None)
+    }
+
+    fn build(
+        issue: &Issue,
+        token_key: Option<TokenKey>,
+        signer: Option<Signer>,
+    ) -> Result<Mailing, Error> {
         let prepared = Prepared::new(issue, token_key)?;
         let composer = Composer::new(issue, &prepared, signer.map(Arc::new));
         Ok(Mailing {
             prepared,
             composer,
-            unsigned,
+            unsigned: false,
         })
     }
 

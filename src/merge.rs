@@ -27,16 +27,24 @@ impl MergeText {
         })
     }
 
-    /// Fills every placeholder with `value(name)`. Returns `None` if any value is missing or
-    /// blank, so that the caller can fall back to a text without placeholders.
+    /// Fills every placeholder with `value(name)`, its line breaks, control characters and
+    /// runs of white space made one space (the text is one line, and a quoted CSV field can
+    /// hold anything). Returns `None` if any value is missing or blank, so that the caller can
+    /// fall back to a text without placeholders.
     pub fn fill<'a>(&self, value: impl Fn(&str) -> Option<&'a str>) -> Option<String> {
         let mut text = String::new();
         for part in &self.parts {
             match part {
                 Part::Literal(literal) => text.push_str(literal),
                 Part::Field(name) => {
-                    let value = value(name).map(str::trim).filter(|v| !v.is_empty())?;
-                    text.push_str(value);
+                    let mut words = value(name)?
+                        .split(|c: char| c.is_whitespace() || c.is_control())
+                        .filter(|word| !word.is_empty());
+                    text.push_str(words.next()?);
+                    for word in words {
+                        text.push(' ');
+                        text.push_str(word);
+                    }
                 }
             }
         }
@@ -140,6 +148,14 @@ mod tests {
             _ => None,
         });
         assert_eq!(filled.as_deref(), Some("Dear Zoë of GDS,"));
+    }
+
+    #[test]
+    fn values_become_one_line() {
+        let text: MergeText = "Dear {org},".parse().unwrap();
+        let filled = text.fill(|_| Some(" GDS\r\nBcc: x@example.org\u{7}\0 "));
+        assert_eq!(filled.as_deref(), Some("Dear GDS Bcc: x@example.org,"));
+        assert_eq!(text.fill(|_| Some("\r\n\t")), None);
     }
 
     #[test]

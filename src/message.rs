@@ -158,6 +158,11 @@ impl Composer {
         })
     }
 
+    /// The DKIM signer, if messages are signed.
+    pub fn signs(&self) -> Option<&Signer> {
+        self.signer.as_deref()
+    }
+
     /// The envelope sender.
     pub fn sender(&self) -> &Address {
         &self.from.email

@@ -18,6 +18,13 @@ use std::{
 
 use crate::{error::Error, location::Location};
 
+/// The longest value a field may have. Names and merge fields are a line of text and
+/// addresses at most 254 characters (RFC 5321); a longer field is a broken file, and would
+/// otherwise be copied into every header and part it appears in. A name goes into `To`, whose
+/// line may not be longer than 998 characters even when every character of the name must be
+/// escaped.
+pub const MAX_FIELD_BYTES: usize = 256;
+
 /// One subscriber who will receive the issue.
 #[derive(Debug, Clone)]
 pub struct Subscriber {
@@ -206,6 +213,9 @@ impl<'s> SubscriberReader<'s> {
                 what: "a subscriber file needs a header row with an `email` column",
             });
         }
+        if csv.position().byte() >= file_len && quote_left_open(path, 0).map_err(read_error)? {
+            return Err(header_error(UNCLOSED_QUOTE.into()));
+        }
         let mut columns = Vec::new();
         for (index, raw) in header.iter().enumerate() {
             let raw = if index == 0 {
@@ -288,6 +298,21 @@ impl<'s> SubscriberReader<'s> {
             if self.record.len() == 1 && trim_field(&self.record[0]).is_empty() {
                 continue;
             }
+            // csv reads a quote that is never closed as a field that runs to the end of the
+            // file, swallowing the rows after it; only the last record can have one.
+            if self.csv.position().byte() >= self.file_len {
+                let start = self.record.position().map_or(0, csv::Position::byte);
+                match quote_left_open(&self.path, start) {
+                    Ok(false) => {}
+                    Ok(true) => return Some(Ok(self.invalid(line, UNCLOSED_QUOTE.into()))),
+                    Err(source) => {
+                        return Some(Err(Error::Read {
+                            path: self.path.clone(),
+                            source,
+                        }));
+                    }
+                }
+            }
             return Some(Ok(self.classify(line)));
         }
     }
@@ -319,6 +344,20 @@ impl<'s> SubscriberReader<'s> {
     }
 
     fn classify(&mut self, line: usize) -> Row {
+        if let Some(index) = self
+            .record
+            .iter()
+            .position(|raw| raw.len() > MAX_FIELD_BYTES)
+        {
+            let column = self.columns.get(index).map_or("?", String::as_str);
+            return self.invalid(
+                line,
+                format!(
+                    "column `{column}` is {} bytes long; fields are limited to {MAX_FIELD_BYTES} bytes",
+                    self.record[index].len()
+                ),
+            );
+        }
         if self.record.len() != self.columns.len() {
             return self.invalid(
                 line,
@@ -403,6 +442,35 @@ impl<'s> SubscriberReader<'s> {
     }
 }
 
+const UNCLOSED_QUOTE: &str =
+    "a quoted field that starts on this line is not closed: its `\"` runs to the end of the file";
+
+/// Whether the record starting at byte `start` of the file ends inside a quoted field, read the
+/// way csv reads it: a `"` opens a quoted field only as its first byte, and `""` inside one is
+/// a quote.
+fn quote_left_open(path: &Path, start: u64) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        FieldStart,
+        Unquoted,
+        Quoted,
+        QuoteInQuoted,
+    }
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(start))?;
+    let mut state = State::FieldStart;
+    for byte in BufReader::new(file).bytes() {
+        state = match (state, byte?) {
+            (State::Quoted, b'"') => State::QuoteInQuoted,
+            (State::Quoted, _) | (State::FieldStart | State::QuoteInQuoted, b'"') => State::Quoted,
+            (_, b',' | b'\n') => State::FieldStart,
+            _ => State::Unquoted,
+        };
+    }
+    Ok(state == State::Quoted)
+}
+
 /// The last byte of `file`, leaving it positioned at its start.
 fn last_byte(file: &mut File) -> std::io::Result<Option<u8>> {
     use std::io::{Read, Seek, SeekFrom};
@@ -430,6 +498,11 @@ fn trim_field(raw: &[u8]) -> &[u8] {
 pub fn parse_address(raw: &str) -> Result<lettre::Address, String> {
     let invalid = || format!("`{}` is not a valid email address", raw.escape_debug());
     let (user, domain) = raw.rsplit_once('@').ok_or_else(invalid)?;
+    // lettre accepts an address at an IP address (`user@[192.0.2.1]`) but cannot build a
+    // message to or from one, so it would fail every message instead of this one row.
+    if domain.starts_with('[') {
+        return Err(invalid());
+    }
     let domain = if domain.is_ascii() {
         domain.to_owned()
     } else {
@@ -596,6 +669,45 @@ mod tests {
     }
 
     #[test]
+    fn unclosed_quote_is_invalid_at_the_line_it_opens() {
+        let found = rows(b"email,name\na@example.org,\"A\nb@example.org,B\n");
+        assert_eq!(found.len(), 1);
+        assert!(
+            matches!(&found[0], Row::Invalid { location, message } if location.line == 2 && message.contains("not closed")),
+            "{found:?}"
+        );
+        let found = rows(b"email,name\na@example.org,A\nb@example.org,\"B");
+        assert!(matches!(&found[1], Row::Invalid { location, .. } if location.line == 3));
+        assert!(open_error(b"email,\"name\na@example.org,A\n").contains("not closed"));
+    }
+
+    #[test]
+    fn closed_and_escaped_quotes_are_not_unclosed() {
+        for content in [
+            &b"email,name\na@example.org,\"A \"\"B\"\"\"\n"[..],
+            b"email,name\na@example.org,\"A\"",
+            b"email,name\na@example.org,O\"Brien\n",
+            b"email,name\na@example.org,\"A\nB\"\n\n",
+        ] {
+            let found = rows(content);
+            assert!(matches!(found[..], [Row::Recipient { .. }]), "{found:?}");
+        }
+    }
+
+    #[test]
+    fn overlong_field_is_invalid() {
+        let content = format!(
+            "email,name\na@example.org,{}\n",
+            "n".repeat(MAX_FIELD_BYTES + 1)
+        );
+        let found = rows(content.as_bytes());
+        assert!(
+            matches!(&found[0], Row::Invalid { message, .. } if message == "column `name` is 257 bytes long; fields are limited to 256 bytes"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
     fn non_utf8_field_is_invalid() {
         let rows = rows(b"email,name\na@example.org,\xff\xfe\n");
         assert!(matches!(&rows[0], Row::Invalid { message, .. } if message.contains("not UTF-8")));
@@ -633,6 +745,7 @@ mod tests {
             "info@xn--bcher-kva.example"
         );
         assert!(parse_address("a b@example.org").is_err());
+        assert!(parse_address("a@[192.0.2.1]").is_err());
         assert!(parse_address("a@example.org\r\nBcc: x@example.org").is_err());
     }
 }

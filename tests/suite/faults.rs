@@ -709,7 +709,7 @@ fn a_silent_greeting_times_out_and_defers_then_a_healthy_relay_delivers_all() {
         &["--concurrency", "2", "--retries", "1", "--timeout", "500ms"],
     )
     .status(3)
-    .time_limit(Duration::from_secs(30))
+    .timeout(Duration::from_secs(30))
     .run();
     assert_outcomes(&output, &silent, &everyone(2, Expect::Deferred, &[]));
     assert_summary(&output, &silent.relay(), "sent 0, deferred 2");

@@ -15,10 +15,11 @@
 //!
 //! `run` checks the exit status (0 unless `status` says otherwise), stdout and stderr, and
 //! returns an [`Output`] that keeps the folder alive so the test can read the files written.
-//! stderr is expected to be empty unless the test says what it should contain. A run that
-//! takes longer than its time limit (a minute unless `time_limit` says otherwise) is killed and
-//! fails the test, so a hang shows as a failure. `Test::after(output)` runs again in the same
-//! folder, to see what a second command makes of what the first left there.
+//! stderr is expected to be empty unless the test says what it should contain. Whatever the
+//! test expects, a run fails if the binary panicked or took longer than its `timeout` (it is
+//! then killed), so a test of bad input also proves that the input cannot crash or hang it.
+//! `output.again()` runs another command in the same folder, to see what it makes of what the
+//! first left there (a journal, say).
 
 use std::{
     ffi::OsString,
@@ -37,8 +38,9 @@ use tempfile::TempDir;
 /// same in every run.
 pub(crate) const UNSUBSCRIBE_KEY: &str = "suite-test-key-0123456789abcdef-0123456789";
 
-/// How long a run may take unless the test says otherwise.
-const TIME_LIMIT: Duration = Duration::from_mins(1);
+/// How long a run may take unless the test says otherwise: far more than any run needs, so
+/// that only a hang reaches it, even on a loaded machine.
+const DEFAULT_TIMEOUT: Duration = Duration::from_mins(2);
 
 /// One run of the binary, built up step by step.
 #[must_use = "a Test does nothing until `run` is called"]
@@ -51,7 +53,7 @@ pub(crate) struct Test {
     stdout_contains: Vec<String>,
     stderr: Option<String>,
     stderr_contains: Vec<String>,
-    time_limit: Duration,
+    timeout: Duration,
 }
 
 /// What a run produced, with the folder it ran in.
@@ -110,7 +112,7 @@ impl Test {
             stdout_contains: Vec::new(),
             stderr: None,
             stderr_contains: Vec::new(),
-            time_limit: TIME_LIMIT,
+            timeout: DEFAULT_TIMEOUT,
         }
     }
 
@@ -139,6 +141,13 @@ impl Test {
             &repository().join("tests/fixtures").join(name),
             self.tempdir.path(),
         );
+        self
+    }
+
+    /// Copies the repository's folder `relative` over the folder, like
+    /// [`with_fixture`](Test::with_fixture).
+    pub(crate) fn with_folder(self, relative: &Path) -> Test {
+        copy_folder(&repository().join(relative), self.tempdir.path());
         self
     }
 
@@ -205,9 +214,9 @@ impl Test {
         self
     }
 
-    /// How long the run may take before it is killed and the test fails (default a minute).
-    pub(crate) fn time_limit(mut self, limit: Duration) -> Test {
-        self.time_limit = limit;
+    /// How long the run may take before it is killed and the test fails (default: 2 minutes).
+    pub(crate) fn timeout(mut self, limit: Duration) -> Test {
+        self.timeout = limit;
         self
     }
 
@@ -253,7 +262,7 @@ impl Test {
             .expect("cannot run the newsletter binary");
         let stdout = collect(child.stdout.take().expect("stdout is piped"));
         let stderr = collect(child.stderr.take().expect("stderr is piped"));
-        let deadline = Instant::now() + self.time_limit;
+        let deadline = Instant::now() + self.timeout;
         let status = loop {
             if let Some(status) = child.try_wait().expect("cannot wait for the binary") {
                 break Some(status);
@@ -275,7 +284,7 @@ impl Test {
                 let _ = writeln!(
                     problems,
                     "it did not finish within {:?} and was killed",
-                    self.time_limit
+                    self.timeout
                 );
             }
             Some(status) if status.code() != Some(self.status) => {
@@ -287,6 +296,9 @@ impl Test {
                 );
             }
             Some(_) => {}
+        }
+        if stderr.contains("panicked") || stderr.contains("RUST_BACKTRACE") {
+            let _ = writeln!(problems, "it panicked");
         }
         check_stream(
             &mut problems,

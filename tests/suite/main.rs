@@ -4,12 +4,14 @@
 
 mod check;
 mod cli;
+mod corpus;
 // Kills `newsletter` with SIGKILL.
 #[cfg(unix)]
 mod crash;
 mod dkim;
 mod fault_server;
 mod faults;
+mod fuzz;
 mod harness;
 mod html;
 mod lint;
