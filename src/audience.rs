@@ -17,6 +17,8 @@ pub struct Audience {
     pub subscribers_path: PathBuf,
     pub suppression_path: Option<PathBuf>,
     suppression: Option<Suppression>,
+    /// Whether the subscriber file is the one the list file names (not `--subscribers`).
+    subscribers_from_list: bool,
 }
 
 /// A row that was not a recipient.
@@ -85,17 +87,22 @@ impl Audience {
         let suppression = suppression_path
             .as_deref()
             .map(Suppression::load)
-            .transpose()?;
+            .transpose()
+            .map_err(|error| named_by_list(error, issue, "suppression", suppression.is_none()))?;
         Ok(Audience {
             subscribers_path,
             suppression_path,
             suppression,
+            subscribers_from_list: subscribers.is_none(),
         })
     }
 
     /// Opens the subscriber file and checks the issue's merge fields against its columns.
     pub fn open(&self, issue: &Issue) -> Result<SubscriberReader<'_>, Error> {
-        let reader = SubscriberReader::open(&self.subscribers_path, self.suppression.as_ref())?;
+        let reader = SubscriberReader::open(&self.subscribers_path, self.suppression.as_ref())
+            .map_err(|error| {
+                named_by_list(error, issue, "subscribers", self.subscribers_from_list)
+            })?;
         issue.check_columns(&self.subscribers_path, reader.columns())?;
         Ok(reader)
     }
@@ -152,5 +159,25 @@ impl Audience {
                 problems: tally.invalid,
             })
         }
+    }
+}
+
+/// A file the list file names that does not exist is a mistake in the list file: the error
+/// points at the field that names it.
+fn named_by_list(error: Error, issue: &Issue, field: &str, from_list: bool) -> Error {
+    match error {
+        Error::Read { path, source }
+            if from_list && source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            Error::DocumentInvalid {
+                location: Location::line(
+                    &issue.list.path,
+                    crate::document::top_level_key_line(&issue.list.text, field),
+                ),
+                field: Some(field.to_owned()),
+                message: format!("the file `{}` does not exist", path.display()),
+            }
+        }
+        other => other,
     }
 }

@@ -85,6 +85,16 @@ pub fn run(arguments: &CheckArguments, out: &mut dyn Write) -> Result<i32, Error
     })?;
     let mut lints = lint::lint_issue(&issue);
     lints.extend(message_lints.into_lints());
+    if tally.recipients == 0 && tally.invalid.is_empty() {
+        lints.push(Lint {
+            rule: "no-recipients",
+            location: Some(Location::line(&audience.subscribers_path, 1)),
+            message: format!(
+                "nobody would get this issue ({} row(s) skipped)",
+                tally.skipped.len()
+            ),
+        });
+    }
 
     write_summary(out, &issue, &audience, &tally, &largest, &mailing)?;
     for (location, message) in &tally.invalid {

@@ -110,7 +110,7 @@ impl Engine {
         Engine {
             mailing,
             transport,
-            pace: Pace::new(rate),
+            pace: Pace::new(rate, retry.base_delay),
             retry,
             journal,
             recorder,

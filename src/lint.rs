@@ -15,6 +15,7 @@
 //! | `text-links` | a link of the HTML part is missing from the text part |
 //! | `message-id-domain` | the `From` domain differs from the `Message-ID` domain |
 //! | `unsubscribe-token` | the unsubscribe URL has no `{token}`, so anyone can unsubscribe anyone |
+//! | `no-recipients` | the subscriber file gives nobody to send to |
 
 use std::{collections::BTreeSet, fmt};
 
@@ -257,6 +258,16 @@ fn lint_markdown(markdown: &str, field: &str, location: Option<&Location>, lints
                     );
                 } else if url.starts_with("http:") {
                     warn("link-https", format!("`{url}` is not https"));
+                } else if !["https:", "mailto:", "tel:"]
+                    .iter()
+                    .any(|scheme| url.trim_start().to_ascii_lowercase().starts_with(scheme))
+                {
+                    warn(
+                        "link-https",
+                        format!(
+                            "`{url}` is not an https, mailto or tel link; it is left out of the email"
+                        ),
+                    );
                 }
                 if kind == "link" && content.trim().is_empty() && !url.trim().is_empty() {
                     warn("link-empty", format!("the link to `{url}` has no text"));
@@ -372,6 +383,8 @@ mod tests {
             ["link-text"]
         );
         assert_eq!(markdown_lints("[GOV.UK]()"), ["link-empty"]);
+        assert_eq!(markdown_lints("[run](javascript:alert(1))"), ["link-https"]);
+        assert!(markdown_lints("[write](mailto:team@example.org)").is_empty());
         assert!(markdown_lints("[the GDS blog](https://gds.blog.gov.uk/)").is_empty());
     }
 

@@ -10,7 +10,8 @@ use tokio::time::Instant;
 
 /// The longest pause the slowdown reaches.
 const MAX_PENALTY: Duration = Duration::from_secs(30);
-/// The first pause after a temporary failure.
+/// The first pause after a temporary failure, at most; with a short retry delay it is shorter
+/// (a fifth of the delay), so the two stay in proportion.
 const FIRST_PENALTY: Duration = Duration::from_millis(200);
 
 #[derive(Debug)]
@@ -25,13 +26,16 @@ struct State {
 #[derive(Debug)]
 pub struct Pace {
     interval: Option<Duration>,
+    first_penalty: Duration,
     state: Mutex<State>,
 }
 
 impl Pace {
-    /// `rate`: messages per second over all workers, if limited.
-    pub fn new(rate: Option<f64>) -> Pace {
+    /// `rate`: messages per second over all workers, if limited; `retry_delay`: the wait
+    /// before a recipient's first retry.
+    pub fn new(rate: Option<f64>, retry_delay: Duration) -> Pace {
         Pace {
+            first_penalty: (retry_delay / 5).clamp(Duration::from_millis(1), FIRST_PENALTY),
             interval: rate
                 .filter(|rate| *rate > 0.0)
                 .map(|rate| Duration::from_secs_f64(1.0 / rate)),
@@ -66,7 +70,7 @@ impl Pace {
     /// The relay answered with a temporary failure: slow everyone down, and pause now.
     pub fn slow_down(&self) {
         let mut state = self.state();
-        state.penalty = (state.penalty * 2).clamp(FIRST_PENALTY, MAX_PENALTY);
+        state.penalty = (state.penalty * 2).clamp(self.first_penalty, MAX_PENALTY);
         let pause_until = Instant::now() + state.penalty;
         state.next = state.next.max(pause_until);
     }
@@ -94,7 +98,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn rate_spaces_deliveries() {
-        let pace = Pace::new(Some(10.0));
+        let pace = Pace::new(Some(10.0), Duration::from_secs(1));
         let start = Instant::now();
         for _ in 0..5 {
             pace.wait().await;
@@ -105,7 +109,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn temporary_failures_slow_down_then_recover() {
-        let pace = Pace::new(None);
+        let pace = Pace::new(None, Duration::from_secs(1));
         pace.slow_down();
         pace.slow_down();
         assert_eq!(pace.penalty(), Duration::from_millis(400));
@@ -123,7 +127,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn slowdown_is_capped() {
-        let pace = Pace::new(None);
+        let pace = Pace::new(None, Duration::from_secs(1));
         for _ in 0..20 {
             pace.slow_down();
         }

@@ -606,7 +606,7 @@ impl Summary<'_> {
         let earlier_doubt = self.history.count(State::InDoubt);
         if earlier_doubt > 0 && !self.resend_in_doubt {
             lines.push(format!(
-                "  in doubt:      {earlier_doubt} from an interrupted run, not sent again (`newsletter status` lists them; --resend-in-doubt sends them)"
+                "  in doubt:      {earlier_doubt} from earlier runs, perhaps delivered, not sent again (`newsletter status` lists them; --resend-in-doubt sends them)"
             ));
         }
         for (email, outcome) in &self.problems {

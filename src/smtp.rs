@@ -323,6 +323,11 @@ impl Session {
         if !before_body() {
             return Attempt::Aborted;
         }
+        self.send_body(message).await
+    }
+
+    /// Sends the message body and the end of DATA, and reads the relay's verdict.
+    async fn send_body(&mut self, message: &[u8]) -> Attempt {
         // lettre's `message` dot-stuffs byte by byte (15% of a send's CPU time); messages built
         // here are ASCII (quoted-printable bodies, encoded headers), so they are stuffed with a
         // substring search and sent as one write that ends the DATA.
@@ -344,7 +349,12 @@ impl Session {
                     stage: Stage::Message,
                     reply,
                 },
-                None => broken(error.to_string(), true),
+                None => broken(
+                    format!(
+                        "the connection failed after the whole message was sent, before the relay answered ({error})"
+                    ),
+                    true,
+                ),
             },
             Err(_) => broken(
                 format!(
@@ -358,7 +368,8 @@ impl Session {
 
     /// Ends the session politely.
     pub async fn quit(mut self) {
-        let _ = timeout(Duration::from_secs(5), self.connection.quit()).await;
+        let wait = self.timeout.min(Duration::from_secs(5));
+        let _ = timeout(wait, self.connection.quit()).await;
     }
 
     async fn step(&mut self, command: String) -> Result<Result<Response, Reply>, String> {

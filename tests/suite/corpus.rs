@@ -264,7 +264,10 @@ corpus_cases! {
     }
 
     "issue-script-in-body" => fn html_in_markdown_is_shown_as_text() {
-        check(CASE).stdout_contains("ok: no problems found\n").run();
+        check(CASE)
+            .stdout_contains("ok: no errors, 1 warning(s)\n")
+            .stderr("warning[link-https]: `issue.yaml` line 6: field `stories[0].body`: `javascript:alert('link')` is not an https, mailto or tel link; it is left out of the email\n")
+            .run();
         let output = preview(CASE).run();
         let html = preview_html(&output, "0002-ada_example.org");
         assert!(
@@ -408,7 +411,7 @@ corpus_cases! {
     "list-missing-subscriber-file" => fn missing_subscriber_file_is_named() {
         check(CASE)
             .status(4)
-            .stderr("error: cannot read `members.csv`\n  caused by: No such file or directory (os error 2)\n")
+            .stderr("error: `list.yaml` line 6: field `subscribers`: the file `members.csv` does not exist\nhint: the file format is described in README.md, section \"The issue and list files\"\n")
             .run();
     }
 
@@ -449,7 +452,8 @@ corpus_cases! {
     "csv-header-only" => fn header_only_file_has_no_recipients() {
         check(CASE)
             .stdout_contains("  recipients:   0\n  skipped:      none\n")
-            .stdout_contains("ok: no problems found\n")
+            .stdout_contains("ok: no errors, 1 warning(s)\n")
+            .stderr("warning[no-recipients]: `subscribers.csv` line 1: nobody would get this issue (0 row(s) skipped)\n")
             .run();
         let output = preview(CASE)
             .stdout("wrote 0 message(s) to out (0 skipped)\n  open out/index.html\n")

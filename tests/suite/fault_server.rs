@@ -297,6 +297,11 @@ impl FaultServer {
             .collect()
     }
 
+    /// Every RCPT the server read, in order.
+    pub(crate) fn rcpts(&self) -> Vec<RcptSeen> {
+        self.settled().rcpts.clone()
+    }
+
     /// Every message body that reached the server, in order.
     pub(crate) fn messages(&self) -> Vec<Message> {
         self.settled().messages.clone()
