@@ -10,6 +10,7 @@ use crate::{
     audience::{Audience, Tally},
     cli::CheckArguments,
     error::Error,
+    input::Input,
     issue::Issue,
     lint::{self, Lint},
     location::Location,
@@ -58,14 +59,11 @@ impl MessageLints {
 }
 
 pub fn run(arguments: &CheckArguments, out: &mut dyn Write) -> Result<i32, Error> {
-    let input = &arguments.input;
-    let issue = Issue::load(&input.issue)?;
-    let mailing = Mailing::prepare(&issue, KeyUse::Preview, input.dkim_key.as_deref())?;
-    let audience = Audience::of(
-        &issue,
-        input.subscribers.as_deref(),
-        input.suppression.as_deref(),
-    )?;
+    let Input {
+        issue,
+        mailing,
+        audience,
+    } = Input::load(&arguments.input, KeyUse::Preview)?;
     let now = SystemTime::now();
     let mut largest = Largest::default();
     let mut message_lints = MessageLints::default();

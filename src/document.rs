@@ -312,7 +312,14 @@ mod tests {
     }
 
     fn error_of(text: &str) -> (Location, Option<String>, String) {
-        match parse::<Sample>(Path::new("sample.yaml"), text, "issue") {
+        error_of_type::<Sample>(text)
+    }
+
+    /// The location, field and message of the error parsing `text` as a `T`.
+    fn error_of_type<T: DeserializeOwned + std::fmt::Debug>(
+        text: &str,
+    ) -> (Location, Option<String>, String) {
+        match parse::<T>(Path::new("sample.yaml"), text, "issue") {
             Err(Error::DocumentInvalid {
                 location,
                 field,
@@ -389,14 +396,7 @@ mod tests {
     }
 
     fn checked_error_of(text: &str) -> (Location, Option<String>, String) {
-        match parse::<Checked>(Path::new("sample.yaml"), text, "issue") {
-            Err(Error::DocumentInvalid {
-                location,
-                field,
-                message,
-            }) => (location, field, message),
-            other => panic!("expected DocumentInvalid, got {other:?}"),
-        }
+        error_of_type::<Checked>(text)
     }
 
     #[test]

@@ -5,7 +5,20 @@
 
 use std::{fmt, str::FromStr};
 
-use serde::{Deserialize, Deserializer, de::Error as _};
+/// Implements `Deserialize` for a type through its `FromStr`, whose error message becomes the
+/// deserialisation error (and so is reported with the file, line and field).
+macro_rules! deserialize_from_str {
+    ($type:ty) => {
+        impl<'de> serde::Deserialize<'de> for $type {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                <String as serde::Deserialize>::deserialize(deserializer)?
+                    .parse()
+                    .map_err(<D::Error as serde::de::Error>::custom)
+            }
+        }
+    };
+}
+pub(crate) use deserialize_from_str;
 
 /// Characters that [`crate::render`] uses as slot markers in templates rendered once per issue;
 /// no input text may contain them.
@@ -68,13 +81,7 @@ impl FromStr for Line {
     }
 }
 
-impl<'de> Deserialize<'de> for Line {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer)?
-            .parse()
-            .map_err(D::Error::custom)
-    }
-}
+deserialize_from_str!(Line);
 
 /// A block of Markdown: a story body, an introduction, a footer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,13 +112,7 @@ impl FromStr for Markdown {
     }
 }
 
-impl<'de> Deserialize<'de> for Markdown {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer)?
-            .parse()
-            .map_err(D::Error::custom)
-    }
-}
+deserialize_from_str!(Markdown);
 
 fn check_reserved(value: &str) -> Result<(), String> {
     match value.chars().find(|c| RESERVED_CHARACTERS.contains(c)) {
@@ -156,13 +157,7 @@ impl FromStr for WebUrl {
     }
 }
 
-impl<'de> Deserialize<'de> for WebUrl {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer)?
-            .parse()
-            .map_err(D::Error::custom)
-    }
-}
+deserialize_from_str!(WebUrl);
 
 /// An email address, checked as the subscriber file's are ([`crate::subscribers::parse_address`]:
 /// lettre's parser, no display name, no angle brackets, an internationalised domain in
@@ -196,13 +191,7 @@ impl FromStr for EmailAddress {
     }
 }
 
-impl<'de> Deserialize<'de> for EmailAddress {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer)?
-            .parse()
-            .map_err(D::Error::custom)
-    }
-}
+deserialize_from_str!(EmailAddress);
 
 /// A calendar date written `YYYY-MM-DD`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,13 +226,7 @@ impl FromStr for IssueDate {
     }
 }
 
-impl<'de> Deserialize<'de> for IssueDate {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer)?
-            .parse()
-            .map_err(D::Error::custom)
-    }
-}
+deserialize_from_str!(IssueDate);
 
 /// A BCP 47 language tag such as `en` or `en-GB`, for the HTML `lang` attribute.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -279,13 +262,7 @@ impl FromStr for Language {
     }
 }
 
-impl<'de> Deserialize<'de> for Language {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer)?
-            .parse()
-            .map_err(D::Error::custom)
-    }
-}
+deserialize_from_str!(Language);
 
 #[cfg(test)]
 mod tests {

@@ -13,6 +13,7 @@ pub mod dkim;
 pub mod document;
 pub mod error;
 pub mod fields;
+pub mod input;
 pub mod issue;
 pub mod journal;
 pub mod lint;

@@ -7,7 +7,7 @@ use std::{
     str::FromStr,
 };
 
-use serde::{Deserialize, Deserializer, de::Error as _};
+use serde::Deserialize;
 
 use crate::{
     document::{self, Document},
@@ -87,13 +87,7 @@ impl FromStr for IssueUrlTemplate {
     }
 }
 
-impl<'de> Deserialize<'de> for IssueUrlTemplate {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer)?
-            .parse()
-            .map_err(D::Error::custom)
-    }
-}
+crate::fields::deserialize_from_str!(IssueUrlTemplate);
 
 /// A display name and an address.
 #[derive(Debug, Clone, Deserialize)]
@@ -143,13 +137,7 @@ impl FromStr for ListId {
     }
 }
 
-impl<'de> Deserialize<'de> for ListId {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer)?
-            .parse()
-            .map_err(D::Error::custom)
-    }
-}
+crate::fields::deserialize_from_str!(ListId);
 
 /// A URL with placeholders filled per subscriber: `{email}` (the address), `{list}` (the list
 /// id) and `{token}` (see [`crate::unsubscribe`]). Values are percent-encoded when filled.
@@ -247,13 +235,7 @@ impl FromStr for UrlTemplate {
     }
 }
 
-impl<'de> Deserialize<'de> for UrlTemplate {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer)?
-            .parse()
-            .map_err(D::Error::custom)
-    }
-}
+crate::fields::deserialize_from_str!(UrlTemplate);
 
 /// A loaded list file, with the paths it names resolved against its own folder.
 #[derive(Debug)]

@@ -4,8 +4,6 @@
 
 use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer, de::Error as _};
-
 /// A parsed text with placeholders.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MergeText {
@@ -126,13 +124,7 @@ impl FromStr for MergeText {
     }
 }
 
-impl<'de> Deserialize<'de> for MergeText {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer)?
-            .parse()
-            .map_err(D::Error::custom)
-    }
-}
+crate::fields::deserialize_from_str!(MergeText);
 
 #[cfg(test)]
 mod tests {

@@ -13,10 +13,10 @@ use std::{
 use askama::Template;
 
 use crate::{
-    audience::{Audience, Skip},
+    audience::Skip,
     cli::PreviewArguments,
     error::Error,
-    issue::Issue,
+    input::Input,
     mailing::Mailing,
     subscribers::{AddressKey, Subscriber},
     units,
@@ -46,14 +46,11 @@ struct IndexTemplate<'a> {
 }
 
 pub fn run(arguments: &PreviewArguments, out: &mut dyn Write) -> Result<i32, Error> {
-    let input = &arguments.input;
-    let issue = Issue::load(&input.issue)?;
-    let mailing = Mailing::prepare(&issue, KeyUse::Preview, input.dkim_key.as_deref())?;
-    let audience = Audience::of(
-        &issue,
-        input.subscribers.as_deref(),
-        input.suppression.as_deref(),
-    )?;
+    let Input {
+        issue,
+        mailing,
+        audience,
+    } = Input::load(&arguments.input, KeyUse::Preview)?;
     let wanted = arguments.for_email.as_deref().map(AddressKey::of);
     // A first pass validates every row (and finds the --for subscriber), so nothing is written
     // for a broken list or an address that gets no message.

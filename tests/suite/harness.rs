@@ -144,6 +144,20 @@ impl Test {
         self
     }
 
+    /// `preview` of the sample issue (newsletters/2019-06-uk-sg-mou.yaml) into `out/`, with
+    /// the fixed unsubscribe key; `extra` arguments follow.
+    pub(crate) fn preview_mou(extra: &[&str]) -> Test {
+        Test::newsletters()
+            .unsubscribe_key()
+            .args([
+                "preview",
+                "newsletters/2019-06-uk-sg-mou.yaml",
+                "--out",
+                "out",
+            ])
+            .args(extra)
+    }
+
     /// Copies the repository's folder `relative` over the folder, like
     /// [`with_fixture`](Test::with_fixture).
     pub(crate) fn with_folder(self, relative: &Path) -> Test {
@@ -434,4 +448,17 @@ fn copy_folder(from: &Path, to: &Path) {
                 .unwrap_or_else(|error| panic!("cannot copy {}: {error}", entry.path().display()));
         }
     }
+}
+
+/// The text part of a parsed message, with LF line ends.
+pub(crate) fn text_part(message: &mail_parser::Message<'_>) -> String {
+    message
+        .body_text(0)
+        .expect("no text part")
+        .replace("\r\n", "\n")
+}
+
+/// The HTML part of a parsed message.
+pub(crate) fn html_part(message: &mail_parser::Message<'_>) -> String {
+    message.body_html(0).expect("no HTML part").into_owned()
 }

@@ -38,18 +38,9 @@ fn classes_with_rules() -> BTreeMap<String, String> {
 }
 
 fn html_part() -> String {
-    let output = Test::newsletters()
-        .unsubscribe_key()
-        .args([
-            "preview",
-            "newsletters/2019-06-uk-sg-mou.yaml",
-            "--out",
-            "out",
-            "--for",
-            "zoe.martin@example.org",
-        ])
-        .run();
-    output.read("out/0002-zoe.martin_example.org.html")
+    Test::preview_mou(&["--for", "zoe.martin@example.org"])
+        .run()
+        .read("out/0002-zoe.martin_example.org.html")
 }
 
 #[test]

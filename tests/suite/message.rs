@@ -22,14 +22,7 @@ const LIST_ID: &str = "bulletin.sin-singapore.example.org";
 /// The sample issue (newsletters/2019-06-uk-sg-mou.yaml) previewed for every subscriber,
 /// with the fixed unsubscribe key.
 fn mou() -> Output {
-    Test::newsletters()
-        .unsubscribe_key()
-        .args([
-            "preview",
-            "newsletters/2019-06-uk-sg-mou.yaml",
-            "--out",
-            "out",
-        ])
+    Test::preview_mou(&[])
         .stdout_contains("wrote 7 message(s)")
         .run()
 }
@@ -55,16 +48,7 @@ fn mailbox(address: Option<&mail_parser::Address<'_>>) -> (Option<String>, Strin
     )
 }
 
-fn text(message: &Message<'_>) -> String {
-    message
-        .body_text(0)
-        .expect("no text part")
-        .replace("\r\n", "\n")
-}
-
-fn html(message: &Message<'_>) -> String {
-    message.body_html(0).expect("no HTML part").into_owned()
-}
+use crate::harness::{html_part as html, text_part as text};
 
 #[test]
 fn from_is_the_list_sender_and_reply_to_the_team() {

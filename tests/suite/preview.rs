@@ -5,13 +5,6 @@ use crate::harness::Test;
 
 const MOU: &str = "newsletters/2019-06-uk-sg-mou.yaml";
 
-fn preview_mou(extra: &[&str]) -> Test {
-    Test::newsletters()
-        .unsubscribe_key()
-        .args(["preview", MOU, "--out", "out"])
-        .args(extra)
-}
-
 fn recipient_files(stems: &[&str]) -> Vec<String> {
     let mut files: Vec<String> = stems
         .iter()
@@ -25,7 +18,7 @@ fn recipient_files(stems: &[&str]) -> Vec<String> {
 
 #[test]
 fn preview_writes_html_text_and_eml_per_recipient_and_an_index() {
-    let output = preview_mou(&[])
+    let output = Test::preview_mou(&[])
         .stdout("wrote 7 message(s) to out (3 skipped)\n  open out/index.html\n")
         .run();
     assert_eq!(
@@ -55,7 +48,7 @@ fn preview_without_the_key_notes_the_throwaway_key() {
 
 #[test]
 fn index_escapes_names_and_lists_skipped_rows() {
-    let output = preview_mou(&[]).run();
+    let output = Test::preview_mou(&[]).run();
     let index = output.read("out/index.html");
     assert!(
         index.contains(
@@ -78,7 +71,7 @@ fn index_escapes_names_and_lists_skipped_rows() {
 
 #[test]
 fn for_writes_only_that_subscribers_message() {
-    let output = preview_mou(&["--for", "li.ming@example.com"])
+    let output = Test::preview_mou(&["--for", "li.ming@example.com"])
         .stdout("wrote 1 message(s) to out (0 skipped)\n  open out/index.html\n")
         .run();
     assert_eq!(
@@ -89,7 +82,7 @@ fn for_writes_only_that_subscribers_message() {
 
 #[test]
 fn for_matches_the_address_case_insensitively() {
-    let output = preview_mou(&["--for", "Zoe.Martin@Example.ORG"])
+    let output = Test::preview_mou(&["--for", "Zoe.Martin@Example.ORG"])
         .stdout("wrote 1 message(s) to out (0 skipped)\n  open out/index.html\n")
         .run();
     assert_eq!(
@@ -100,7 +93,7 @@ fn for_matches_the_address_case_insensitively() {
 
 #[test]
 fn for_an_unknown_address_exits_4_and_writes_no_message() {
-    let output = preview_mou(&["--for", "nobody@example.org"])
+    let output = Test::preview_mou(&["--for", "nobody@example.org"])
         .status(4)
         .stderr("error: no subscriber `nobody@example.org` in `newsletters/subscribers.csv`\n")
         .run();
@@ -137,7 +130,7 @@ fn preview_without_out_writes_to_preview_and_the_issue_name() {
 
 #[test]
 fn text_and_html_files_are_the_parts_of_the_eml() {
-    let output = preview_mou(&["--for", "zoe.martin@example.org"]).run();
+    let output = Test::preview_mou(&["--for", "zoe.martin@example.org"]).run();
     let message = output.email("out/0002-zoe.martin_example.org.eml");
     let text = message.body_text(0).expect("no text part");
     let html = message.body_html(0).expect("no HTML part");

@@ -243,16 +243,7 @@ fn part_types(message: &Message<'_>) -> Vec<String> {
         .collect()
 }
 
-fn text(message: &Message<'_>) -> String {
-    message
-        .body_text(0)
-        .expect("no text part")
-        .replace("\r\n", "\n")
-}
-
-fn html(message: &Message<'_>) -> String {
-    message.body_html(0).expect("no HTML part").into_owned()
-}
+use crate::harness::{html_part as html, text_part as text};
 
 /// The targets of the `List-Unsubscribe` header.
 fn unsubscribe_targets(message: &Message<'_>) -> Vec<String> {

@@ -3,15 +3,11 @@
 
 use crate::harness::Test;
 
-const MOU: &str = "newsletters/2019-06-uk-sg-mou.yaml";
 const WEB_URL: &str = "https://sin-singapore.example.org/bulletin/2019-06-uk-sg-mou.html";
 
 #[test]
 fn web_version_has_the_story_but_no_personal_data() {
-    let output = Test::newsletters()
-        .unsubscribe_key()
-        .args(["preview", MOU, "--out", "out"])
-        .run();
+    let output = Test::preview_mou(&[]).run();
     let web = output.read("out/web.html");
     assert!(
         web.contains("<h2 class=\"story-title\""),
@@ -41,17 +37,7 @@ fn web_version_has_the_story_but_no_personal_data() {
 
 #[test]
 fn emails_link_to_the_web_version_in_both_parts() {
-    let output = Test::newsletters()
-        .unsubscribe_key()
-        .args([
-            "preview",
-            MOU,
-            "--out",
-            "out",
-            "--for",
-            "li.ming@example.com",
-        ])
-        .run();
+    let output = Test::preview_mou(&["--for", "li.ming@example.com"]).run();
     let html = output.read("out/0003-li.ming_example.com.html");
     assert!(html.contains(&format!("<a href=\"{WEB_URL}\"")), "{html}");
     let text = output.read("out/0003-li.ming_example.com.txt");
