@@ -281,14 +281,17 @@ class CaptureHandler:
 class CaptureSMTP(SMTP):
     """aiosmtpd's SMTP with connection counting and our MAIL/AUTH gates."""
 
-    def __init__(self, handler: CaptureHandler, **kwargs) -> None:
+    def __init__(self, handler: CaptureHandler, implicit_tls: bool = False, **kwargs) -> None:
         self.capture = handler
         self.connection_number = 0
+        # With implicit TLS the socket is encrypted before aiosmtpd sees it, so its own
+        # STARTTLS state says nothing about it.
+        self.implicit_tls = implicit_tls
         super().__init__(handler, **kwargs)
 
     @property
     def tls_active(self) -> bool:
-        return self._tls_protocol is not None
+        return self.implicit_tls or self._tls_protocol is not None
 
     def connection_made(self, transport) -> None:
         # aiosmtpd calls this again after a STARTTLS handshake, on the same
@@ -502,6 +505,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "listeners accept; removed on clean exit")
     p.add_argument("--tls-cert", metavar="FILE", help="PEM certificate: enables STARTTLS")
     p.add_argument("--tls-key", metavar="FILE", help="PEM private key for --tls-cert")
+    p.add_argument("--implicit-tls", action="store_true",
+                   help="TLS from the first byte (SMTPS, like port 465) instead of STARTTLS; "
+                        "needs --tls-cert and --tls-key")
     p.add_argument("--require-tls", action="store_true",
                    help="refuse MAIL FROM until STARTTLS is done (needs --tls-cert)")
     p.add_argument("--auth-user", metavar="USER",
@@ -518,6 +524,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if bool(args.tls_cert) != bool(args.tls_key):
         p.error("--tls-cert and --tls-key go together")
+    if args.implicit_tls and not args.tls_cert:
+        p.error("--implicit-tls needs --tls-cert and --tls-key")
     if args.require_tls and not args.tls_cert:
         p.error("--require-tls needs --tls-cert and --tls-key")
     if bool(args.auth_user) != bool(args.auth_password_file):
@@ -552,25 +560,30 @@ async def run(args: argparse.Namespace) -> None:
         # One instance per connection.
         return CaptureSMTP(
             handler,
+            implicit_tls=args.implicit_tls,
             loop=loop,
             # Without a hostname aiosmtpd calls socket.getfqdn() for every
             # connection, which can stall on a machine without DNS.
             hostname=GREETING_HOSTNAME,
             enable_SMTPUTF8=True,  # also keeps 8-bit and UTF-8 arguments intact
             decode_data=False,  # keep raw bytes; also what advertises 8BITMIME
-            tls_context=context,
+            # With implicit TLS there is no STARTTLS to offer.
+            tls_context=None if args.implicit_tls else context,
             auth_required=policy.user is not None,
             # aiosmtpd refuses AUTH on a plaintext connection by default (538).
             # Tests may configure AUTH without TLS on purpose, so only demand
-            # TLS for it when TLS is available at all.
-            auth_require_tls=context is not None,
+            # TLS for it when STARTTLS is available; with implicit TLS the
+            # connection is encrypted already (aiosmtpd cannot tell).
+            auth_require_tls=context is not None and not args.implicit_tls,
             authenticator=handler.check_credentials,
         )
 
     # Our own loop rather than aiosmtpd's Controller: Controller (1.4.3)
     # cannot report a port picked with port 0, and its start-up self-check
     # opens a connection that would show in the connection count.
-    smtpd = await loop.create_server(factory, host=args.host, port=args.smtp_port)
+    smtpd = await loop.create_server(
+        factory, host=args.host, port=args.smtp_port,
+        ssl=context if args.implicit_tls else None)
     httpd = serve_http(store, args.host, args.http_port)
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

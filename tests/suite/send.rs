@@ -2,9 +2,6 @@
 //! server of [`crate::smtp_server`]) on 127.0.0.1, and the tests read back what the server
 //! received, the `--report` file and the journal.
 //!
-//! Not tested here: implicit TLS (`smtps://`). The capture server is aiosmtpd's SMTP, which
-//! offers STARTTLS only; implicit TLS would need a TLS listener in front of it, which the
-//! server does not have. The STARTTLS tests cover the certificate and CA handling both share.
 
 use std::{fs, path::Path};
 
@@ -811,6 +808,53 @@ fn starttls_and_auth_deliver_over_tls_as_the_user() {
         assert!(message.tls, "{message:?}");
         assert_eq!(message.auth_user.as_deref(), Some(USER), "{message:?}");
     }
+}
+
+#[test]
+fn implicit_tls_with_auth_delivers_over_tls_as_the_user() {
+    let certificates = Certificates::generate();
+    let server = CaptureServer::builder()
+        .implicit_tls(&certificates)
+        .auth(USER, "correct horse")
+        .start();
+    let output = Test::newsletters()
+        .unsubscribe_key()
+        .env("NEWSLETTER_SMTP_PASSWORD", "correct horse")
+        .args(["send", MOU, "--progress", "none", "--yes", "--smtp"])
+        .arg(format!("smtps://{USER}@127.0.0.1:{}", server.smtp_port()))
+        .arg("--ca-file")
+        .arg(certificates.ca())
+        .run();
+    assert_eq!(
+        redact_elapsed(&output.stdout),
+        format!(
+            "sent 7 via 127.0.0.1:{} (TLS) as {USER} in [ELAPSED]\n{LIST_SUMMARY}  journal:       {JOURNAL}\n",
+            server.smtp_port()
+        )
+    );
+    let received = server.summary();
+    assert_eq!(received.len(), 7);
+    for message in &received {
+        assert!(message.tls, "{message:?}");
+        assert_eq!(message.auth_user.as_deref(), Some(USER), "{message:?}");
+    }
+}
+
+#[test]
+fn implicit_tls_without_the_ca_file_fails_certificate_verification() {
+    let certificates = Certificates::generate();
+    let server = CaptureServer::builder().implicit_tls(&certificates).start();
+    Test::newsletters()
+        .unsubscribe_key()
+        .args(["send", MOU, "--progress", "none", "--yes", "--smtp"])
+        .arg(format!("smtps://127.0.0.1:{}", server.smtp_port()))
+        .status(1)
+        .stderr_contains(&format!(
+            "error: 127.0.0.1:{} (TLS): TLS failed: TLS handshake failed: invalid peer certificate: UnknownIssuer\n",
+            server.smtp_port()
+        ))
+        .run();
+    assert_eq!(server.stats().messages, 0);
 }
 
 #[test]

@@ -257,6 +257,14 @@ impl Builder {
         self
     }
 
+    /// Speak TLS from the first byte (SMTPS), with the server certificate of `certificates`,
+    /// instead of offering STARTTLS.
+    pub(crate) fn implicit_tls(self, certificates: &Certificates) -> Builder {
+        let mut builder = self.starttls(certificates);
+        builder.args.push("--implicit-tls".into());
+        builder
+    }
+
     /// Refuse `MAIL FROM` before STARTTLS (needs [`Builder::starttls`]).
     pub(crate) fn require_tls(mut self) -> Builder {
         self.args.push("--require-tls".into());
