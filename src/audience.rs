@@ -39,14 +39,6 @@ pub struct Tally {
 }
 
 impl Tally {
-    /// The number of skipped rows for which `matches` holds.
-    pub fn skipped_where(&self, matches: impl Fn(&SkipReason) -> bool) -> usize {
-        self.skipped
-            .iter()
-            .filter(|skip| matches(&skip.reason))
-            .count()
-    }
-
     /// One line such as `2 unsubscribed, 1 suppressed, 1 duplicate`, or `none`.
     pub fn skipped_summary(&self) -> String {
         let mut counts: Vec<(String, usize)> = Vec::new();

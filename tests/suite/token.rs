@@ -29,43 +29,30 @@ fn the_token_in_a_message_verifies_for_its_address_only() {
         .to_owned();
     assert_eq!(token, token_of("zoe.martin@example.org"));
 
-    Test::new()
-        .unsubscribe_key()
-        .args([
-            "token",
-            "--list-id",
-            LIST_ID,
-            "Zoe.Martin@example.org",
-            "--verify",
-            &token,
-        ])
+    verify(LIST_ID, "Zoe.Martin@example.org", &token)
         .stdout(&format!(
             "valid: the token belongs to Zoe.Martin@example.org on {LIST_ID}\n"
         ))
         .run();
-    Test::new()
-        .unsubscribe_key()
-        .args([
-            "token",
-            "--list-id",
-            LIST_ID,
-            "li.ming@example.com",
-            "--verify",
-            &token,
-        ])
+    verify(LIST_ID, "li.ming@example.com", &token)
         .status(1)
         .stderr(&format!(
             "error: invalid: the token does not belong to `li.ming@example.com` on `{LIST_ID}`\n"
         ))
         .run();
-    Test::new()
-        .unsubscribe_key()
-        .args(["token", "--list-id", "other.example.org", "zoe.martin@example.org", "--verify", &token])
+    verify("other.example.org", "zoe.martin@example.org", &token)
         .status(1)
         .stderr(
             "error: invalid: the token does not belong to `zoe.martin@example.org` on `other.example.org`\n",
         )
         .run();
+}
+
+/// `newsletter token --list-id LIST_ID EMAIL --verify TOKEN`, with the test key.
+fn verify(list_id: &str, email: &str, token: &str) -> Test {
+    Test::new()
+        .unsubscribe_key()
+        .args(["token", "--list-id", list_id, email, "--verify", token])
 }
 
 #[test]
