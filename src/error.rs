@@ -263,7 +263,7 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::DocumentInvalid { .. } => Some(
-                "the file format is described in README.md, section \"The issue and list files\""
+                "the file format is described in README.md, section \"The files\""
                     .into(),
             ),
             Error::UnsubscribeKeyMissing { .. }

@@ -3,8 +3,7 @@
 
 use crate::harness::Test;
 
-const ISSUE_HINT: &str =
-    "hint: the file format is described in README.md, section \"The issue and list files\"\n";
+const ISSUE_HINT: &str = "hint: the file format is described in README.md, section \"The files\"\n";
 
 /// `check issue.yaml` in a copy of the `minimal` fixture with `case` laid over it.
 fn check_case(case: &str) -> Test {

@@ -16,8 +16,7 @@ use crate::harness::{Output, Test};
 /// No case needs more than a fraction of a second; a run that takes this long is a hang.
 const TIMEOUT: Duration = Duration::from_secs(20);
 
-const YAML_HINT: &str =
-    "hint: the file format is described in README.md, section \"The issue and list files\"\n";
+const YAML_HINT: &str = "hint: the file format is described in README.md, section \"The files\"\n";
 const HEADER_HINT: &str = "hint: the first row of the subscriber file names its columns, e.g. `email,name,status`; see README.md, section \"The subscriber file\"\n";
 const ROWS_HINT: &str =
     "hint: fix the rows above, or remove them; the subscriber file format is in README.md\n";
@@ -411,7 +410,7 @@ corpus_cases! {
     "list-missing-subscriber-file" => fn missing_subscriber_file_is_named() {
         check(CASE)
             .status(4)
-            .stderr("error: `list.yaml` line 6: field `subscribers`: the file `members.csv` does not exist\nhint: the file format is described in README.md, section \"The issue and list files\"\n")
+            .stderr("error: `list.yaml` line 6: field `subscribers`: the file `members.csv` does not exist\nhint: the file format is described in README.md, section \"The files\"\n")
             .run();
     }
 
