@@ -4,9 +4,11 @@
 //! `NEWSLETTER_*` environment variable; secrets are never options (they come from the
 //! environment or a prompt, so they never show in `ps` or shell history).
 
-use std::path::PathBuf;
+use std::{path::PathBuf, str::FromStr, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::env;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -89,15 +91,15 @@ pub struct InputArguments {
     pub issue: PathBuf,
 
     /// Subscriber file (CSV) to use instead of the one the list file names
-    #[arg(long, value_name = "FILE", env = "NEWSLETTER_SUBSCRIBERS")]
+    #[arg(long, value_name = "FILE", env = env::SUBSCRIBERS)]
     pub subscribers: Option<PathBuf>,
 
     /// File of addresses never to mail (one per line), instead of the one the list file names
-    #[arg(long, value_name = "FILE", env = "NEWSLETTER_SUPPRESSION")]
+    #[arg(long, value_name = "FILE", env = env::SUPPRESSION)]
     pub suppression: Option<PathBuf>,
 
     /// Private key (PEM) to sign messages with DKIM, for the selector in the list file
-    #[arg(long, value_name = "FILE", env = "NEWSLETTER_DKIM_KEY_FILE")]
+    #[arg(long, value_name = "FILE", env = env::DKIM_KEY_FILE)]
     pub dkim_key: Option<PathBuf>,
 }
 
@@ -144,15 +146,15 @@ pub struct SendArguments {
 
     /// The SMTP relay: smtp://HOST:PORT, smtp://HOST:587?tls=required, smtps://HOST:465, with
     /// an optional USER@ before the host
-    #[arg(long, value_name = "URL", env = "NEWSLETTER_SMTP_URL", default_value = crate::relay::DEFAULT_URL)]
+    #[arg(long, value_name = "URL", env = env::SMTP_URL, default_value = crate::deliver::relay::DEFAULT_URL)]
     pub smtp: String,
 
     /// Also trust the certificate authorities in this PEM file (a private relay's CA)
-    #[arg(long, value_name = "FILE", env = "NEWSLETTER_SMTP_CA_FILE")]
+    #[arg(long, value_name = "FILE", env = env::SMTP_CA_FILE)]
     pub ca_file: Option<PathBuf>,
 
     /// The name to greet the relay with (EHLO) [default: the list's domain]
-    #[arg(long, value_name = "NAME", env = "NEWSLETTER_HELO")]
+    #[arg(long, value_name = "NAME", env = env::HELO)]
     pub helo: Option<String>,
 
     /// Send a test to this address only (repeatable), with "[TEST]" before the subject
@@ -160,17 +162,17 @@ pub struct SendArguments {
     pub to: Vec<String>,
 
     /// Number of simultaneous SMTP connections
-    #[arg(long, value_name = "N", default_value_t = 4, env = "NEWSLETTER_CONCURRENCY",
+    #[arg(long, value_name = "N", default_value_t = 4, env = env::CONCURRENCY,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
 
     /// At most this many messages per second
-    #[arg(long, value_name = "PER_SECOND", env = "NEWSLETTER_RATE", value_parser = positive_rate)]
+    #[arg(long, value_name = "PER_SECOND", env = env::RATE, value_parser = positive_rate)]
     pub rate: Option<f64>,
 
     /// At most this many messages per hour or day over all runs, e.g. 500/hour or 10000/day
-    #[arg(long, value_name = "N/WINDOW", env = "NEWSLETTER_CAP")]
-    pub cap: Option<crate::send::Cap>,
+    #[arg(long, value_name = "N/WINDOW", env = env::CAP)]
+    pub cap: Option<Cap>,
 
     /// Send to at most N recipients in this run; a later run continues with the rest
     #[arg(long, value_name = "N")]
@@ -185,7 +187,7 @@ pub struct SendArguments {
     pub yes: bool,
 
     /// The journal of this issue's sends [default: ISSUE.journal beside the issue]
-    #[arg(long, value_name = "FILE", env = "NEWSLETTER_JOURNAL")]
+    #[arg(long, value_name = "FILE", env = env::JOURNAL)]
     pub journal: Option<PathBuf>,
 
     /// Send again to recipients whose delivery is in doubt after an interrupted run (they may
@@ -215,8 +217,8 @@ pub struct SendArguments {
     pub timeout: std::time::Duration,
 
     /// How to show progress
-    #[arg(long, value_enum, default_value_t = crate::progress::ProgressMode::Auto)]
-    pub progress: crate::progress::ProgressMode,
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
 }
 
 #[derive(Debug, Args)]
@@ -225,7 +227,7 @@ pub struct StatusArguments {
     pub input: InputArguments,
 
     /// The journal to read [default: ISSUE.journal beside the issue]
-    #[arg(long, value_name = "FILE", env = "NEWSLETTER_JOURNAL")]
+    #[arg(long, value_name = "FILE", env = env::JOURNAL)]
     pub journal: Option<PathBuf>,
 }
 
@@ -277,6 +279,43 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         }
     };
     std::time::Duration::try_from_secs_f64(seconds).map_err(|error| error.to_string())
+}
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProgressMode {
+    /// A bar on a terminal, lines otherwise.
+    Auto,
+    Bar,
+    Lines,
+    None,
+}
+
+/// A limit of messages per time window, counted over runs through the journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cap {
+    pub count: usize,
+    pub window: Duration,
+}
+
+impl FromStr for Cap {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let invalid = || format!("`{text}` is not a cap such as 500/hour or 10000/day");
+        let (count, window) = text.split_once('/').ok_or_else(invalid)?;
+        let count: usize = count.trim().parse().map_err(|_| invalid())?;
+        let window = match window.trim() {
+            "minute" | "min" => Duration::from_mins(1),
+            "hour" | "h" => Duration::from_hours(1),
+            "day" | "d" => Duration::from_hours(24),
+            _ => return Err(invalid()),
+        };
+        if count == 0 {
+            return Err(invalid());
+        }
+        Ok(Cap { count, window })
+    }
 }
 
 #[cfg(test)]
@@ -359,5 +398,23 @@ mod tests {
     #[test]
     fn issue_is_required() {
         assert!(Arguments::try_parse_from(["newsletter", "check"]).is_err());
+    }
+
+    #[test]
+    fn caps_parse() {
+        assert_eq!(
+            "500/hour".parse::<Cap>(),
+            Ok(Cap {
+                count: 500,
+                window: Duration::from_hours(1)
+            })
+        );
+        assert_eq!(
+            "10000/day".parse::<Cap>().unwrap().window,
+            Duration::from_hours(24)
+        );
+        assert!("0/hour".parse::<Cap>().is_err());
+        assert!("500".parse::<Cap>().is_err());
+        assert!("500/week".parse::<Cap>().is_err());
     }
 }

@@ -6,7 +6,7 @@
 
 use std::{fmt, fmt::Write as _, io, path::PathBuf};
 
-use crate::location::Location;
+use crate::input::location::Location;
 
 /// Exit code when everything worked.
 pub const EXIT_OK: i32 = 0;
@@ -66,14 +66,14 @@ pub enum Error {
     #[error(
         "the unsubscribe URL in `{}` uses `{{token}}`, but {} is not set",
         list.display(),
-        crate::unsubscribe::KEY_VARIABLE
+        crate::env::UNSUBSCRIBE_KEY
     )]
     UnsubscribeKeyMissing { list: PathBuf },
 
     #[error(
         "{} must be at least {} characters long",
-        crate::unsubscribe::KEY_VARIABLE,
-        crate::unsubscribe::MIN_KEY_BYTES
+        crate::env::UNSUBSCRIBE_KEY,
+        crate::env::MIN_UNSUBSCRIBE_KEY_BYTES
     )]
     UnsubscribeKeyShort,
 
@@ -116,7 +116,7 @@ pub enum Error {
 
     #[error(
         "the SMTP URL names user `{user}`, but {} is not set and there is no terminal to ask for the password",
-        crate::relay::PASSWORD_VARIABLE
+        crate::env::SMTP_PASSWORD
     )]
     SmtpPasswordMissing { user: String },
 
@@ -144,7 +144,7 @@ pub enum Error {
     #[error("`{}` asks for DKIM signatures, but no key was given", list.display())]
     DkimKeyMissing { list: PathBuf },
 
-    #[error("{} is not set", crate::unsubscribe::KEY_VARIABLE)]
+    #[error("{} is not set", crate::env::UNSUBSCRIBE_KEY)]
     UnsubscribeKeyUnset,
 
     #[error("invalid: the token does not belong to `{email}` on `{list_id}`")]
@@ -270,12 +270,12 @@ impl Error {
             | Error::UnsubscribeKeyShort
             | Error::UnsubscribeKeyUnset => Some(format!(
                 "set {} to a random secret of at least {} characters (e.g. `openssl rand -hex 32`), the same one your unsubscribe endpoint checks tokens with",
-                crate::unsubscribe::KEY_VARIABLE,
-                crate::unsubscribe::MIN_KEY_BYTES
+                crate::env::UNSUBSCRIBE_KEY,
+                crate::env::MIN_UNSUBSCRIBE_KEY_BYTES
             )),
             Error::SmtpPasswordInUrl => Some(format!(
                 "remove it from the URL (it would show in the process list and shell history) and set {} instead",
-                crate::relay::PASSWORD_VARIABLE
+                crate::env::SMTP_PASSWORD
             )),
             Error::PlaintextCredentials { .. } => Some(
                 "use `smtp://HOST:587?tls=required` (STARTTLS) or `smtps://HOST:465`".into(),
@@ -288,7 +288,7 @@ impl Error {
             ),
             Error::SmtpSession { kind: "authentication", .. } => Some(format!(
                 "check the user name in --smtp and the password in {}",
-                crate::relay::PASSWORD_VARIABLE
+                crate::env::SMTP_PASSWORD
             )),
             Error::SmtpSession { kind: "TLS", .. } => Some(
                 "port 465 uses `smtps://`, port 587 uses `smtp://HOST:587?tls=required`; for a private CA pass --ca-file".into(),
@@ -298,7 +298,7 @@ impl Error {
             ),
             Error::SmtpPasswordMissing { .. } => Some(format!(
                 "set {} in the environment of the command",
-                crate::relay::PASSWORD_VARIABLE
+                crate::env::SMTP_PASSWORD
             )),
             Error::ConfirmationNeeded { .. } => {
                 Some("add --yes to send without asking, or --dry-run to see what would be sent".into())
@@ -309,7 +309,7 @@ impl Error {
             ),
             Error::DkimKeyMissing { .. } => Some(format!(
                 "pass the private key file with --dkim-key FILE or {}, or remove `dkim` from the list file",
-                crate::dkim::KEY_FILE_VARIABLE
+                crate::env::DKIM_KEY_FILE
             )),
             Error::SubscriberHeader { .. } => Some(
                 "the first row of the subscriber file names its columns, e.g. `email,name,status`; see README.md, section \"The subscriber file\"".into(),

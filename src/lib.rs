@@ -1,42 +1,28 @@
 //! `newsletter`: write an email newsletter issue in YAML, check and preview it, and send it to
 //! a subscriber list through an SMTP relay.
 //!
-//! The pipeline: [`issue`] and [`list`] load the YAML files, [`audience`] streams the
-//! subscriber file, [`render`] turns the issue into each subscriber's HTML and text parts,
-//! [`message`] builds the email, and the commands in [`subcommand`] write or send it.
+//! The pipeline, one folder a stage, each depending only on the ones before it:
+//!
+//! 1. [`input`]: the issue, its list file and the subscriber and suppression files, read into
+//!    checked values (every error names file, line and field);
+//! 2. [`compose`]: the issue rendered once, then each subscriber's message built from it
+//!    (Markdown, templates, headers, DKIM, unsubscribe tokens), and linted;
+//! 3. [`deliver`]: the messages handed to the relay over SMTP, every outcome kept in a journal
+//!    so a send resumes and never sends twice.
+//!
+//! [`cli`] declares the command line; [`commands`] holds one file per command, which resolves
+//! its arguments once and calls the stages. [`error`] and [`env`] sit below everything: the
+//! ways a run fails with their exit codes, and the environment variables read.
 
-pub mod audience;
-pub mod check;
 pub mod cli;
-pub mod delivery;
-pub mod dkim;
-pub mod document;
+pub mod commands;
+pub mod compose;
+pub mod deliver;
+pub mod env;
 pub mod error;
-pub mod fields;
 pub mod input;
-pub mod issue;
-pub mod journal;
-pub mod lint;
-pub mod list;
-pub mod location;
-pub mod mailing;
-pub mod markdown;
-pub mod merge;
-pub mod message;
-pub mod pace;
-pub mod preview;
-pub mod progress;
-pub mod relay;
-pub mod render;
-pub mod report;
 pub mod secret;
-pub mod send;
-pub mod smtp;
-pub mod status;
-pub mod subcommand;
-pub mod subscribers;
 pub mod units;
-pub mod unsubscribe;
 
 use std::ffi::OsString;
 
@@ -57,7 +43,7 @@ where
             return error.exit_code();
         }
     };
-    match subcommand::execute(arguments.command) {
+    match commands::execute(arguments.command) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("{}", error::Report(&error));

@@ -1,5 +1,5 @@
 //! `newsletter check`: loads and validates an issue, its list and its subscribers, builds every
-//! message without writing or sending it, and lints the result (see [`crate::lint`]).
+//! message without writing or sending it, and lints the result (see [`crate::compose::lint`]).
 //!
 //! The summary goes to standard output; errors, warnings and notes go to standard error. The
 //! exit code is 0 unless a row is invalid, or a warning was given under `--deny-warnings`.
@@ -7,17 +7,17 @@
 use std::{collections::BTreeMap, io::Write, time::SystemTime};
 
 use crate::{
-    audience::{Audience, Tally},
     cli::CheckArguments,
+    commands::load::Input,
+    compose::lint::{self, Lint},
+    compose::mailing::Mailing,
+    compose::unsubscribe::KeyUse,
     error::Error,
-    input::Input,
-    issue::Issue,
-    lint::{self, Lint},
-    location::Location,
-    mailing::Mailing,
-    subscribers::SkipReason,
+    input::audience::{Audience, Tally},
+    input::issue::Issue,
+    input::location::Location,
+    input::subscribers::SkipReason,
     units,
-    unsubscribe::KeyUse,
 };
 
 /// The largest message of a run.

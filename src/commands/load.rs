@@ -3,8 +3,14 @@
 //! subscriber and suppression files.
 
 use crate::{
-    audience::Audience, cli::InputArguments, error::Error, issue::Issue, mailing::Mailing,
-    unsubscribe::KeyUse,
+    cli::InputArguments,
+    compose::{
+        mailing::Mailing,
+        unsubscribe::{KeyUse, TokenKey},
+    },
+    env,
+    error::Error,
+    input::{audience::Audience, issue::Issue},
 };
 
 #[derive(Debug)]
@@ -17,7 +23,12 @@ pub struct Input {
 impl Input {
     pub fn load(arguments: &InputArguments, purpose: KeyUse) -> Result<Input, Error> {
         let issue = Issue::load(&arguments.issue)?;
-        let mailing = Mailing::prepare(&issue, purpose, arguments.dkim_key.as_deref())?;
+        let mailing = Mailing::prepare(
+            &issue,
+            purpose,
+            unsubscribe_key(purpose)?,
+            arguments.dkim_key.as_deref(),
+        )?;
         let audience = Audience::of(
             &issue,
             arguments.subscribers.as_deref(),
@@ -28,5 +39,20 @@ impl Input {
             mailing,
             audience,
         })
+    }
+}
+
+/// The unsubscribe key from [`env::UNSUBSCRIBE_KEY`]: a send must have it; a preview or check
+/// makes do with a throwaway key (its tokens will not verify) when it is not set.
+pub fn unsubscribe_key(purpose: KeyUse) -> Result<Option<TokenKey>, Error> {
+    match std::env::var_os(env::UNSUBSCRIBE_KEY) {
+        Some(value) => {
+            let bytes = value.into_encoded_bytes();
+            TokenKey::new(bytes)
+                .map(Some)
+                .ok_or(Error::UnsubscribeKeyShort)
+        }
+        None if purpose == KeyUse::Preview => Ok(Some(TokenKey::throwaway())),
+        None => Ok(None),
     }
 }

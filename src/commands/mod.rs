@@ -1,6 +1,15 @@
-//! One arm per command; each calls into the module that does the work.
+//! The commands, one file each. Each resolves its arguments, then calls the stages
+//! ([`crate::input`], [`crate::compose`], [`crate::deliver`]) that do the work.
 
-use crate::{check, cli::Command, error::Error, preview, send, status, unsubscribe};
+pub mod check;
+pub mod load;
+pub mod preview;
+pub mod progress;
+pub mod send;
+pub mod status;
+pub mod token;
+
+use crate::{cli::Command, error::Error};
 
 /// Runs `command` and returns the exit code of a run that did not fail outright.
 pub fn execute(command: Command) -> Result<i32, Error> {
@@ -11,6 +20,6 @@ pub fn execute(command: Command) -> Result<i32, Error> {
         Command::Preview(arguments) => preview::run(&arguments, &mut out),
         Command::Send(arguments) => send::run(&arguments, &mut out),
         Command::Status(arguments) => status::run(&arguments, &mut out),
-        Command::Token(arguments) => unsubscribe::run(&arguments, &mut out),
+        Command::Token(arguments) => token::run(&arguments, &mut out),
     }
 }

@@ -13,14 +13,14 @@ use std::{
 use askama::Template;
 
 use crate::{
-    audience::Skip,
     cli::PreviewArguments,
+    commands::load::Input,
+    compose::mailing::Mailing,
+    compose::unsubscribe::KeyUse,
     error::Error,
-    input::Input,
-    mailing::Mailing,
-    subscribers::{AddressKey, Subscriber},
+    input::audience::Skip,
+    input::subscribers::{AddressKey, Subscriber},
     units,
-    unsubscribe::KeyUse,
 };
 
 /// The file name of the web version in a preview folder.
@@ -153,7 +153,7 @@ fn write_message(
     now: SystemTime,
 ) -> Result<IndexEntry, Error> {
     let (built, rendered) = mailing.message_and_parts(subscriber, now)?;
-    let stem = file_stem(subscriber);
+    let stem = subscriber.file_stem();
     write_file(
         &folder.join(format!("{stem}.html")),
         rendered.html.as_bytes(),
@@ -170,23 +170,6 @@ fn write_message(
         stem,
         size: units::size(built.bytes.len()),
     })
-}
-
-/// `0007-zoe_example.org`: the line number keeps names unique and in list order, and only
-/// characters that are safe in file names on every system are kept from the address.
-pub fn file_stem(subscriber: &Subscriber) -> String {
-    let email: &str = subscriber.email.as_ref();
-    let email: String = email
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+') {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("{:04}-{email}", subscriber.line)
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {

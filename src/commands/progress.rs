@@ -10,17 +10,10 @@ use std::{
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::{delivery::Engine, report::Totals};
-
-/// How progress is shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ProgressMode {
-    /// A bar on a terminal, lines otherwise.
-    Auto,
-    Bar,
-    Lines,
-    None,
-}
+use crate::{
+    cli::ProgressMode,
+    deliver::{engine::Engine, report::Totals},
+};
 
 /// How often a line is printed when not on a terminal.
 const LINE_INTERVAL: Duration = Duration::from_secs(5);

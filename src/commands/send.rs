@@ -5,7 +5,6 @@
 use std::{
     io::{IsTerminal, Write},
     path::Path,
-    str::FromStr,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -14,53 +13,29 @@ use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
 use crate::{
-    audience::{Audience, Tally},
     cli::SendArguments,
-    delivery::{Engine, RetryPolicy, Stopped, Transport},
+    commands::load::Input,
+    commands::progress::{self, Progress},
+    compose::unsubscribe::KeyUse,
+    deliver::engine::{Engine, RetryPolicy, Stopped, Transport},
+    deliver::journal::{self, History, Journal, OnChange, State},
+    deliver::relay::{Relay, RelaySettings},
+    deliver::report::{self, Outcome, Recorder, Totals},
     error::{EXIT_OK, EXIT_PARTIAL, Error},
-    input::Input,
-    issue::Issue,
-    journal::{self, History, Journal, OnChange, State},
-    progress::{self, Progress},
-    relay::{PASSWORD_VARIABLE, Relay, RelaySettings},
-    report::{self, Outcome, Recorder, Totals},
+    input::audience::{Audience, Tally},
+    input::issue::Issue,
+    input::{
+        subscribers::{AddressKey, Row, Subscriber},
+        values::parse_address,
+    },
     secret::Secret,
-    subscribers::{AddressKey, Row, Subscriber, parse_address},
     units,
-    unsubscribe::KeyUse,
 };
 
 /// Exit code when a run stopped early on purpose (a cap was reached); run again later.
 pub const EXIT_PAUSED: i32 = 5;
 /// Exit code after Ctrl-C.
 pub const EXIT_INTERRUPTED: i32 = 130;
-
-/// A limit of messages per time window, counted over runs through the journal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cap {
-    pub count: usize,
-    pub window: Duration,
-}
-
-impl FromStr for Cap {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let invalid = || format!("`{text}` is not a cap such as 500/hour or 10000/day");
-        let (count, window) = text.split_once('/').ok_or_else(invalid)?;
-        let count: usize = count.trim().parse().map_err(|_| invalid())?;
-        let window = match window.trim() {
-            "minute" | "min" => Duration::from_mins(1),
-            "hour" | "h" => Duration::from_hours(1),
-            "day" | "d" => Duration::from_hours(24),
-            _ => return Err(invalid()),
-        };
-        if count == 0 {
-            return Err(invalid());
-        }
-        Ok(Cap { count, window })
-    }
-}
 
 /// Why the producer stopped queueing before the end of the list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -506,7 +481,7 @@ fn password(relay: &Relay) -> Result<Option<Secret<String>>, Error> {
     let Some(user) = &relay.user else {
         return Ok(None);
     };
-    if let Some(password) = std::env::var_os(PASSWORD_VARIABLE) {
+    if let Some(password) = std::env::var_os(crate::env::SMTP_PASSWORD) {
         return Ok(Some(Secret::new(password.to_string_lossy().into_owned())));
     }
     if !std::io::stdin().is_terminal() {
@@ -628,28 +603,5 @@ impl Summary<'_> {
         let mut text = lines.join("\n");
         text.push('\n');
         text
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn caps_parse() {
-        assert_eq!(
-            "500/hour".parse::<Cap>(),
-            Ok(Cap {
-                count: 500,
-                window: Duration::from_hours(1)
-            })
-        );
-        assert_eq!(
-            "10000/day".parse::<Cap>().unwrap().window,
-            Duration::from_hours(24)
-        );
-        assert!("0/hour".parse::<Cap>().is_err());
-        assert!("500".parse::<Cap>().is_err());
-        assert!("500/week".parse::<Cap>().is_err());
     }
 }

@@ -5,11 +5,11 @@
 use std::io::Write;
 
 use crate::{
-    audience::Audience,
     cli::StatusArguments,
+    deliver::journal::{self, Journal, State},
     error::Error,
-    issue::Issue,
-    journal::{self, Journal, State},
+    input::audience::Audience,
+    input::issue::Issue,
 };
 
 pub fn run(arguments: &StatusArguments, out: &mut dyn Write) -> Result<i32, Error> {

@@ -10,6 +10,7 @@
 
 use std::path::Path;
 
+use crate::error::Error;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use lettre::message::{
     Message,
@@ -19,12 +20,6 @@ use lettre::message::{
     },
     header::HeaderName,
 };
-use serde::Deserialize;
-
-use crate::{error::Error, list::ListId};
-
-/// The environment variable naming the private key file (the same as `--dkim-key`).
-pub const KEY_FILE_VARIABLE: &str = "NEWSLETTER_DKIM_KEY_FILE";
 
 /// The headers every signature covers.
 pub const SIGNED_HEADERS: [&str; 10] = [
@@ -39,45 +34,6 @@ pub const SIGNED_HEADERS: [&str; 10] = [
     "Reply-To",
     "MIME-Version",
 ];
-
-/// The `dkim` section of the list file.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DkimSettings {
-    /// The selector: the public key is published at `SELECTOR._domainkey.DOMAIN`.
-    pub selector: ListIdLabel,
-    /// The signing domain (`d=`); defaults to the domain of the sender address.
-    #[serde(default)]
-    pub domain: Option<ListId>,
-}
-
-/// A DNS label: letters, digits and `-`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListIdLabel(String);
-
-impl ListIdLabel {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl<'de> Deserialize<'de> for ListIdLabel {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let label = String::deserialize(deserializer)?;
-        let valid = !label.is_empty()
-            && label.len() <= 63
-            && label.split('.').all(|part| {
-                !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            });
-        if valid {
-            Ok(ListIdLabel(label))
-        } else {
-            Err(serde::de::Error::custom(format!(
-                "`{label}` is not a DKIM selector (letters, digits and `-`)"
-            )))
-        }
-    }
-}
 
 /// Signs messages with one key.
 #[derive(Debug)]

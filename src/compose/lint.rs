@@ -22,8 +22,8 @@ use std::{collections::BTreeSet, fmt};
 use pulldown_cmark::{Event, Parser, Tag, TagEnd};
 
 use crate::{
-    document::top_level_key_line, issue::Issue, location::Location, markdown::TEXT_WIDTH,
-    render::Rendered,
+    compose::markdown::TEXT_WIDTH, compose::render::Rendered, input::document::top_level_key_line,
+    input::issue::Issue, input::location::Location,
 };
 
 /// The HTML part size above which a warning is given.

@@ -5,13 +5,13 @@
 use std::{path::Path, sync::Arc, time::SystemTime};
 
 use crate::{
-    dkim::{self, Signer},
+    compose::dkim::Signer,
+    compose::message::{Built, Composer},
+    compose::render::{Prepared, Rendered},
+    compose::unsubscribe::{KeyUse, TokenKey},
     error::Error,
-    issue::Issue,
-    message::{Built, Composer},
-    render::{Prepared, Rendered},
-    subscribers::Subscriber,
-    unsubscribe::{self, KeyUse, TokenKey},
+    input::issue::Issue,
+    input::subscribers::Subscriber,
 };
 
 #[derive(Debug)]
@@ -23,15 +23,15 @@ pub struct Mailing {
 }
 
 impl Mailing {
-    /// Prepares `issue` for `purpose`: a send needs the real unsubscribe key and, if the list
-    /// asks for DKIM, the signing key; a preview or check makes do without them (and says so in
-    /// [`Mailing::notes`]).
+    /// Prepares `issue` for `purpose` with the unsubscribe key the command resolved: a send
+    /// needs the real unsubscribe key and, if the list asks for DKIM, the signing key; a preview
+    /// or check makes do without them (and says so in [`Mailing::notes`]).
     pub fn prepare(
         issue: &Issue,
         purpose: KeyUse,
+        token_key: Option<TokenKey>,
         dkim_key: Option<&Path>,
     ) -> Result<Mailing, Error> {
-        let token_key = unsubscribe::key_from_env(purpose)?;
         let list = &issue.list.file;
         let signer = match (&list.dkim, dkim_key) {
             (Some(settings), Some(path)) => {
@@ -62,12 +62,6 @@ impl Mailing {
         Ok(mailing)
     }
 
-    /// Prepares `issue` with the given unsubscribe key and no DKIM signing (the environment is
-    /// not read).
-    pub fn new(issue: &Issue, token_key: Option<TokenKey>) -> Result<Mailing, Error> {
-        Mailing::build(issue, token_key, None)
-    }
-
     fn build(
         issue: &Issue,
         token_key: Option<TokenKey>,
@@ -88,13 +82,13 @@ impl Mailing {
         if self.prepared.uses_throwaway_key() {
             notes.push(format!(
                 "{} is not set, so unsubscribe links were made with a throwaway key; `send` needs the real key",
-                unsubscribe::KEY_VARIABLE
+                crate::env::UNSUBSCRIBE_KEY
             ));
         }
         if self.unsigned {
             notes.push(format!(
                 "no DKIM key was given (--dkim-key or {}), so messages are not signed; `send` needs the key",
-                dkim::KEY_FILE_VARIABLE
+                crate::env::DKIM_KEY_FILE
             ));
         }
         notes

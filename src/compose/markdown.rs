@@ -2,7 +2,7 @@
 //!
 //! Both renderings come from the same pulldown-cmark events. The HTML is a fragment that the
 //! HTML template places in a table cell; its elements get their styles from the template's CSS,
-//! which [`crate::render`] inlines. Raw HTML in Markdown is shown as text, not passed through,
+//! which [`crate::compose::render`] inlines. Raw HTML in Markdown is shown as text, not passed through,
 //! so an issue cannot break the email layout. The text is wrapped at [`TEXT_WIDTH`] columns and
 //! each link becomes a numbered reference, listed by the caller, so no link is lost.
 

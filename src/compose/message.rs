@@ -15,11 +15,11 @@ use lettre::{
 use sha2::{Digest, Sha256};
 
 use crate::{
-    dkim::Signer,
+    compose::dkim::Signer,
+    compose::render::{Encoded, Personal, Prepared},
     error::Error,
-    issue::Issue,
-    render::{Encoded, Personal, Prepared},
-    subscribers::Subscriber,
+    input::issue::Issue,
+    input::subscribers::Subscriber,
 };
 
 /// A message ready to send: its envelope, its bytes, and its `Message-ID`.
@@ -169,7 +169,7 @@ impl Composer {
     }
 }
 
-/// A body part already encoded as quoted-printable by [`crate::render`].
+/// A body part already encoded as quoted-printable by [`crate::compose::render`].
 fn encoded_part(content_type: ContentType, body: Vec<u8>) -> SinglePart {
     SinglePart::builder()
         .header(content_type)

@@ -12,13 +12,13 @@ use std::fmt::Write as _;
 use askama::{Template, filters::Escaper as _};
 
 use crate::{
+    compose::markdown::{self, LinkList, TEXT_WIDTH},
+    compose::unsubscribe::TokenKey,
     error::Error,
-    issue::{Issue, MAX_WIDTH},
-    list::UrlTemplate,
-    markdown::{self, LinkList, TEXT_WIDTH},
-    merge::MergeText,
-    subscribers::Subscriber,
-    unsubscribe::TokenKey,
+    input::issue::{Issue, MAX_WIDTH},
+    input::list::UrlTemplate,
+    input::placeholders::MergeText,
+    input::subscribers::Subscriber,
 };
 
 /// What the templates show that is the same for every subscriber.

@@ -15,13 +15,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::secret::Secret;
-
-/// The environment variable that holds the key.
-pub const KEY_VARIABLE: &str = "NEWSLETTER_UNSUBSCRIBE_KEY";
-
-/// The shortest key accepted, in bytes.
-pub const MIN_KEY_BYTES: usize = 32;
+use crate::{env::MIN_UNSUBSCRIBE_KEY_BYTES, secret::Secret};
 
 /// The key tokens are made with.
 #[derive(Clone, Debug)]
@@ -34,7 +28,7 @@ pub struct TokenKey {
 impl TokenKey {
     /// A key from the given bytes, or `None` if it is too short.
     pub fn new(key: Vec<u8>) -> Option<TokenKey> {
-        (key.len() >= MIN_KEY_BYTES).then(|| TokenKey {
+        (key.len() >= MIN_UNSUBSCRIBE_KEY_BYTES).then(|| TokenKey {
             key: Secret::new(key),
             throwaway: false,
         })
@@ -42,7 +36,7 @@ impl TokenKey {
 
     /// A random key for previews made without the real one.
     pub fn throwaway() -> TokenKey {
-        let mut key = vec![0; MIN_KEY_BYTES];
+        let mut key = vec![0; MIN_UNSUBSCRIBE_KEY_BYTES];
         fill_random(&mut key);
         TokenKey {
             key: Secret::new(key),
@@ -78,61 +72,6 @@ impl TokenKey {
 pub enum KeyUse {
     Send,
     Preview,
-}
-
-/// The key from the `NEWSLETTER_UNSUBSCRIBE_KEY` environment variable.
-pub fn key_from_env(purpose: KeyUse) -> Result<Option<TokenKey>, crate::error::Error> {
-    match std::env::var_os(KEY_VARIABLE) {
-        Some(value) => {
-            let bytes = value.into_encoded_bytes();
-            TokenKey::new(bytes)
-                .map(Some)
-                .ok_or(crate::error::Error::UnsubscribeKeyShort)
-        }
-        None if purpose == KeyUse::Preview => Ok(Some(TokenKey::throwaway())),
-        None => Ok(None),
-    }
-}
-
-/// `newsletter token`: prints the token of an address, or checks one.
-pub fn run(
-    arguments: &crate::cli::TokenArguments,
-    out: &mut dyn std::io::Write,
-) -> Result<i32, crate::error::Error> {
-    use crate::error::Error;
-    let list_id = match (&arguments.list, &arguments.list_id) {
-        (Some(path), _) => crate::list::List::load(path)?.file.id.as_str().to_owned(),
-        (None, Some(id)) => id
-            .parse::<crate::list::ListId>()
-            .map_err(|reason| Error::TokenArguments { reason })?
-            .as_str()
-            .to_owned(),
-        (None, None) => {
-            return Err(Error::TokenArguments {
-                reason: "give --list FILE or --list-id ID".into(),
-            });
-        }
-    };
-    let key = key_from_env(KeyUse::Send)?.ok_or(Error::UnsubscribeKeyUnset)?;
-    let email = arguments.email.trim();
-    let text = match &arguments.verify {
-        None => format!("{}\n", key.token(&list_id, email)),
-        Some(token) if key.verify(&list_id, email, token) => {
-            format!("valid: the token belongs to {email} on {list_id}\n")
-        }
-        Some(_) => {
-            return Err(Error::TokenInvalid {
-                email: email.to_owned(),
-                list_id,
-            });
-        }
-    };
-    out.write_all(text.as_bytes())
-        .map_err(|source| Error::Write {
-            path: "standard output".into(),
-            source,
-        })?;
-    Ok(crate::error::EXIT_OK)
 }
 
 /// Fills `bytes` from the operating system's random source.

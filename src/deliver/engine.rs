@@ -23,16 +23,15 @@ use std::{
 use tokio::sync::{Notify, mpsc};
 
 use crate::{
+    compose::mailing::Mailing,
+    compose::message::Built,
+    deliver::journal::{Entry, Journal, timestamp},
+    deliver::pace::Pace,
+    deliver::relay::RelaySettings,
+    deliver::report::{Outcome, Recorder},
+    deliver::smtp::{Attempt, ConnectError, Session},
     error::Error,
-    journal::{Entry, Journal, timestamp},
-    mailing::Mailing,
-    message::Built,
-    pace::Pace,
-    preview,
-    relay::RelaySettings,
-    report::{Outcome, Recorder},
-    smtp::{Attempt, ConnectError, Session},
-    subscribers::Subscriber,
+    input::subscribers::Subscriber,
 };
 
 /// Where messages go.
@@ -268,7 +267,7 @@ impl Engine {
         built: &Built,
     ) -> Option<Outcome> {
         if let Some(folder) = out {
-            let path = folder.join(format!("{}.eml", preview::file_stem(subscriber)));
+            let path = folder.join(format!("{}.eml", subscriber.file_stem()));
             if let Err(source) = std::fs::write(&path, &built.bytes) {
                 self.fail(Error::Write { path, source });
                 return None;

@@ -37,7 +37,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::{error::Error, location::Location, subscribers::AddressKey};
+use crate::{error::Error, input::location::Location, input::subscribers::AddressKey};
 
 /// How often written records are synced to disk.
 pub const SYNC_INTERVAL: Duration = Duration::from_millis(100);

@@ -20,9 +20,6 @@ use std::{
 
 use crate::{error::Error, secret::Secret};
 
-/// The environment variable that holds the SMTP password.
-pub const PASSWORD_VARIABLE: &str = "NEWSLETTER_SMTP_PASSWORD";
-
 /// The relay used when none is given: a MailHog (or another capture server) on this machine.
 pub const DEFAULT_URL: &str = "smtp://127.0.0.1:1025";
 

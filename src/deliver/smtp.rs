@@ -36,7 +36,7 @@ use tokio::{
 };
 use tokio_rustls::{TlsConnector, client::TlsStream};
 
-use crate::relay::{RelaySettings, Security};
+use crate::deliver::relay::{RelaySettings, Security};
 
 /// Why a connection could not be opened or made ready.
 #[derive(Debug)]

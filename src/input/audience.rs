@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use crate::{
     error::Error,
-    issue::Issue,
-    location::Location,
-    subscribers::{Row, SkipReason, Subscriber, SubscriberReader, Suppression},
+    input::issue::Issue,
+    input::location::Location,
+    input::subscribers::{Row, SkipReason, Subscriber, SubscriberReader, Suppression},
 };
 
 /// The subscriber and suppression files of a run.
@@ -164,7 +164,7 @@ fn named_by_list(error: Error, issue: &Issue, field: &str, from_list: bool) -> E
             Error::DocumentInvalid {
                 location: Location::line(
                     &issue.list.path,
-                    crate::document::top_level_key_line(&issue.list.text, field),
+                    crate::input::document::top_level_key_line(&issue.list.text, field),
                 ),
                 field: Some(field.to_owned()),
                 message: format!("the file `{}` does not exist", path.display()),

@@ -9,7 +9,7 @@ use std::{fs, path::Path};
 
 use serde::de::DeserializeOwned;
 
-use crate::{error::Error, location::Location};
+use crate::{error::Error, input::location::Location};
 
 /// Issue and list files are hand-written text; anything larger is a mistake (or an attack), and
 /// an issue that large could never fit in an email anyway.
@@ -380,19 +380,19 @@ mod tests {
     #[serde(deny_unknown_fields)]
     #[allow(dead_code)]
     struct Checked {
-        title: crate::fields::Line,
+        title: crate::input::values::Line,
         #[serde(default)]
         items: Vec<CheckedItem>,
         #[serde(default)]
-        address: Option<crate::fields::EmailAddress>,
+        address: Option<crate::input::values::EmailAddress>,
     }
 
     #[derive(Debug, serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     #[allow(dead_code)]
     struct CheckedItem {
-        name: crate::fields::Line,
-        label: crate::fields::Line,
+        name: crate::input::values::Line,
+        label: crate::input::values::Line,
     }
 
     fn checked_error_of(text: &str) -> (Location, Option<String>, String) {

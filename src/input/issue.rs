@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::{
-    document::{self, Document},
     error::Error,
-    fields::{EmailAddress, IssueDate, Line, Markdown, WebUrl},
-    list::List,
-    location::Location,
-    merge::MergeText,
+    input::document::{self, Document},
+    input::list::List,
+    input::location::Location,
+    input::placeholders::MergeText,
+    input::values::{EmailAddress, IssueDate, Line, Markdown, WebUrl},
 };
 
 /// The issue file as written.

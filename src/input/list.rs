@@ -10,9 +10,9 @@ use std::{
 use serde::Deserialize;
 
 use crate::{
-    document::{self, Document},
     error::Error,
-    fields::{EmailAddress, Language, Line, WebUrl},
+    input::document::{self, Document},
+    input::values::{EmailAddress, Language, Line, WebUrl},
 };
 
 /// The list file as written.
@@ -51,7 +51,7 @@ pub struct ListFile {
     pub web_url: Option<IssueUrlTemplate>,
     /// DKIM signing: the selector (and domain) of the key given with `--dkim-key`.
     #[serde(default)]
-    pub dkim: Option<crate::dkim::DkimSettings>,
+    pub dkim: Option<DkimSettings>,
 }
 
 /// A URL with an `{issue}` placeholder for the issue's name.
@@ -87,7 +87,7 @@ impl FromStr for IssueUrlTemplate {
     }
 }
 
-crate::fields::deserialize_from_str!(IssueUrlTemplate);
+crate::input::values::deserialize_from_str!(IssueUrlTemplate);
 
 /// A display name and an address.
 #[derive(Debug, Clone, Deserialize)]
@@ -137,10 +137,10 @@ impl FromStr for ListId {
     }
 }
 
-crate::fields::deserialize_from_str!(ListId);
+crate::input::values::deserialize_from_str!(ListId);
 
 /// A URL with placeholders filled per subscriber: `{email}` (the address), `{list}` (the list
-/// id) and `{token}` (see [`crate::unsubscribe`]). Values are percent-encoded when filled.
+/// id) and `{token}` (see [`crate::compose::unsubscribe`]). Values are percent-encoded when filled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UrlTemplate {
     template: String,
@@ -235,7 +235,7 @@ impl FromStr for UrlTemplate {
     }
 }
 
-crate::fields::deserialize_from_str!(UrlTemplate);
+crate::input::values::deserialize_from_str!(UrlTemplate);
 
 /// A loaded list file, with the paths it names resolved against its own folder.
 #[derive(Debug)]
@@ -268,6 +268,46 @@ impl List {
             .message_id_domain
             .as_ref()
             .map_or_else(|| self.file.from.address.domain(), ListId::as_str)
+    }
+}
+
+/// The `dkim` section of the list file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DkimSettings {
+    /// The selector: the public key is published at `SELECTOR._domainkey.DOMAIN`.
+    pub selector: DkimSelector,
+    /// The signing domain (`d=`); defaults to the domain of the sender address.
+    #[serde(default)]
+    pub domain: Option<ListId>,
+}
+
+/// A DKIM selector: one or more DNS labels (DNS labels of letters, digits and `-`, joined by dots) joined by dots, such as
+/// `news` or `2026.news`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DkimSelector(String);
+
+impl DkimSelector {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for DkimSelector {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let label = String::deserialize(deserializer)?;
+        let valid = !label.is_empty()
+            && label.len() <= 63
+            && label.split('.').all(|part| {
+                !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            });
+        if valid {
+            Ok(DkimSelector(label))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "`{label}` is not a DKIM selector (DNS labels of letters, digits and `-`, joined by dots)"
+            )))
+        }
     }
 }
 

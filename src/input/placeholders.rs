@@ -62,7 +62,7 @@ impl FromStr for MergeText {
         }
         if let Some(bad) = text
             .chars()
-            .find(|c| crate::fields::RESERVED_CHARACTERS.contains(c))
+            .find(|c| crate::input::values::RESERVED_CHARACTERS.contains(c))
         {
             return Err(format!(
                 "contains U+{:04X}, a private-use character newsletter reserves",
@@ -124,7 +124,7 @@ impl FromStr for MergeText {
     }
 }
 
-crate::fields::deserialize_from_str!(MergeText);
+crate::input::values::deserialize_from_str!(MergeText);
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,7 @@
 //! Validated value types for the fields of issue and list files.
 //!
 //! Each type checks its value while it is deserialised, so a bad value is reported by
-//! [`crate::document`] with the file, line and field path like any other YAML error.
+//! [`crate::input::document`] with the file, line and field path like any other YAML error.
 
 use std::{fmt, str::FromStr};
 
@@ -20,7 +20,7 @@ macro_rules! deserialize_from_str {
 }
 pub(crate) use deserialize_from_str;
 
-/// Characters that [`crate::render`] uses as slot markers in templates rendered once per issue;
+/// Characters that [`crate::compose::render`] uses as slot markers in templates rendered once per issue;
 /// no input text may contain them.
 pub const RESERVED_CHARACTERS: std::ops::RangeInclusive<char> = '\u{E000}'..='\u{E0FF}';
 
@@ -159,7 +159,28 @@ impl FromStr for WebUrl {
 
 deserialize_from_str!(WebUrl);
 
-/// An email address, checked as the subscriber file's are ([`crate::subscribers::parse_address`]:
+/// Parses an address, turning an internationalised domain into its ASCII (punycode) form so
+/// that any SMTP server accepts it.
+pub fn parse_address(raw: &str) -> Result<lettre::Address, String> {
+    let invalid = || format!("`{}` is not a valid email address", raw.escape_debug());
+    let (user, domain) = raw.rsplit_once('@').ok_or_else(invalid)?;
+    // lettre accepts an address at an IP address (`user@[192.0.2.1]`) but cannot build a
+    // message to or from one, so it would fail every message instead of this one row.
+    if domain.starts_with('[') {
+        return Err(invalid());
+    }
+    let domain = if domain.is_ascii() {
+        domain.to_owned()
+    } else {
+        match url::Host::parse(domain) {
+            Ok(url::Host::Domain(ascii)) => ascii,
+            _ => return Err(invalid()),
+        }
+    };
+    lettre::Address::new(user, domain).map_err(|_| invalid())
+}
+
+/// An email address, checked as the subscriber file's are ([`parse_address`]:
 /// lettre's parser, no display name, no angle brackets, an internationalised domain in
 /// punycode).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,7 +206,7 @@ impl FromStr for EmailAddress {
     type Err = String;
 
     fn from_str(value: &str) -> Result<Self, Self::Err> {
-        crate::subscribers::parse_address(value.trim())
+        parse_address(value.trim())
             .map(EmailAddress)
             .map_err(|_| format!("`{value}` is not a valid email address"))
     }
@@ -354,5 +375,16 @@ mod tests {
         assert!("zh-Hans-SG".parse::<Language>().is_ok());
         assert!("en GB".parse::<Language>().is_err());
         assert!("\"><script>".parse::<Language>().is_err());
+    }
+
+    #[test]
+    fn internationalised_domains_become_punycode() {
+        assert_eq!(
+            parse_address("info@bücher.example").unwrap().to_string(),
+            "info@xn--bcher-kva.example"
+        );
+        assert!(parse_address("a b@example.org").is_err());
+        assert!(parse_address("a@[192.0.2.1]").is_err());
+        assert!(parse_address("a@example.org\r\nBcc: x@example.org").is_err());
     }
 }

@@ -21,16 +21,16 @@ use std::{
 };
 
 use newsletter::{
-    audience::Audience,
-    document,
-    fields::EmailAddress,
-    issue::{Issue, IssueFile},
-    list::{ListFile, UrlTemplate},
-    mailing::Mailing,
-    markdown::{self, LinkList},
-    merge::MergeText,
-    subscribers::{Row, Subscriber, SubscriberReader},
-    unsubscribe::TokenKey,
+    compose::mailing::Mailing,
+    compose::markdown::{self, LinkList},
+    compose::unsubscribe::{KeyUse, TokenKey},
+    input::audience::Audience,
+    input::document,
+    input::issue::{Issue, IssueFile},
+    input::list::{ListFile, UrlTemplate},
+    input::placeholders::MergeText,
+    input::subscribers::{Row, Subscriber, SubscriberReader},
+    input::values::EmailAddress,
 };
 use proptest::{
     collection::vec,
@@ -206,7 +206,7 @@ fn markdown_text() -> impl Strategy<Value = String> {
 
 /// Whether newsletter reserves `c` for its own use (it refuses it in every text field).
 fn is_reserved(c: char) -> bool {
-    newsletter::fields::RESERVED_CHARACTERS.contains(&c)
+    newsletter::input::values::RESERVED_CHARACTERS.contains(&c)
 }
 
 /// Nineteen times in twenty a value the field accepts, so that rendering is reached (an
@@ -241,7 +241,7 @@ fn line() -> impl Strategy<Value = String> {
     mostly_valid(
         long_text(),
         |c| !c.is_control() && !is_reserved(c),
-        newsletter::fields::MAX_LINE_CHARS,
+        newsletter::input::values::MAX_LINE_CHARS,
         "Title",
     )
 }
@@ -688,7 +688,7 @@ fn check_mailing(
         return Ok(None);
     };
     let key = TokenKey::new(vec![7; 32]).expect("a long enough key");
-    let mailing = Mailing::new(&issue, Some(key)).map_err(|error| {
+    let mailing = Mailing::prepare(&issue, KeyUse::Send, Some(key), None).map_err(|error| {
         TestCaseError::fail(format!("an issue that loaded does not render: {error}"))
     })?;
     let audience = Audience::of(&issue, None, None).expect("no suppression file to read");

@@ -7,7 +7,7 @@ use std::{fs, path::Path};
 
 use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
 use mail_parser::{Message, MimeHeaders};
-use newsletter::unsubscribe::TokenKey;
+use newsletter::compose::unsubscribe::TokenKey;
 use serde::Deserialize;
 
 use crate::{

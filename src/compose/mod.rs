@@ -1,0 +1,13 @@
+//! The second stage: an issue made into email. Markdown to HTML and text ([`markdown`]), the
+//! templates rendered once per issue with slots for each subscriber ([`render`]), the message
+//! one subscriber receives ([`message`], put together by [`mailing`]), its DKIM signature
+//! ([`dkim`]) and unsubscribe token ([`unsubscribe`]), and the checks `check` makes on the
+//! result ([`lint`]).
+
+pub mod dkim;
+pub mod lint;
+pub mod mailing;
+pub mod markdown;
+pub mod message;
+pub mod render;
+pub mod unsubscribe;
