@@ -28,15 +28,15 @@ Exit codes:
     after_help = EXIT_CODES,
     max_term_width = 100
 )]
-pub struct Arguments {
+pub(crate) struct Arguments {
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 // Parsed once per run; boxing the variants would only add noise.
 #[allow(clippy::large_enum_variant)]
-pub enum Command {
+pub(crate) enum Command {
     /// Validate an issue, its list and subscribers, and build every message without sending
     #[command(after_help = "Example:\n  newsletter check newsletters/2019-06-uk-sg-mou.yaml")]
     Check(CheckArguments),
@@ -86,168 +86,168 @@ a crash, Ctrl-C or relay failure to continue without mailing anyone twice.";
 
 /// The files a run reads.
 #[derive(Debug, Args)]
-pub struct InputArguments {
+pub(crate) struct InputArguments {
     /// The issue file, e.g. newsletters/2019-06-uk-sg-mou.yaml
-    pub issue: PathBuf,
+    pub(crate) issue: PathBuf,
 
     /// Subscriber file (CSV) to use instead of the one the list file names
     #[arg(long, value_name = "FILE", env = env::SUBSCRIBERS)]
-    pub subscribers: Option<PathBuf>,
+    pub(crate) subscribers: Option<PathBuf>,
 
     /// File of addresses never to mail (one per line), instead of the one the list file names
     #[arg(long, value_name = "FILE", env = env::SUPPRESSION)]
-    pub suppression: Option<PathBuf>,
+    pub(crate) suppression: Option<PathBuf>,
 
     /// Private key (PEM) to sign messages with DKIM, for the selector in the list file
     #[arg(long, value_name = "FILE", env = env::DKIM_KEY_FILE)]
-    pub dkim_key: Option<PathBuf>,
+    pub(crate) dkim_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
-pub struct CheckArguments {
+pub(crate) struct CheckArguments {
     #[command(flatten)]
-    pub input: InputArguments,
+    pub(crate) input: InputArguments,
 
     /// Treat warnings as errors (exit code 4)
     #[arg(long, short = 'D')]
-    pub deny_warnings: bool,
+    pub(crate) deny_warnings: bool,
 }
 
 #[derive(Debug, Args)]
-pub struct PreviewArguments {
+pub(crate) struct PreviewArguments {
     #[command(flatten)]
-    pub input: InputArguments,
+    pub(crate) input: InputArguments,
 
     /// Folder to write the preview into [default: preview/ISSUE]
     #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
 
     /// Preview only the message to this subscriber
     #[arg(long = "for", value_name = "EMAIL")]
-    pub for_email: Option<String>,
+    pub(crate) for_email: Option<String>,
 
     /// Open the index page in a browser when done
     #[arg(long)]
-    pub open: bool,
+    pub(crate) open: bool,
 }
 
 #[derive(Debug, Args)]
-pub struct SendArguments {
+pub(crate) struct SendArguments {
     #[command(flatten)]
-    pub input: InputArguments,
+    pub(crate) input: InputArguments,
 
     /// Build every message and report what would be sent, without connecting to any server
     #[arg(long)]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
 
     /// With --dry-run: write each message as an .eml file into this folder
     #[arg(long, value_name = "DIR", requires = "dry_run")]
-    pub out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
 
     /// The SMTP relay: smtp://HOST:PORT, smtp://HOST:587?tls=required, smtps://HOST:465, with
     /// an optional USER@ before the host
     #[arg(long, value_name = "URL", env = env::SMTP_URL, default_value = crate::deliver::relay::DEFAULT_URL)]
-    pub smtp: String,
+    pub(crate) smtp: String,
 
     /// Also trust the certificate authorities in this PEM file (a private relay's CA)
     #[arg(long, value_name = "FILE", env = env::SMTP_CA_FILE)]
-    pub ca_file: Option<PathBuf>,
+    pub(crate) ca_file: Option<PathBuf>,
 
     /// The name to greet the relay with (EHLO) [default: the list's domain]
     #[arg(long, value_name = "NAME", env = env::HELO)]
-    pub helo: Option<String>,
+    pub(crate) helo: Option<String>,
 
     /// Send a test to this address only (repeatable), with "[TEST]" before the subject
     #[arg(long = "to", value_name = "ADDR")]
-    pub to: Vec<String>,
+    pub(crate) to: Vec<String>,
 
     /// Number of simultaneous SMTP connections
     #[arg(long, value_name = "N", default_value_t = 4, env = env::CONCURRENCY,
           value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub concurrency: u16,
+    pub(crate) concurrency: u16,
 
     /// At most this many messages per second
     #[arg(long, value_name = "PER_SECOND", env = env::RATE, value_parser = positive_rate)]
-    pub rate: Option<f64>,
+    pub(crate) rate: Option<f64>,
 
     /// At most this many messages per hour or day over all runs, e.g. 500/hour or 10000/day
     #[arg(long, value_name = "N/WINDOW", env = env::CAP)]
-    pub cap: Option<Cap>,
+    pub(crate) cap: Option<Cap>,
 
     /// Send to at most N recipients in this run; a later run continues with the rest
     #[arg(long, value_name = "N")]
-    pub limit: Option<usize>,
+    pub(crate) limit: Option<usize>,
 
     /// Write one JSON line per recipient (address, outcome, reply, message id, time)
     #[arg(long, value_name = "FILE")]
-    pub report: Option<PathBuf>,
+    pub(crate) report: Option<PathBuf>,
 
     /// Do not ask for confirmation (needed when not on a terminal)
     #[arg(long, short = 'y')]
-    pub yes: bool,
+    pub(crate) yes: bool,
 
     /// The journal of this issue's sends [default: ISSUE.journal beside the issue]
     #[arg(long, value_name = "FILE", env = env::JOURNAL)]
-    pub journal: Option<PathBuf>,
+    pub(crate) journal: Option<PathBuf>,
 
     /// Send again to recipients whose delivery is in doubt after an interrupted run (they may
     /// get the message twice)
     #[arg(long)]
-    pub resend_in_doubt: bool,
+    pub(crate) resend_in_doubt: bool,
 
     /// The issue changed since its journal was started: keep the journal, so whoever already got
     /// the old version is not mailed again
     #[arg(long, conflicts_with = "start_over")]
-    pub continue_changed: bool,
+    pub(crate) continue_changed: bool,
 
     /// The issue changed since its journal was started: set the journal aside and mail everyone
     #[arg(long)]
-    pub start_over: bool,
+    pub(crate) start_over: bool,
 
     /// Retries per recipient after a temporary failure (4xx reply, dropped connection)
     #[arg(long, value_name = "N", default_value_t = 5)]
-    pub retries: u32,
+    pub(crate) retries: u32,
 
     /// Wait before the first retry (doubling each time), e.g. 500ms, 2s
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
-    pub retry_delay: std::time::Duration,
+    pub(crate) retry_delay: std::time::Duration,
 
     /// Give up waiting for a server reply after this long
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
-    pub timeout: std::time::Duration,
+    pub(crate) timeout: std::time::Duration,
 
     /// How to show progress
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
-    pub progress: ProgressMode,
+    pub(crate) progress: ProgressMode,
 }
 
 #[derive(Debug, Args)]
-pub struct StatusArguments {
+pub(crate) struct StatusArguments {
     #[command(flatten)]
-    pub input: InputArguments,
+    pub(crate) input: InputArguments,
 
     /// The journal to read [default: ISSUE.journal beside the issue]
     #[arg(long, value_name = "FILE", env = env::JOURNAL)]
-    pub journal: Option<PathBuf>,
+    pub(crate) journal: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("which_list").required(true).args(["list", "list_id"])))]
-pub struct TokenArguments {
+pub(crate) struct TokenArguments {
     /// The list file, for its list id
     #[arg(long, value_name = "FILE")]
-    pub list: Option<PathBuf>,
+    pub(crate) list: Option<PathBuf>,
 
     /// The list id itself, e.g. bulletin.example.org
     #[arg(long, value_name = "ID")]
-    pub list_id: Option<String>,
+    pub(crate) list_id: Option<String>,
 
     /// The subscriber's address
-    pub email: String,
+    pub(crate) email: String,
 
     /// Check this token instead of printing one
     #[arg(long, value_name = "TOKEN")]
-    pub verify: Option<String>,
+    pub(crate) verify: Option<String>,
 }
 
 fn positive_rate(text: &str) -> Result<f64, String> {
@@ -258,7 +258,7 @@ fn positive_rate(text: &str) -> Result<f64, String> {
 }
 
 /// Parses `250ms`, `2s`, `1m`, `1h`.
-pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit() && c != '.')
@@ -283,7 +283,7 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ProgressMode {
+pub(crate) enum ProgressMode {
     /// A bar on a terminal, lines otherwise.
     Auto,
     Bar,
@@ -293,9 +293,9 @@ pub enum ProgressMode {
 
 /// A limit of messages per time window, counted over runs through the journal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cap {
-    pub count: usize,
-    pub window: Duration,
+pub(crate) struct Cap {
+    pub(crate) count: usize,
+    pub(crate) window: Duration,
 }
 
 impl FromStr for Cap {

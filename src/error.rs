@@ -9,15 +9,15 @@ use std::{fmt, fmt::Write as _, io, path::PathBuf};
 use crate::input::location::Location;
 
 /// Exit code when everything worked.
-pub const EXIT_OK: i32 = 0;
+pub(crate) const EXIT_OK: i32 = 0;
 /// Exit code for a failure that is not about the input files: I/O, the SMTP server, the journal.
-pub const EXIT_FAILURE: i32 = 1;
+pub(crate) const EXIT_FAILURE: i32 = 1;
 /// Exit code clap uses for bad command-line usage.
-pub const EXIT_USAGE: i32 = 2;
+pub(crate) const EXIT_USAGE: i32 = 2;
 /// Exit code when a run finished but some recipients failed or are in doubt.
-pub const EXIT_PARTIAL: i32 = 3;
+pub(crate) const EXIT_PARTIAL: i32 = 3;
 /// Exit code for invalid input: the issue, list, subscriber or suppression file.
-pub const EXIT_INVALID_INPUT: i32 = 4;
+pub(crate) const EXIT_INVALID_INPUT: i32 = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -213,7 +213,7 @@ fn problem_list(path: &std::path::Path, problems: &[(Location, String)]) -> Stri
 const MAX_LISTED_PROBLEMS: usize = 20;
 
 impl Error {
-    pub fn exit_code(&self) -> i32 {
+    pub(crate) fn exit_code(&self) -> i32 {
         match self {
             // A file the user named that is not there is a mistake in the input.
             Error::Read { source, .. } if source.kind() == io::ErrorKind::NotFound => {
@@ -260,7 +260,7 @@ impl Error {
 
     /// A line suggesting what to do next, for failures where the fix is not obvious from the
     /// message alone.
-    pub fn hint(&self) -> Option<String> {
+    pub(crate) fn hint(&self) -> Option<String> {
         match self {
             Error::DocumentInvalid { .. } => Some(
                 "the file format is described in README.md, section \"The files\""
@@ -320,7 +320,7 @@ impl Error {
 }
 
 /// Writes `error: <message>`, one `caused by:` line per source, and a hint if there is one.
-pub struct Report<'a>(pub &'a Error);
+pub(crate) struct Report<'a>(pub(crate) &'a Error);
 
 impl fmt::Display for Report<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

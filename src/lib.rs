@@ -14,15 +14,15 @@
 //! its arguments once and calls the stages. [`error`] and [`env`] sit below everything: the
 //! ways a run fails with their exit codes, and the environment variables read.
 
-pub mod cli;
-pub mod commands;
-pub mod compose;
-pub mod deliver;
-pub mod env;
-pub mod error;
-pub mod input;
-pub mod secret;
-pub mod units;
+pub(crate) mod cli;
+pub(crate) mod commands;
+pub(crate) mod compose;
+pub(crate) mod deliver;
+pub(crate) mod env;
+pub(crate) mod error;
+pub(crate) mod input;
+pub(crate) mod secret;
+pub(crate) mod units;
 
 use std::ffi::OsString;
 
@@ -50,4 +50,29 @@ where
             error.exit_code()
         }
     }
+}
+
+/// What the test suite (`tests/suite`) uses in-process, for property tests of the stages; the
+/// rest of the suite goes through the binary. Not an API: nothing outside this repository
+/// should depend on it.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::{
+        compose::{
+            mailing::Mailing,
+            markdown::{self, LinkList},
+            unsubscribe::{KeyUse, TokenKey},
+        },
+        error::Error,
+        input::{
+            audience::Audience,
+            document,
+            issue::{Issue, IssueFile},
+            list::{ListFile, UrlTemplate},
+            placeholders::MergeText,
+            subscribers::{Row, Subscriber, SubscriberReader},
+            values::{EmailAddress, MAX_LINE_CHARS, RESERVED_CHARACTERS},
+        },
+        units::size,
+    };
 }

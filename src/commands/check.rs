@@ -58,7 +58,7 @@ impl MessageLints {
     }
 }
 
-pub fn run(arguments: &CheckArguments, out: &mut dyn Write) -> Result<i32, Error> {
+pub(crate) fn run(arguments: &CheckArguments, out: &mut dyn Write) -> Result<i32, Error> {
     let Input {
         issue,
         mailing,

@@ -14,14 +14,14 @@ use crate::{
 };
 
 #[derive(Debug)]
-pub struct Input {
-    pub issue: Issue,
-    pub mailing: Mailing,
-    pub audience: Audience,
+pub(crate) struct Input {
+    pub(crate) issue: Issue,
+    pub(crate) mailing: Mailing,
+    pub(crate) audience: Audience,
 }
 
 impl Input {
-    pub fn load(arguments: &InputArguments, purpose: KeyUse) -> Result<Input, Error> {
+    pub(crate) fn load(arguments: &InputArguments, purpose: KeyUse) -> Result<Input, Error> {
         let issue = Issue::load(&arguments.issue)?;
         let mailing = Mailing::prepare(
             &issue,
@@ -44,7 +44,7 @@ impl Input {
 
 /// The unsubscribe key from [`env::UNSUBSCRIBE_KEY`]: a send must have it; a preview or check
 /// makes do with a throwaway key (its tokens will not verify) when it is not set.
-pub fn unsubscribe_key(purpose: KeyUse) -> Result<Option<TokenKey>, Error> {
+pub(crate) fn unsubscribe_key(purpose: KeyUse) -> Result<Option<TokenKey>, Error> {
     match std::env::var_os(env::UNSUBSCRIBE_KEY) {
         Some(value) => {
             let bytes = value.into_encoded_bytes();

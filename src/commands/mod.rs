@@ -1,18 +1,18 @@
 //! The commands, one file each. Each resolves its arguments, then calls the stages
 //! ([`crate::input`], [`crate::compose`], [`crate::deliver`]) that do the work.
 
-pub mod check;
-pub mod load;
-pub mod preview;
-pub mod progress;
-pub mod send;
-pub mod status;
-pub mod token;
+pub(crate) mod check;
+pub(crate) mod load;
+pub(crate) mod preview;
+pub(crate) mod progress;
+pub(crate) mod send;
+pub(crate) mod status;
+pub(crate) mod token;
 
 use crate::{cli::Command, error::Error};
 
 /// Runs `command` and returns the exit code of a run that did not fail outright.
-pub fn execute(command: Command) -> Result<i32, Error> {
+pub(crate) fn execute(command: Command) -> Result<i32, Error> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match command {

@@ -24,7 +24,7 @@ use crate::{
 };
 
 /// The file name of the web version in a preview folder.
-pub const WEB_PAGE: &str = "web.html";
+pub(crate) const WEB_PAGE: &str = "web.html";
 
 struct IndexEntry {
     line: usize,
@@ -45,7 +45,7 @@ struct IndexTemplate<'a> {
     web_url: Option<&'a str>,
 }
 
-pub fn run(arguments: &PreviewArguments, out: &mut dyn Write) -> Result<i32, Error> {
+pub(crate) fn run(arguments: &PreviewArguments, out: &mut dyn Write) -> Result<i32, Error> {
     let Input {
         issue,
         mailing,

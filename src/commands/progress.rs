@@ -19,14 +19,14 @@ use crate::{
 const LINE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Shows progress until the returned handle is dropped or `finish` is called.
-pub struct Progress {
+pub(crate) struct Progress {
     task: tokio::task::JoinHandle<()>,
     bar: Option<ProgressBar>,
 }
 
 impl Progress {
     /// Starts showing the progress of `engine` towards `total` recipients.
-    pub fn start(
+    pub(crate) fn start(
         mode: ProgressMode,
         engine: &Arc<Engine>,
         total: usize,
@@ -82,7 +82,7 @@ impl Progress {
         Progress { task, bar }
     }
 
-    pub fn finish(self) {
+    pub(crate) fn finish(self) {
         self.task.abort();
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
@@ -91,7 +91,7 @@ impl Progress {
 }
 
 /// `sent 120, failed 1, in doubt 0`.
-pub fn counts_text(totals: &Totals, verb: &str) -> String {
+pub(crate) fn counts_text(totals: &Totals, verb: &str) -> String {
     let mut text = if verb == "sent" {
         format!("sent {}", totals.sent)
     } else {
@@ -111,7 +111,7 @@ pub fn counts_text(totals: &Totals, verb: &str) -> String {
 
 /// Messages per second.
 #[allow(clippy::cast_precision_loss)]
-pub fn rate(count: usize, elapsed: Duration) -> f64 {
+pub(crate) fn rate(count: usize, elapsed: Duration) -> f64 {
     let seconds = elapsed.as_secs_f64();
     if seconds > 0.0 {
         count as f64 / seconds

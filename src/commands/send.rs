@@ -33,9 +33,9 @@ use crate::{
 };
 
 /// Exit code when a run stopped early on purpose (a cap was reached); run again later.
-pub const EXIT_PAUSED: i32 = 5;
+pub(crate) const EXIT_PAUSED: i32 = 5;
 /// Exit code after Ctrl-C.
-pub const EXIT_INTERRUPTED: i32 = 130;
+pub(crate) const EXIT_INTERRUPTED: i32 = 130;
 
 /// Why the producer stopped queueing before the end of the list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +44,7 @@ enum Early {
     Cap { resume_at: OffsetDateTime },
 }
 
-pub fn run(arguments: &SendArguments, out: &mut dyn Write) -> Result<i32, Error> {
+pub(crate) fn run(arguments: &SendArguments, out: &mut dyn Write) -> Result<i32, Error> {
     let dry_run = arguments.dry_run;
     let test_send = !arguments.to.is_empty();
     let purpose = if dry_run {

@@ -12,7 +12,7 @@ use crate::{
     input::issue::Issue,
 };
 
-pub fn run(arguments: &StatusArguments, out: &mut dyn Write) -> Result<i32, Error> {
+pub(crate) fn run(arguments: &StatusArguments, out: &mut dyn Write) -> Result<i32, Error> {
     let input = &arguments.input;
     let issue = Issue::load(&input.issue)?;
     let path = arguments

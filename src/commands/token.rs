@@ -12,7 +12,7 @@ use crate::{
 };
 
 /// `newsletter token`: prints the token of an address, or checks one.
-pub fn run(arguments: &TokenArguments, out: &mut dyn Write) -> Result<i32, Error> {
+pub(crate) fn run(arguments: &TokenArguments, out: &mut dyn Write) -> Result<i32, Error> {
     let list_id = match (&arguments.list, &arguments.list_id) {
         (Some(path), _) => List::load(path)?.file.id.as_str().to_owned(),
         (None, Some(id)) => id

@@ -22,7 +22,7 @@ use lettre::message::{
 };
 
 /// The headers every signature covers.
-pub const SIGNED_HEADERS: [&str; 10] = [
+pub(crate) const SIGNED_HEADERS: [&str; 10] = [
     "From",
     "To",
     "Subject",
@@ -37,15 +37,13 @@ pub const SIGNED_HEADERS: [&str; 10] = [
 
 /// Signs messages with one key.
 #[derive(Debug)]
-pub struct Signer {
+pub(crate) struct Signer {
     config: DkimConfig,
-    pub selector: String,
-    pub domain: String,
 }
 
 impl Signer {
     /// Reads the private key at `key_file` for `selector` and `domain`.
-    pub fn load(key_file: &Path, selector: &str, domain: &str) -> Result<Signer, Error> {
+    pub(crate) fn load(key_file: &Path, selector: &str, domain: &str) -> Result<Signer, Error> {
         let pem = std::fs::read_to_string(key_file).map_err(|source| Error::Read {
             path: key_file.to_owned(),
             source,
@@ -72,15 +70,11 @@ impl Signer {
                 body: DkimCanonicalizationType::Relaxed,
             },
         );
-        Ok(Signer {
-            config,
-            selector: selector.to_owned(),
-            domain: domain.to_owned(),
-        })
+        Ok(Signer { config })
     }
 
     /// Adds a `DKIM-Signature` header to `message`.
-    pub fn sign(&self, message: &mut Message) {
+    pub(crate) fn sign(&self, message: &mut Message) {
         message.sign(&self.config);
     }
 }

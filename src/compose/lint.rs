@@ -27,13 +27,13 @@ use crate::{
 };
 
 /// The HTML part size above which a warning is given.
-pub const MAX_HTML_BYTES: usize = 90_000;
+pub(crate) const MAX_HTML_BYTES: usize = 90_000;
 /// The longest preheader that mail clients show in full.
-pub const MAX_PREHEADER_CHARS: usize = 100;
+pub(crate) const MAX_PREHEADER_CHARS: usize = 100;
 /// The longest subject that mail clients show in full.
-pub const MAX_SUBJECT_CHARS: usize = 80;
+pub(crate) const MAX_SUBJECT_CHARS: usize = 80;
 /// The longest line of a text part (RFC 5322 recommends 78).
-pub const MAX_TEXT_COLUMNS: usize = 78;
+pub(crate) const MAX_TEXT_COLUMNS: usize = 78;
 
 /// Link texts that say nothing about where the link goes.
 const VAGUE_LINK_TEXTS: [&str; 8] = [
@@ -49,10 +49,10 @@ const VAGUE_LINK_TEXTS: [&str; 8] = [
 
 /// One warning.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lint {
-    pub rule: &'static str,
-    pub location: Option<Location>,
-    pub message: String,
+pub(crate) struct Lint {
+    pub(crate) rule: &'static str,
+    pub(crate) location: Option<Location>,
+    pub(crate) message: String,
 }
 
 impl fmt::Display for Lint {
@@ -66,7 +66,7 @@ impl fmt::Display for Lint {
 }
 
 /// Warnings about the issue itself, found once.
-pub fn lint_issue(issue: &Issue) -> Vec<Lint> {
+pub(crate) fn lint_issue(issue: &Issue) -> Vec<Lint> {
     let mut lints = Vec::new();
     lint_headline(issue, &mut lints);
     lint_stories(issue, &mut lints);
@@ -286,7 +286,7 @@ fn lint_markdown(markdown: &str, field: &str, location: Option<&Location>, lints
 
 /// Warnings about one subscriber's rendered parts. Each rule reports its first case only, with
 /// the number of messages it affects counted by the caller.
-pub fn lint_parts(rendered: &Rendered) -> Vec<Lint> {
+pub(crate) fn lint_parts(rendered: &Rendered) -> Vec<Lint> {
     let mut lints = Vec::new();
     if rendered.html.len() > MAX_HTML_BYTES {
         lints.push(Lint {

@@ -17,9 +17,9 @@ use crate::{
 #[derive(Debug)]
 pub struct Mailing {
     pub prepared: Prepared,
-    pub composer: Composer,
+    pub(crate) composer: Composer,
     /// Set when the list asks for DKIM but a preview or check runs without the key.
-    pub unsigned: bool,
+    pub(crate) unsigned: bool,
 }
 
 impl Mailing {
@@ -77,7 +77,7 @@ impl Mailing {
     }
 
     /// Notes for the user about what a preview or check could not do as a send would.
-    pub fn notes(&self) -> Vec<String> {
+    pub(crate) fn notes(&self) -> Vec<String> {
         let mut notes = Vec::new();
         if self.prepared.uses_throwaway_key() {
             notes.push(format!(
@@ -95,7 +95,11 @@ impl Mailing {
     }
 
     /// The message to `subscriber`.
-    pub fn message(&self, subscriber: &Subscriber, date: SystemTime) -> Result<Built, Error> {
+    pub(crate) fn message(
+        &self,
+        subscriber: &Subscriber,
+        date: SystemTime,
+    ) -> Result<Built, Error> {
         let personal = self.prepared.personalise(subscriber);
         let encoded = self.prepared.encode(&personal);
         self.composer.build(subscriber, &personal, encoded, date)

@@ -9,7 +9,7 @@
 use pulldown_cmark::{CowStr, Event, HeadingLevel, LinkType, Options, Parser, Tag, TagEnd};
 
 /// The column at which the text part is wrapped.
-pub const TEXT_WIDTH: usize = 76;
+pub(crate) const TEXT_WIDTH: usize = 76;
 
 fn parser(markdown: &str) -> Parser<'_> {
     Parser::new_ext(
@@ -94,19 +94,15 @@ impl LinkList {
     }
 
     /// All links, numbered.
-    pub fn iter(&self) -> impl Iterator<Item = (usize, &str)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &str)> {
         self.links
             .iter()
             .enumerate()
             .map(|(index, url)| (index + 1, url.as_str()))
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.links.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.links.is_empty()
     }
 }
 

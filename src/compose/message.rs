@@ -5,7 +5,7 @@
 use std::{sync::Arc, time::SystemTime};
 
 use lettre::{
-    Address, Message,
+    Message,
     address::Envelope,
     message::{
         Body, Mailbox, MultiPart, SinglePart,
@@ -25,14 +25,14 @@ use crate::{
 /// A message ready to send: its envelope, its bytes, and its `Message-ID`.
 #[derive(Debug, Clone)]
 pub struct Built {
-    pub envelope: Envelope,
+    pub(crate) envelope: Envelope,
     pub bytes: Vec<u8>,
-    pub message_id: String,
+    pub(crate) message_id: String,
 }
 
 /// What every message of an issue shares, computed once.
 #[derive(Debug, Clone)]
-pub struct Composer {
+pub(crate) struct Composer {
     from: Mailbox,
     reply_to: Option<Mailbox>,
     list_id: String,
@@ -46,7 +46,7 @@ pub struct Composer {
 }
 
 impl Composer {
-    pub fn new(issue: &Issue, prepared: &Prepared, signer: Option<Arc<Signer>>) -> Composer {
+    pub(crate) fn new(issue: &Issue, prepared: &Prepared, signer: Option<Arc<Signer>>) -> Composer {
         let list = &issue.list.file;
         let from = Mailbox::new(
             Some(list.from.name.to_string()),
@@ -76,20 +76,20 @@ impl Composer {
     /// Marks every message as a test send: `[TEST]` before the subject and a `Message-ID` of
     /// its own, so a test never shares an id with the real send.
     #[must_use]
-    pub fn for_test_send(mut self, run: &str) -> Composer {
+    pub(crate) fn for_test_send(mut self, run: &str) -> Composer {
         self.subject = format!("[TEST] {}", self.subject);
         self.message_id_stem = format!("{}.test-{run}", self.message_id_stem);
         self
     }
 
-    pub fn subject(&self) -> &str {
+    pub(crate) fn subject(&self) -> &str {
         &self.subject
     }
 
     /// The `Message-ID` of the message to `email`. It is the same each time the same issue is
     /// sent to the same address, so a resent message (after a crash left its delivery in doubt)
     /// can be recognised as a duplicate by the receiving side.
-    pub fn message_id(&self, email: &str) -> String {
+    pub(crate) fn message_id(&self, email: &str) -> String {
         let digest = Sha256::digest(email.to_lowercase().as_bytes());
         let hex = crate::units::hex(&digest[..8]);
         format!(
@@ -99,7 +99,7 @@ impl Composer {
     }
 
     /// Builds the message to `subscriber`.
-    pub fn build(
+    pub(crate) fn build(
         &self,
         subscriber: &Subscriber,
         personal: &Personal,
@@ -159,13 +159,8 @@ impl Composer {
     }
 
     /// The DKIM signer, if messages are signed.
-    pub fn signs(&self) -> Option<&Signer> {
+    pub(crate) fn signs(&self) -> Option<&Signer> {
         self.signer.as_deref()
-    }
-
-    /// The envelope sender.
-    pub fn sender(&self) -> &Address {
-        &self.from.email
     }
 }
 

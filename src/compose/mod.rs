@@ -4,10 +4,10 @@
 //! ([`dkim`]) and unsubscribe token ([`unsubscribe`]), and the checks `check` makes on the
 //! result ([`lint`]).
 
-pub mod dkim;
-pub mod lint;
-pub mod mailing;
+pub(crate) mod dkim;
+pub(crate) mod lint;
+pub(crate) mod mailing;
 pub mod markdown;
-pub mod message;
-pub mod render;
-pub mod unsubscribe;
+pub(crate) mod message;
+pub(crate) mod render;
+pub(crate) mod unsubscribe;

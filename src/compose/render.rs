@@ -23,74 +23,74 @@ use crate::{
 
 /// What the templates show that is the same for every subscriber.
 #[derive(Debug)]
-pub struct IssueView {
-    pub lang: String,
-    pub number: u32,
+pub(crate) struct IssueView {
+    pub(crate) lang: String,
+    pub(crate) number: u32,
     /// Where the web version of this issue is published, if the list says.
-    pub web_url: Option<String>,
-    pub subject: String,
-    pub preheader: String,
-    pub preheader_spacer: &'static str,
-    pub list_name: String,
-    pub sender_name: String,
-    pub issue_line: String,
-    pub masthead_rule: String,
-    pub footer_rule: String,
-    pub intro_html: Option<String>,
-    pub intro_text: Option<String>,
-    pub stories: Vec<StoryView>,
-    pub contact: Option<ContactView>,
-    pub footer_html: Option<String>,
-    pub footer_text: Option<String>,
-    pub unsubscribe_mailto: Option<String>,
-    pub postal_address: Option<String>,
+    pub(crate) web_url: Option<String>,
+    pub(crate) subject: String,
+    pub(crate) preheader: String,
+    pub(crate) preheader_spacer: &'static str,
+    pub(crate) list_name: String,
+    pub(crate) sender_name: String,
+    pub(crate) issue_line: String,
+    pub(crate) masthead_rule: String,
+    pub(crate) footer_rule: String,
+    pub(crate) intro_html: Option<String>,
+    pub(crate) intro_text: Option<String>,
+    pub(crate) stories: Vec<StoryView>,
+    pub(crate) contact: Option<ContactView>,
+    pub(crate) footer_html: Option<String>,
+    pub(crate) footer_text: Option<String>,
+    pub(crate) unsubscribe_mailto: Option<String>,
+    pub(crate) postal_address: Option<String>,
     /// The sender's name and, on the next line, their postal address wrapped for the text part.
-    pub postal_text: Option<String>,
+    pub(crate) postal_text: Option<String>,
 }
 
 #[derive(Debug)]
-pub struct StoryView {
-    pub title: String,
+pub(crate) struct StoryView {
+    pub(crate) title: String,
     /// The title, wrapped and underlined, for the text part.
-    pub title_block: String,
-    pub html: String,
+    pub(crate) title_block: String,
+    pub(crate) html: String,
     /// The body as text, followed by the links it introduced.
-    pub text: String,
-    pub link: Option<LinkView>,
-    pub image: Option<ImageView>,
+    pub(crate) text: String,
+    pub(crate) link: Option<LinkView>,
+    pub(crate) image: Option<ImageView>,
 }
 
 #[derive(Debug)]
-pub struct LinkView {
-    pub url: String,
-    pub label: String,
+pub(crate) struct LinkView {
+    pub(crate) url: String,
+    pub(crate) label: String,
     /// The label (wrapped) and the URL on its own line, for the text part.
-    pub text: String,
+    pub(crate) text: String,
 }
 
 #[derive(Debug)]
-pub struct ImageView {
-    pub src: String,
-    pub alt: String,
-    pub width: u32,
+pub(crate) struct ImageView {
+    pub(crate) src: String,
+    pub(crate) alt: String,
+    pub(crate) width: u32,
 }
 
 #[derive(Debug)]
-pub struct ContactView {
-    pub name: String,
-    pub email: String,
-    pub role: Option<String>,
+pub(crate) struct ContactView {
+    pub(crate) name: String,
+    pub(crate) email: String,
+    pub(crate) role: Option<String>,
     /// The contact line, wrapped, for the text part.
-    pub text: String,
+    pub(crate) text: String,
 }
 
 /// The values a template shows for the per-subscriber parts: markers when rendering once per
 /// issue.
 #[derive(Debug)]
-pub struct Slots {
-    pub greeting: String,
-    pub email: String,
-    pub unsubscribe_url: String,
+pub(crate) struct Slots {
+    pub(crate) greeting: String,
+    pub(crate) email: String,
+    pub(crate) unsubscribe_url: String,
 }
 
 #[derive(Template)]
@@ -282,12 +282,12 @@ fn encode_quoted_printable(text: &str) -> String {
 
 /// The per-subscriber values of one email.
 #[derive(Debug, Clone)]
-pub struct Personal {
-    pub greeting: String,
+pub(crate) struct Personal {
+    pub(crate) greeting: String,
     /// The greeting wrapped for the text part.
-    pub greeting_text: String,
-    pub email: String,
-    pub unsubscribe_url: String,
+    pub(crate) greeting_text: String,
+    pub(crate) email: String,
+    pub(crate) unsubscribe_url: String,
 }
 
 impl Personal {
@@ -311,19 +311,19 @@ pub struct Rendered {
 /// The two parts of one subscriber's email, quoted-printable encoded with CRLF line ends,
 /// ready to be placed in a message.
 #[derive(Debug, Clone)]
-pub struct Encoded {
-    pub html: Vec<u8>,
-    pub text: Vec<u8>,
+pub(crate) struct Encoded {
+    pub(crate) html: Vec<u8>,
+    pub(crate) text: Vec<u8>,
 }
 
 /// An issue rendered once, ready to be personalised for each subscriber.
 #[derive(Debug)]
 pub struct Prepared {
     pub subject: String,
-    pub view: IssueView,
+    pub(crate) view: IssueView,
     /// The web version of the issue: the HTML part with the greeting for no one in particular,
     /// and no address or unsubscribe link.
-    pub web_page: String,
+    pub(crate) web_page: String,
     html: Segments,
     text: Segments,
     greeting: MergeText,
@@ -339,7 +339,7 @@ const PREHEADER_SPACER: &str = "&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;
 
 impl Prepared {
     /// Renders `issue` once. `token_key` signs unsubscribe URLs that use `{token}`.
-    pub fn new(issue: &Issue, token_key: Option<TokenKey>) -> Result<Prepared, Error> {
+    pub(crate) fn new(issue: &Issue, token_key: Option<TokenKey>) -> Result<Prepared, Error> {
         let list = &issue.list.file;
         if list.unsubscribe.url.uses("token") && token_key.is_none() {
             return Err(Error::UnsubscribeKeyMissing {
@@ -406,12 +406,12 @@ impl Prepared {
     }
 
     /// Whether unsubscribe tokens are made with a throwaway key (a preview without the key).
-    pub fn uses_throwaway_key(&self) -> bool {
+    pub(crate) fn uses_throwaway_key(&self) -> bool {
         self.unsubscribe_url.uses("token") && self.token_key.as_ref().is_some_and(|k| k.throwaway)
     }
 
     /// The unsubscribe URL of `email`.
-    pub fn unsubscribe_url(&self, email: &str) -> String {
+    pub(crate) fn unsubscribe_url(&self, email: &str) -> String {
         self.unsubscribe_url.fill(|name| match name {
             "email" => email.to_owned(),
             "list" => self.list_id.clone(),
@@ -425,7 +425,7 @@ impl Prepared {
     }
 
     /// The per-subscriber values for `subscriber`.
-    pub fn personalise(&self, subscriber: &Subscriber) -> Personal {
+    pub(crate) fn personalise(&self, subscriber: &Subscriber) -> Personal {
         let greeting = self
             .greeting
             .fill(|field| subscriber.field(field))
@@ -445,7 +445,7 @@ impl Prepared {
     }
 
     /// The HTML and text parts for one subscriber.
-    pub fn render(&self, personal: &Personal) -> Rendered {
+    pub(crate) fn render(&self, personal: &Personal) -> Rendered {
         Rendered {
             html: self.html.fill(personal, true),
             text: self.text.fill(personal, false),
@@ -453,7 +453,7 @@ impl Prepared {
     }
 
     /// The HTML and text parts for one subscriber, encoded for the message.
-    pub fn encode(&self, personal: &Personal) -> Encoded {
+    pub(crate) fn encode(&self, personal: &Personal) -> Encoded {
         Encoded {
             html: self.html.fill_encoded(personal, true),
             text: self.text.fill_encoded(personal, false),

@@ -22,7 +22,7 @@ use crate::{env::MIN_UNSUBSCRIBE_KEY_BYTES, secret::Secret};
 pub struct TokenKey {
     key: Secret<Vec<u8>>,
     /// Whether the key is a throwaway one made for a preview (tokens will not verify).
-    pub throwaway: bool,
+    pub(crate) throwaway: bool,
 }
 
 impl TokenKey {
@@ -35,7 +35,7 @@ impl TokenKey {
     }
 
     /// A random key for previews made without the real one.
-    pub fn throwaway() -> TokenKey {
+    pub(crate) fn throwaway() -> TokenKey {
         let mut key = vec![0; MIN_UNSUBSCRIBE_KEY_BYTES];
         fill_random(&mut key);
         TokenKey {

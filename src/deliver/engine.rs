@@ -36,7 +36,7 @@ use crate::{
 
 /// Where messages go.
 #[derive(Debug, Clone)]
-pub enum Transport {
+pub(crate) enum Transport {
     /// Build everything, connect to nothing; optionally write each message as an `.eml` file.
     DryRun { out: Option<PathBuf> },
     /// Deliver through the relay.
@@ -45,12 +45,12 @@ pub enum Transport {
 
 /// How often, and how patiently, temporary failures are retried.
 #[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
+pub(crate) struct RetryPolicy {
     /// Attempts after the first.
-    pub retries: u32,
+    pub(crate) retries: u32,
     /// The wait before the first retry; it doubles each time, plus up to as much again at
     /// random so that workers do not retry in step.
-    pub base_delay: Duration,
+    pub(crate) base_delay: Duration,
 }
 
 impl RetryPolicy {
@@ -68,7 +68,7 @@ fn failure_limit(concurrency: usize) -> usize {
 
 /// Why a run stopped before the end of the list.
 #[derive(Debug)]
-pub enum Stopped {
+pub(crate) enum Stopped {
     /// Ctrl-C.
     Interrupted,
     /// A fatal error (authentication, TLS, journal, a relay that keeps failing).
@@ -76,14 +76,14 @@ pub enum Stopped {
 }
 
 /// State shared by the workers.
-pub struct Engine {
-    pub mailing: Mailing,
-    pub transport: Transport,
-    pub pace: Pace,
-    pub retry: RetryPolicy,
-    pub journal: Option<Journal>,
-    pub recorder: Recorder,
-    pub concurrency: usize,
+pub(crate) struct Engine {
+    pub(crate) mailing: Mailing,
+    pub(crate) transport: Transport,
+    pub(crate) pace: Pace,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) journal: Option<Journal>,
+    pub(crate) recorder: Recorder,
+    pub(crate) concurrency: usize,
     stopping: AtomicBool,
     stop_notice: Notify,
     fatal: Mutex<Option<Error>>,
@@ -97,7 +97,7 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(
+    pub(crate) fn new(
         mailing: Mailing,
         transport: Transport,
         concurrency: usize,
@@ -125,12 +125,12 @@ impl Engine {
     }
 
     /// Whether the run is stopping: no new recipients are started.
-    pub fn is_stopping(&self) -> bool {
+    pub(crate) fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::Acquire)
     }
 
     /// Stops taking new recipients (Ctrl-C); deliveries under way finish.
-    pub fn interrupt(&self) {
+    pub(crate) fn interrupt(&self) {
         self.interrupted.store(true, Ordering::Release);
         self.stop();
     }
@@ -153,7 +153,7 @@ impl Engine {
     }
 
     /// Why the run stopped early, if it did.
-    pub fn stopped(&self) -> Option<Stopped> {
+    pub(crate) fn stopped(&self) -> Option<Stopped> {
         let fatal = self
             .fatal
             .lock()
@@ -167,7 +167,7 @@ impl Engine {
     }
 
     /// Records an outcome in the report and, for real sends, the journal.
-    pub fn finish(&self, subscriber: &Subscriber, outcome: &Outcome, built: Option<&Built>) {
+    pub(crate) fn finish(&self, subscriber: &Subscriber, outcome: &Outcome, built: Option<&Built>) {
         let email = subscriber.email.to_string();
         if let Some(journal) = &self.journal {
             let t = timestamp();
@@ -211,7 +211,7 @@ impl Engine {
     }
 
     /// Runs `concurrency` workers over `queue` until it is closed and drained, or the run stops.
-    pub async fn run(self: &Arc<Self>, queue: mpsc::Receiver<Subscriber>) {
+    pub(crate) async fn run(self: &Arc<Self>, queue: mpsc::Receiver<Subscriber>) {
         let queue = Arc::new(tokio::sync::Mutex::new(queue));
         let mut workers = tokio::task::JoinSet::new();
         for _ in 0..self.concurrency {

@@ -40,14 +40,14 @@ use time::OffsetDateTime;
 use crate::{error::Error, input::location::Location, input::subscribers::AddressKey};
 
 /// How often written records are synced to disk.
-pub const SYNC_INTERVAL: Duration = Duration::from_millis(100);
+pub(crate) const SYNC_INTERVAL: Duration = Duration::from_millis(100);
 
 const FORMAT_VERSION: u32 = 1;
 
 /// One line of the journal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "e", rename_all = "lowercase")]
-pub enum Entry {
+pub(crate) enum Entry {
     Open {
         v: u32,
         issue: String,
@@ -100,7 +100,7 @@ pub enum Entry {
 
 /// What the journal says about one address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
+pub(crate) enum State {
     Sent,
     Failed,
     /// A transient failure that outlasted the retries: sent again on the next run.
@@ -111,37 +111,37 @@ pub enum State {
 
 /// A recipient the journal lists by address (failed and in-doubt ones, for `status`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Listed {
-    pub email: String,
-    pub state: State,
-    pub detail: String,
-    pub time: OffsetDateTime,
+pub(crate) struct Listed {
+    pub(crate) email: String,
+    pub(crate) state: State,
+    pub(crate) detail: String,
+    pub(crate) time: OffsetDateTime,
 }
 
 /// Everything earlier runs recorded.
 #[derive(Debug, Default)]
-pub struct History {
+pub(crate) struct History {
     states: HashMap<AddressKey, State>,
     /// The address, detail and time of each recipient that is not sent, by key.
     listed: HashMap<AddressKey, Listed>,
     /// When each message was accepted, for caps per time window (newest last).
-    pub sent_times: Vec<OffsetDateTime>,
-    pub hash: Option<String>,
-    pub runs: usize,
+    pub(crate) sent_times: Vec<OffsetDateTime>,
+    pub(crate) hash: Option<String>,
+    pub(crate) runs: usize,
 }
 
 impl History {
-    pub fn state(&self, key: AddressKey) -> Option<State> {
+    pub(crate) fn state(&self, key: AddressKey) -> Option<State> {
         self.states.get(&key).copied()
     }
 
     /// How many addresses are in `state`.
-    pub fn count(&self, state: State) -> usize {
+    pub(crate) fn count(&self, state: State) -> usize {
         self.states.values().filter(|s| **s == state).count()
     }
 
     /// Failed, deferred and in-doubt recipients, oldest first.
-    pub fn listed(&self) -> Vec<&Listed> {
+    pub(crate) fn listed(&self) -> Vec<&Listed> {
         let mut listed: Vec<&Listed> = self
             .listed
             .iter()
@@ -194,7 +194,7 @@ impl History {
 
 /// What to do when the issue changed since the journal was started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnChange {
+pub(crate) enum OnChange {
     /// Stop with an error that explains the two choices.
     Refuse,
     /// Keep the journal: whoever got the old version is not mailed again.
@@ -205,7 +205,7 @@ pub enum OnChange {
 
 /// An open journal, locked against other runs of the same issue.
 #[derive(Debug)]
-pub struct Journal {
+pub(crate) struct Journal {
     path: PathBuf,
     file: Mutex<File>,
     dirty: Arc<AtomicBool>,
@@ -214,13 +214,13 @@ pub struct Journal {
 }
 
 /// The journal path used when none is given: beside the issue, `ISSUE.journal`.
-pub fn default_path(issue: &Path) -> PathBuf {
+pub(crate) fn default_path(issue: &Path) -> PathBuf {
     issue.with_extension("journal")
 }
 
 impl Journal {
     /// Reads what is recorded at `path` without opening it for writing (for `status`).
-    pub fn read(path: &Path) -> Result<History, Error> {
+    pub(crate) fn read(path: &Path) -> Result<History, Error> {
         let file = File::open(path).map_err(|source| Error::Read {
             path: path.to_owned(),
             source,
@@ -230,7 +230,7 @@ impl Journal {
 
     /// Opens (or creates) the journal for the issue `slug` whose content hash is `hash`, and
     /// returns what earlier runs recorded.
-    pub fn open(
+    pub(crate) fn open(
         path: &Path,
         slug: &str,
         hash: &str,
@@ -325,13 +325,13 @@ impl Journal {
         ))
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Appends `entry`. When this returns, the record has reached the operating system, so it
     /// survives the process being killed.
-    pub fn record(&self, entry: &Entry) -> Result<(), Error> {
+    pub(crate) fn record(&self, entry: &Entry) -> Result<(), Error> {
         let bytes = line(entry);
         let mut file = self
             .file
@@ -347,7 +347,7 @@ impl Journal {
     }
 
     /// Syncs everything to disk and stops the background syncing.
-    pub fn close(&self) -> Result<(), Error> {
+    pub(crate) fn close(&self) -> Result<(), Error> {
         self.stop.store(true, Ordering::Release);
         if let Some(syncer) = self
             .syncer
@@ -379,7 +379,7 @@ fn now() -> OffsetDateTime {
 }
 
 /// The current time, for journal entries.
-pub fn timestamp() -> OffsetDateTime {
+pub(crate) fn timestamp() -> OffsetDateTime {
     now()
 }
 

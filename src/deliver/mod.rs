@@ -3,9 +3,9 @@
 //! ([`pace`]), the journal that makes a send resumable and never double ([`journal`]), and what
 //! happened to each recipient ([`report`]).
 
-pub mod engine;
-pub mod journal;
-pub mod pace;
-pub mod relay;
-pub mod report;
-pub mod smtp;
+pub(crate) mod engine;
+pub(crate) mod journal;
+pub(crate) mod pace;
+pub(crate) mod relay;
+pub(crate) mod report;
+pub(crate) mod smtp;

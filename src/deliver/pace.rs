@@ -24,7 +24,7 @@ struct State {
 
 /// Shared by all workers; each calls [`Pace::wait`] before a delivery.
 #[derive(Debug)]
-pub struct Pace {
+pub(crate) struct Pace {
     interval: Option<Duration>,
     first_penalty: Duration,
     state: Mutex<State>,
@@ -33,7 +33,7 @@ pub struct Pace {
 impl Pace {
     /// `rate`: messages per second over all workers, if limited; `retry_delay`: the wait
     /// before a recipient's first retry.
-    pub fn new(rate: Option<f64>, retry_delay: Duration) -> Pace {
+    pub(crate) fn new(rate: Option<f64>, retry_delay: Duration) -> Pace {
         Pace {
             first_penalty: (retry_delay / 5).clamp(Duration::from_millis(1), FIRST_PENALTY),
             interval: rate
@@ -53,7 +53,7 @@ impl Pace {
     }
 
     /// Waits for this worker's turn.
-    pub async fn wait(&self) {
+    pub(crate) async fn wait(&self) {
         let slot = {
             let mut state = self.state();
             let gap = self.interval.unwrap_or_default().max(state.penalty);
@@ -68,7 +68,7 @@ impl Pace {
     }
 
     /// The relay answered with a temporary failure: slow everyone down, and pause now.
-    pub fn slow_down(&self) {
+    pub(crate) fn slow_down(&self) {
         let mut state = self.state();
         state.penalty = (state.penalty * 2).clamp(self.first_penalty, MAX_PENALTY);
         let pause_until = Instant::now() + state.penalty;
@@ -76,7 +76,7 @@ impl Pace {
     }
 
     /// A delivery succeeded: ease the slowdown.
-    pub fn speed_up(&self) {
+    pub(crate) fn speed_up(&self) {
         let mut state = self.state();
         if !state.penalty.is_zero() {
             state.penalty = state.penalty * 9 / 10;
@@ -84,11 +84,6 @@ impl Pace {
                 state.penalty = Duration::ZERO;
             }
         }
-    }
-
-    /// The current slowdown, for progress reports.
-    pub fn penalty(&self) -> Duration {
-        self.state().penalty
     }
 }
 
@@ -112,14 +107,14 @@ mod tests {
         let pace = Pace::new(None, Duration::from_secs(1));
         pace.slow_down();
         pace.slow_down();
-        assert_eq!(pace.penalty(), Duration::from_millis(400));
+        assert_eq!(pace.state().penalty, Duration::from_millis(400));
         let start = Instant::now();
         pace.wait().await;
         assert!(start.elapsed() >= Duration::from_millis(400));
         for _ in 0..100 {
             pace.speed_up();
         }
-        assert_eq!(pace.penalty(), Duration::ZERO);
+        assert_eq!(pace.state().penalty, Duration::ZERO);
         let start = Instant::now();
         pace.wait().await;
         assert_eq!(start.elapsed(), Duration::ZERO);
@@ -131,6 +126,6 @@ mod tests {
         for _ in 0..20 {
             pace.slow_down();
         }
-        assert_eq!(pace.penalty(), MAX_PENALTY);
+        assert_eq!(pace.state().penalty, MAX_PENALTY);
     }
 }

@@ -21,11 +21,11 @@ use std::{
 use crate::{error::Error, secret::Secret};
 
 /// The relay used when none is given: a MailHog (or another capture server) on this machine.
-pub const DEFAULT_URL: &str = "smtp://127.0.0.1:1025";
+pub(crate) const DEFAULT_URL: &str = "smtp://127.0.0.1:1025";
 
 /// How the connection to the relay is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Security {
+pub(crate) enum Security {
     /// No TLS at all (`tls=none`; the default to a loopback address).
     Plain,
     /// STARTTLS when the server offers it (the default to any other host).
@@ -38,11 +38,11 @@ pub enum Security {
 
 /// The relay, as given by `--smtp`.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Relay {
-    pub host: String,
-    pub port: u16,
-    pub security: Security,
-    pub user: Option<String>,
+pub(crate) struct Relay {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) security: Security,
+    pub(crate) user: Option<String>,
 }
 
 impl fmt::Debug for Relay {
@@ -70,7 +70,7 @@ impl fmt::Display for Relay {
 
 impl Relay {
     /// Parses `--smtp`. Errors never repeat the URL, which might hold a password.
-    pub fn parse(text: &str) -> Result<Relay, Error> {
+    pub(crate) fn parse(text: &str) -> Result<Relay, Error> {
         let invalid = |reason: &str| Error::SmtpUrl {
             reason: reason.to_owned(),
         };
@@ -145,7 +145,7 @@ impl Relay {
     }
 
     /// Whether the relay is this machine, where a plaintext connection cannot be overheard.
-    pub fn is_loopback(&self) -> bool {
+    pub(crate) fn is_loopback(&self) -> bool {
         is_loopback(&self.host)
     }
 }
@@ -168,15 +168,15 @@ fn percent_decode(text: &str) -> Result<String, ()> {
 
 /// Everything needed to connect and log in.
 #[derive(Debug, Clone)]
-pub struct RelaySettings {
-    pub relay: Relay,
-    pub password: Option<Secret<String>>,
+pub(crate) struct RelaySettings {
+    pub(crate) relay: Relay,
+    pub(crate) password: Option<Secret<String>>,
     /// A PEM file of extra certificate authorities to trust (a private relay's CA).
-    pub ca_file: Option<PathBuf>,
+    pub(crate) ca_file: Option<PathBuf>,
     /// The name sent with EHLO.
-    pub helo: String,
+    pub(crate) helo: String,
     /// How long to wait for the server at each step.
-    pub timeout: std::time::Duration,
+    pub(crate) timeout: std::time::Duration,
 }
 
 #[cfg(test)]

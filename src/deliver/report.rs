@@ -18,7 +18,7 @@ use crate::error::Error;
 
 /// The end of one recipient's part in a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// The relay accepted the message.
     Sent { reply: String },
     /// The relay refused it for good (5xx); not retried.
@@ -76,44 +76,44 @@ struct Line<'a> {
 
 /// Running counts, updated by every worker.
 #[derive(Debug, Default)]
-pub struct Counts {
-    pub sent: AtomicUsize,
-    pub failed: AtomicUsize,
-    pub deferred: AtomicUsize,
-    pub in_doubt: AtomicUsize,
-    pub skipped: AtomicUsize,
-    pub would_send: AtomicUsize,
-    pub bytes: AtomicU64,
-    pub largest: AtomicUsize,
+pub(crate) struct Counts {
+    pub(crate) sent: AtomicUsize,
+    pub(crate) failed: AtomicUsize,
+    pub(crate) deferred: AtomicUsize,
+    pub(crate) in_doubt: AtomicUsize,
+    pub(crate) skipped: AtomicUsize,
+    pub(crate) would_send: AtomicUsize,
+    pub(crate) bytes: AtomicU64,
+    pub(crate) largest: AtomicUsize,
 }
 
 /// A snapshot of [`Counts`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Totals {
-    pub sent: usize,
-    pub failed: usize,
-    pub deferred: usize,
-    pub in_doubt: usize,
-    pub skipped: usize,
-    pub would_send: usize,
-    pub bytes: u64,
-    pub largest: usize,
+pub(crate) struct Totals {
+    pub(crate) sent: usize,
+    pub(crate) failed: usize,
+    pub(crate) deferred: usize,
+    pub(crate) in_doubt: usize,
+    pub(crate) skipped: usize,
+    pub(crate) would_send: usize,
+    pub(crate) bytes: u64,
+    pub(crate) largest: usize,
 }
 
 impl Totals {
     /// Recipients that went through a delivery attempt (or a dry run's).
-    pub fn done(&self) -> usize {
+    pub(crate) fn done(&self) -> usize {
         self.sent + self.failed + self.deferred + self.in_doubt + self.would_send
     }
 
     /// Whether some recipients did not get the message for sure.
-    pub fn has_problems(&self) -> bool {
+    pub(crate) fn has_problems(&self) -> bool {
         self.failed + self.deferred + self.in_doubt > 0
     }
 }
 
 impl Counts {
-    pub fn totals(&self) -> Totals {
+    pub(crate) fn totals(&self) -> Totals {
         let get = |counter: &AtomicUsize| counter.load(Ordering::Relaxed);
         Totals {
             sent: get(&self.sent),
@@ -146,15 +146,15 @@ impl Counts {
 
 /// Collects outcomes: counts them, and writes them to the report file if there is one.
 #[derive(Debug)]
-pub struct Recorder {
-    pub counts: Counts,
+pub(crate) struct Recorder {
+    pub(crate) counts: Counts,
     file: Option<(PathBuf, Mutex<BufWriter<File>>)>,
     /// Recipients that need attention (failed, deferred, in doubt), for the summary.
     problems: Mutex<Vec<(String, Outcome)>>,
 }
 
 impl Recorder {
-    pub fn new(report: Option<&Path>) -> Result<Recorder, Error> {
+    pub(crate) fn new(report: Option<&Path>) -> Result<Recorder, Error> {
         let file = report
             .map(|path| {
                 File::create(path)
@@ -173,7 +173,7 @@ impl Recorder {
     }
 
     /// Records the outcome for `email`; `size` is the message size when one was built.
-    pub fn record(
+    pub(crate) fn record(
         &self,
         email: &str,
         outcome: &Outcome,
@@ -215,7 +215,7 @@ impl Recorder {
     }
 
     /// Recipients that failed, were deferred or are in doubt, in the order they ended.
-    pub fn problems(&self) -> Vec<(String, Outcome)> {
+    pub(crate) fn problems(&self) -> Vec<(String, Outcome)> {
         self.problems
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -223,7 +223,7 @@ impl Recorder {
     }
 
     /// Flushes the report file.
-    pub fn finish(&self) -> Result<(), Error> {
+    pub(crate) fn finish(&self) -> Result<(), Error> {
         if let Some((path, file)) = &self.file {
             let mut file = file
                 .lock()
@@ -240,7 +240,7 @@ impl Recorder {
 }
 
 /// A short description of an outcome for the summary: `550 5.1.1 User unknown`.
-pub fn describe(outcome: &Outcome) -> String {
+pub(crate) fn describe(outcome: &Outcome) -> String {
     format!("{}: {}", outcome.label(), outcome.detail().unwrap_or(""))
 }
 

@@ -40,7 +40,7 @@ use crate::deliver::relay::{RelaySettings, Security};
 
 /// Why a connection could not be opened or made ready.
 #[derive(Debug)]
-pub enum ConnectError {
+pub(crate) enum ConnectError {
     /// The relay could not be reached, or dropped the connection: worth retrying.
     Network(String),
     /// TLS failed (certificate, handshake) or STARTTLS was required and not offered: retrying
@@ -65,9 +65,9 @@ impl fmt::Display for ConnectError {
 
 /// An SMTP reply: its code and text.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    pub code: u16,
-    pub text: String,
+pub(crate) struct Reply {
+    pub(crate) code: u16,
+    pub(crate) text: String,
 }
 
 impl fmt::Display for Reply {
@@ -85,7 +85,7 @@ impl Reply {
     }
 
     /// A 4xx reply: try again later.
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         (400..500).contains(&self.code)
     }
 }
@@ -97,7 +97,7 @@ fn code_number(response: &Response) -> u16 {
 
 /// The stage of the SMTP transaction a reply answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
+pub(crate) enum Stage {
     Mail,
     Rcpt,
     Data,
@@ -117,7 +117,7 @@ impl fmt::Display for Stage {
 
 /// What happened to one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Attempt {
+pub(crate) enum Attempt {
     /// The server accepted the message.
     Delivered(Reply),
     /// The server answered with an error; the connection is still usable.
@@ -131,7 +131,7 @@ pub enum Attempt {
 }
 
 /// An open, ready session.
-pub struct Session {
+pub(crate) struct Session {
     connection: AsyncSmtpConnection,
     pipelining: bool,
     timeout: Duration,
@@ -141,7 +141,7 @@ pub struct Session {
 
 impl Session {
     /// Connects to the relay, secures the connection as configured and logs in.
-    pub async fn open(settings: &RelaySettings) -> Result<Session, ConnectError> {
+    pub(crate) async fn open(settings: &RelaySettings) -> Result<Session, ConnectError> {
         let relay = &settings.relay;
         let hello = ClientId::Domain(settings.helo.clone());
         let wait = settings.timeout;
@@ -241,7 +241,7 @@ impl Session {
     /// Sends one message. `before_body` runs once the server has agreed to take the message
     /// body (354), before any of it is sent: the last moment at which the message is certainly
     /// not delivered. If it returns `false`, nothing is sent and the session must be dropped.
-    pub async fn deliver(
+    pub(crate) async fn deliver(
         &mut self,
         envelope: &Envelope,
         message: &[u8],
@@ -367,7 +367,7 @@ impl Session {
     }
 
     /// Ends the session politely.
-    pub async fn quit(mut self) {
+    pub(crate) async fn quit(mut self) {
         let wait = self.timeout.min(Duration::from_secs(5));
         let _ = timeout(wait, self.connection.quit()).await;
     }

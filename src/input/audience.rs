@@ -14,8 +14,8 @@ use crate::{
 /// The subscriber and suppression files of a run.
 #[derive(Debug)]
 pub struct Audience {
-    pub subscribers_path: PathBuf,
-    pub suppression_path: Option<PathBuf>,
+    pub(crate) subscribers_path: PathBuf,
+    pub(crate) suppression_path: Option<PathBuf>,
     suppression: Option<Suppression>,
     /// Whether the subscriber file is the one the list file names (not `--subscribers`).
     subscribers_from_list: bool,
@@ -23,24 +23,24 @@ pub struct Audience {
 
 /// A row that was not a recipient.
 #[derive(Debug, Clone)]
-pub struct Skip {
-    pub line: usize,
-    pub email: String,
-    pub reason: SkipReason,
+pub(crate) struct Skip {
+    pub(crate) line: usize,
+    pub(crate) email: String,
+    pub(crate) reason: SkipReason,
 }
 
 /// What a pass over the subscriber file found.
 #[derive(Debug, Default)]
 pub struct Tally {
-    pub recipients: usize,
-    pub skipped: Vec<Skip>,
-    pub invalid: Vec<(Location, String)>,
-    pub warnings: Vec<String>,
+    pub(crate) recipients: usize,
+    pub(crate) skipped: Vec<Skip>,
+    pub(crate) invalid: Vec<(Location, String)>,
+    pub(crate) warnings: Vec<String>,
 }
 
 impl Tally {
     /// One line such as `2 unsubscribed, 1 suppressed, 1 duplicate`, or `none`.
-    pub fn skipped_summary(&self) -> String {
+    pub(crate) fn skipped_summary(&self) -> String {
         let mut counts: Vec<(String, usize)> = Vec::new();
         for skip in &self.skipped {
             let label = match &skip.reason {
@@ -90,7 +90,7 @@ impl Audience {
     }
 
     /// Opens the subscriber file and checks the issue's merge fields against its columns.
-    pub fn open(&self, issue: &Issue) -> Result<SubscriberReader<'_>, Error> {
+    pub(crate) fn open(&self, issue: &Issue) -> Result<SubscriberReader<'_>, Error> {
         let reader = SubscriberReader::open(&self.subscribers_path, self.suppression.as_ref())
             .map_err(|error| {
                 named_by_list(error, issue, "subscribers", self.subscribers_from_list)
@@ -137,7 +137,7 @@ impl Audience {
 
     /// Like [`Audience::scan`], but fails if any row is invalid: used before anything is
     /// written or sent, so that a broken list is fixed first.
-    pub fn scan_valid(
+    pub(crate) fn scan_valid(
         &self,
         issue: &Issue,
         each: impl FnMut(Subscriber) -> Result<(), Error>,

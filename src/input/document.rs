@@ -13,17 +13,20 @@ use crate::{error::Error, input::location::Location};
 
 /// Issue and list files are hand-written text; anything larger is a mistake (or an attack), and
 /// an issue that large could never fit in an email anyway.
-pub const MAX_DOCUMENT_BYTES: u64 = 1024 * 1024;
+pub(crate) const MAX_DOCUMENT_BYTES: u64 = 1024 * 1024;
 
 /// A loaded document: its value and its text, kept for locating fields and hashing.
 #[derive(Debug)]
-pub struct Document<T> {
-    pub value: T,
-    pub text: String,
+pub(crate) struct Document<T> {
+    pub(crate) value: T,
+    pub(crate) text: String,
 }
 
 /// Reads and parses the YAML file at `path`. `what` names the kind of file in messages.
-pub fn load<T: DeserializeOwned>(path: &Path, what: &'static str) -> Result<Document<T>, Error> {
+pub(crate) fn load<T: DeserializeOwned>(
+    path: &Path,
+    what: &'static str,
+) -> Result<Document<T>, Error> {
     let read_error = |source| Error::Read {
         path: path.to_owned(),
         source,
@@ -45,7 +48,7 @@ pub fn load<T: DeserializeOwned>(path: &Path, what: &'static str) -> Result<Docu
 
 /// Turns file bytes into text, dropping a UTF-8 byte order mark; names the line of the first
 /// invalid byte otherwise.
-pub fn decode_text(path: &Path, bytes: Vec<u8>) -> Result<String, Error> {
+pub(crate) fn decode_text(path: &Path, bytes: Vec<u8>) -> Result<String, Error> {
     match String::from_utf8(bytes) {
         Ok(mut text) => {
             if text.starts_with('\u{feff}') {
@@ -158,7 +161,7 @@ fn check_characters(path: &Path, text: &str) -> Result<(), Error> {
 /// How deep `[` and `{` may nest. serde_yaml refuses documents nested deeper than 128 levels,
 /// but only after libyaml has parsed them, and libyaml's work per token grows with the number
 /// of open `[` and `{`: a file of 100,000 `[` takes minutes to refuse.
-pub const MAX_NESTING: usize = 256;
+pub(crate) const MAX_NESTING: usize = 256;
 
 /// Refuses text that opens more than [`MAX_NESTING`] `[` or `{` without closing them, before
 /// libyaml sees it. Brackets in quoted text count too, which only matters for text with
@@ -283,7 +286,7 @@ fn clean_message(error: &serde_yaml::Error, field: Option<&str>) -> String {
 
 /// The 1-based line on which a top-level `key:` is written, for errors found after parsing
 /// (when serde's locations are gone). Falls back to line 1.
-pub fn top_level_key_line(text: &str, key: &str) -> usize {
+pub(crate) fn top_level_key_line(text: &str, key: &str) -> usize {
     text.lines()
         .position(|line| {
             line.strip_prefix(key)

@@ -19,33 +19,33 @@ use crate::{
 #[serde(deny_unknown_fields)]
 pub struct IssueFile {
     /// The list file, relative to the issue file.
-    pub list: PathBuf,
+    pub(crate) list: PathBuf,
     /// The issue number, shown in the header.
-    pub number: u32,
+    pub(crate) number: u32,
     /// The issue date, `YYYY-MM-DD`.
-    pub date: IssueDate,
+    pub(crate) date: IssueDate,
     /// The email subject.
-    pub subject: Line,
+    pub(crate) subject: Line,
     /// The preview text mail clients show after the subject.
     #[serde(default)]
-    pub preheader: Option<Line>,
+    pub(crate) preheader: Option<Line>,
     /// The first line of the email, with `{column}` placeholders from the subscriber file.
     #[serde(default = "default_greeting")]
-    pub greeting: MergeText,
+    pub(crate) greeting: MergeText,
     /// The first line when a placeholder of `greeting` is blank for a subscriber.
     #[serde(default = "default_greeting_fallback")]
-    pub greeting_fallback: Line,
+    pub(crate) greeting_fallback: Line,
     /// Markdown shown after the greeting, before the stories.
     #[serde(default)]
-    pub intro: Option<Markdown>,
+    pub(crate) intro: Option<Markdown>,
     /// One or more stories.
-    pub stories: Vec<Story>,
+    pub(crate) stories: Vec<Story>,
     /// Who readers can contact about this issue.
     #[serde(default)]
-    pub contact: Option<Contact>,
+    pub(crate) contact: Option<Contact>,
     /// Markdown shown above the unsubscribe line.
     #[serde(default)]
-    pub footer: Option<Markdown>,
+    pub(crate) footer: Option<Markdown>,
 }
 
 fn default_greeting() -> MergeText {
@@ -63,40 +63,40 @@ fn default_greeting_fallback() -> Line {
 /// One story of an issue.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Story {
-    pub title: Line,
+pub(crate) struct Story {
+    pub(crate) title: Line,
     /// The story text, in Markdown.
-    pub body: Markdown,
+    pub(crate) body: Markdown,
     #[serde(default)]
-    pub link: Option<Link>,
+    pub(crate) link: Option<Link>,
     #[serde(default)]
-    pub image: Option<Image>,
+    pub(crate) image: Option<Image>,
 }
 
 /// A link shown as a button under a story.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Link {
-    pub url: WebUrl,
-    pub label: Line,
+pub(crate) struct Link {
+    pub(crate) url: WebUrl,
+    pub(crate) label: Line,
 }
 
 /// An image shown above a story.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Image {
+pub(crate) struct Image {
     /// Where the image is hosted (mail clients fetch it).
-    pub src: WebUrl,
+    pub(crate) src: WebUrl,
     /// What the image shows, for readers who do not load images.
-    pub alt: Line,
+    pub(crate) alt: Line,
     /// Display width in pixels; at most 600, the width of the email.
     #[serde(default)]
-    pub width: Option<ImageWidth>,
+    pub(crate) width: Option<ImageWidth>,
 }
 
 /// An image width between 1 and 600 pixels.
 #[derive(Debug, Clone, Copy)]
-pub struct ImageWidth(pub u32);
+pub(crate) struct ImageWidth(pub(crate) u32);
 
 impl<'de> Deserialize<'de> for ImageWidth {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -112,25 +112,25 @@ impl<'de> Deserialize<'de> for ImageWidth {
 }
 
 /// The width of the email body in pixels.
-pub const MAX_WIDTH: u32 = 600;
+pub(crate) const MAX_WIDTH: u32 = 600;
 
 /// A person readers can write to.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Contact {
-    pub name: Line,
-    pub email: EmailAddress,
+pub(crate) struct Contact {
+    pub(crate) name: Line,
+    pub(crate) email: EmailAddress,
     /// Their role or team, e.g. `SIN Singapore`.
     #[serde(default)]
-    pub role: Option<Line>,
+    pub(crate) role: Option<Line>,
 }
 
 /// A loaded issue with its list.
 #[derive(Debug)]
 pub struct Issue {
-    pub path: PathBuf,
-    pub file: IssueFile,
-    pub text: String,
+    pub(crate) path: PathBuf,
+    pub(crate) file: IssueFile,
+    pub(crate) text: String,
     pub list: List,
 }
 
@@ -166,7 +166,7 @@ impl Issue {
     }
 
     /// A short name for this issue in file names and messages: the issue file's stem.
-    pub fn slug(&self) -> String {
+    pub(crate) fn slug(&self) -> String {
         self.path.file_stem().map_or_else(
             || "issue".into(),
             |stem| stem.to_string_lossy().into_owned(),
@@ -175,7 +175,7 @@ impl Issue {
 
     /// A digest of everything that decides the content of the messages: the issue file, the
     /// list file and the version of newsletter (which carries the templates). Hex SHA-256.
-    pub fn content_hash(&self) -> String {
+    pub(crate) fn content_hash(&self) -> String {
         use sha2::{Digest, Sha256};
         let mut hasher = Sha256::new();
         for part in [env!("CARGO_PKG_VERSION"), &self.text, &self.list.text] {
@@ -186,7 +186,11 @@ impl Issue {
     }
 
     /// Checks that every placeholder of the greeting is a column of the subscriber file.
-    pub fn check_columns(&self, subscribers: &Path, columns: &[String]) -> Result<(), Error> {
+    pub(crate) fn check_columns(
+        &self,
+        subscribers: &Path,
+        columns: &[String],
+    ) -> Result<(), Error> {
         for field in self.file.greeting.fields() {
             if !columns.iter().any(|column| column == field) {
                 return Err(Error::DocumentInvalid {

@@ -20,9 +20,9 @@ use crate::{
 #[serde(deny_unknown_fields)]
 pub struct ListFile {
     /// The newsletter's name, shown in the header of every issue and in `List-Id`.
-    pub name: Line,
+    pub(crate) name: Line,
     /// The list identifier for `List-Id` (RFC 2919), e.g. `bulletin.example.org`.
-    pub id: ListId,
+    pub(crate) id: ListId,
     /// Who the newsletter is from.
     pub from: Sender,
     /// Where replies go, if not to `from`.
@@ -30,37 +30,37 @@ pub struct ListFile {
     pub reply_to: Option<EmailAddress>,
     /// Language of the issues, for the HTML `lang` attribute.
     #[serde(default)]
-    pub language: Language,
+    pub(crate) language: Language,
     /// The subscriber file (CSV), relative to this file.
-    pub subscribers: PathBuf,
+    pub(crate) subscribers: PathBuf,
     /// A file of addresses never to mail, one per line, relative to this file.
     #[serde(default)]
-    pub suppression: Option<PathBuf>,
+    pub(crate) suppression: Option<PathBuf>,
     /// How subscribers leave the list.
-    pub unsubscribe: Unsubscribe,
+    pub(crate) unsubscribe: Unsubscribe,
     /// The sender's postal address, shown in the footer (required of bulk senders in many
     /// countries).
     #[serde(default)]
-    pub postal_address: Option<Line>,
+    pub(crate) postal_address: Option<Line>,
     /// The domain of `Message-ID`s; defaults to the domain of `from.address`.
     #[serde(default)]
-    pub message_id_domain: Option<ListId>,
+    pub(crate) message_id_domain: Option<ListId>,
     /// Where the web version of each issue is published, with `{issue}` for the issue's name
     /// (its file name without `.yaml`); the email then links to it.
     #[serde(default)]
-    pub web_url: Option<IssueUrlTemplate>,
+    pub(crate) web_url: Option<IssueUrlTemplate>,
     /// DKIM signing: the selector (and domain) of the key given with `--dkim-key`.
     #[serde(default)]
-    pub dkim: Option<DkimSettings>,
+    pub(crate) dkim: Option<DkimSettings>,
 }
 
 /// A URL with an `{issue}` placeholder for the issue's name.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IssueUrlTemplate(String);
+pub(crate) struct IssueUrlTemplate(String);
 
 impl IssueUrlTemplate {
     /// The URL of the issue named `slug`.
-    pub fn fill(&self, slug: &str) -> String {
+    pub(crate) fn fill(&self, slug: &str) -> String {
         let encoded: String = url::form_urlencoded::byte_serialize(slug.as_bytes()).collect();
         self.0.replace("{issue}", &encoded)
     }
@@ -100,18 +100,18 @@ pub struct Sender {
 /// Unsubscribe settings: a per-subscriber URL (required) and an optional mailto address.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Unsubscribe {
-    pub url: UrlTemplate,
+pub(crate) struct Unsubscribe {
+    pub(crate) url: UrlTemplate,
     #[serde(default)]
-    pub mailto: Option<EmailAddress>,
+    pub(crate) mailto: Option<EmailAddress>,
 }
 
 /// A dot-atom identifier such as `bulletin.example.org` (list ids, Message-ID domains).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListId(String);
+pub(crate) struct ListId(String);
 
 impl ListId {
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -147,17 +147,17 @@ pub struct UrlTemplate {
 }
 
 /// The longest [`UrlTemplate`], in characters.
-pub const MAX_URL_TEMPLATE_CHARS: usize = 256;
+pub(crate) const MAX_URL_TEMPLATE_CHARS: usize = 256;
 
 /// The placeholders a [`UrlTemplate`] may use.
-pub const URL_PLACEHOLDERS: [&str; 3] = ["email", "list", "token"];
+pub(crate) const URL_PLACEHOLDERS: [&str; 3] = ["email", "list", "token"];
 
 impl UrlTemplate {
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.template
     }
 
-    pub fn uses(&self, placeholder: &str) -> bool {
+    pub(crate) fn uses(&self, placeholder: &str) -> bool {
         self.template.contains(&format!("{{{placeholder}}}"))
     }
 
@@ -240,15 +240,15 @@ crate::input::values::deserialize_from_str!(UrlTemplate);
 /// A loaded list file, with the paths it names resolved against its own folder.
 #[derive(Debug)]
 pub struct List {
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     pub file: ListFile,
-    pub text: String,
-    pub subscribers_path: PathBuf,
-    pub suppression_path: Option<PathBuf>,
+    pub(crate) text: String,
+    pub(crate) subscribers_path: PathBuf,
+    pub(crate) suppression_path: Option<PathBuf>,
 }
 
 impl List {
-    pub fn load(path: &Path) -> Result<List, Error> {
+    pub(crate) fn load(path: &Path) -> Result<List, Error> {
         let Document { value: file, text } = document::load::<ListFile>(path, "list")?;
         let folder = path.parent().unwrap_or(Path::new(""));
         let subscribers_path = folder.join(&file.subscribers);
@@ -263,7 +263,7 @@ impl List {
     }
 
     /// The domain of generated `Message-ID`s.
-    pub fn message_id_domain(&self) -> &str {
+    pub(crate) fn message_id_domain(&self) -> &str {
         self.file
             .message_id_domain
             .as_ref()
@@ -274,21 +274,21 @@ impl List {
 /// The `dkim` section of the list file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct DkimSettings {
+pub(crate) struct DkimSettings {
     /// The selector: the public key is published at `SELECTOR._domainkey.DOMAIN`.
-    pub selector: DkimSelector,
+    pub(crate) selector: DkimSelector,
     /// The signing domain (`d=`); defaults to the domain of the sender address.
     #[serde(default)]
-    pub domain: Option<ListId>,
+    pub(crate) domain: Option<ListId>,
 }
 
 /// A DKIM selector: one or more DNS labels (DNS labels of letters, digits and `-`, joined by dots) joined by dots, such as
 /// `news` or `2026.news`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DkimSelector(String);
+pub(crate) struct DkimSelector(String);
 
 impl DkimSelector {
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }

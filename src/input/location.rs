@@ -5,13 +5,13 @@ use std::{fmt, path::PathBuf};
 /// A file, a 1-based line, and optionally a 1-based column.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
-    pub path: PathBuf,
-    pub line: usize,
-    pub column: Option<usize>,
+    pub(crate) path: PathBuf,
+    pub(crate) line: usize,
+    pub(crate) column: Option<usize>,
 }
 
 impl Location {
-    pub fn line(path: impl Into<PathBuf>, line: usize) -> Self {
+    pub(crate) fn line(path: impl Into<PathBuf>, line: usize) -> Self {
         Location {
             path: path.into(),
             line,

@@ -4,11 +4,11 @@
 //! subscriber CSV and the suppression file ([`subscribers`]), who an issue goes to
 //! ([`audience`]), and `{column}` placeholders ([`placeholders`]).
 
-pub mod audience;
+pub(crate) mod audience;
 pub mod document;
-pub mod issue;
-pub mod list;
-pub mod location;
-pub mod placeholders;
-pub mod subscribers;
-pub mod values;
+pub(crate) mod issue;
+pub(crate) mod list;
+pub(crate) mod location;
+pub(crate) mod placeholders;
+pub(crate) mod subscribers;
+pub(crate) mod values;

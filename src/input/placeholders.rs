@@ -18,7 +18,7 @@ enum Part {
 
 impl MergeText {
     /// The placeholder names, in order of appearance.
-    pub fn fields(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn fields(&self) -> impl Iterator<Item = &str> {
         self.parts.iter().filter_map(|part| match part {
             Part::Field(name) => Some(name.as_str()),
             Part::Literal(_) => None,

@@ -26,13 +26,13 @@ use crate::{
 /// otherwise be copied into every header and part it appears in. A name goes into `To`, whose
 /// line may not be longer than 998 characters even when every character of the name must be
 /// escaped.
-pub const MAX_FIELD_BYTES: usize = 256;
+pub(crate) const MAX_FIELD_BYTES: usize = 256;
 
 /// One subscriber who will receive the issue.
 #[derive(Debug, Clone)]
 pub struct Subscriber {
     /// The line of the subscriber file the row starts on.
-    pub line: usize,
+    pub(crate) line: usize,
     pub email: lettre::Address,
     /// The display name, with line breaks and other control characters replaced by spaces.
     pub name: String,
@@ -43,7 +43,7 @@ pub struct Subscriber {
 impl Subscriber {
     /// `0007-zoe_example.org`: the line number keeps names unique and in list order, and only
     /// characters that are safe in file names on every system are kept from the address.
-    pub fn file_stem(&self) -> String {
+    pub(crate) fn file_stem(&self) -> String {
         let email: &str = self.email.as_ref();
         let email: String = email
             .chars()
@@ -59,7 +59,7 @@ impl Subscriber {
     }
 
     /// A subscriber that is not in any file (`send --to`).
-    pub fn ad_hoc(email: lettre::Address) -> Subscriber {
+    pub(crate) fn ad_hoc(email: lettre::Address) -> Subscriber {
         Subscriber {
             line: 0,
             email,
@@ -70,7 +70,7 @@ impl Subscriber {
     }
 
     /// The value of a column, by its (lower-case) header name.
-    pub fn field(&self, column: &str) -> Option<&str> {
+    pub(crate) fn field(&self, column: &str) -> Option<&str> {
         match column {
             "email" => Some(self.email.as_ref()),
             "name" => Some(&self.name),
@@ -84,17 +84,17 @@ impl Subscriber {
     }
 
     /// The key under which addresses are compared: the address in lower case.
-    pub fn key(&self) -> AddressKey {
+    pub(crate) fn key(&self) -> AddressKey {
         AddressKey::of(self.email.as_ref())
     }
 }
 
 /// A 64-bit digest of a lower-cased address, so that sets of a million addresses stay small.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct AddressKey(u64);
+pub(crate) struct AddressKey(u64);
 
 impl AddressKey {
-    pub fn of(address: &str) -> AddressKey {
+    pub(crate) fn of(address: &str) -> AddressKey {
         let mut hasher = DefaultHasher::new();
         address.trim().to_lowercase().hash(&mut hasher);
         AddressKey(hasher.finish())
@@ -150,7 +150,7 @@ pub struct Suppression {
 }
 
 impl Suppression {
-    pub fn load(path: &Path) -> Result<Suppression, Error> {
+    pub(crate) fn load(path: &Path) -> Result<Suppression, Error> {
         let read_error = |source| Error::Read {
             path: path.to_owned(),
             source,
@@ -170,16 +170,8 @@ impl Suppression {
         Ok(Suppression { keys })
     }
 
-    pub fn contains(&self, key: AddressKey) -> bool {
+    pub(crate) fn contains(&self, key: AddressKey) -> bool {
         self.keys.contains(&key)
-    }
-
-    pub fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
     }
 }
 
@@ -289,12 +281,8 @@ impl<'s> SubscriberReader<'s> {
     }
 
     /// The header names, lower-cased.
-    pub fn columns(&self) -> &[String] {
+    pub(crate) fn columns(&self) -> &[String] {
         &self.columns
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// The next data row, `None` at the end of the file, or an I/O error.
@@ -616,7 +604,7 @@ mod tests {
         file.write_all(b"# never mail\nBlocked@example.org\n\n")
             .unwrap();
         let suppression = Suppression::load(file.path()).unwrap();
-        assert_eq!(suppression.len(), 1);
+        assert_eq!(suppression.keys.len(), 1);
         let rows = rows_with(
             b"email,status\na@example.org,subscribed\nb@example.org,Unsubscribed\nblocked@example.org,\n",
             Some(&suppression),

@@ -85,10 +85,10 @@ deserialize_from_str!(Line);
 
 /// A block of Markdown: a story body, an introduction, a footer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Markdown(String);
+pub(crate) struct Markdown(String);
 
 impl Markdown {
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -126,14 +126,10 @@ fn check_reserved(value: &str) -> Result<(), String> {
 
 /// An absolute `http` or `https` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WebUrl(url::Url);
+pub(crate) struct WebUrl(url::Url);
 
 impl WebUrl {
-    pub fn as_str(&self) -> &str {
-        self.0.as_str()
-    }
-
-    pub fn is_https(&self) -> bool {
+    pub(crate) fn is_https(&self) -> bool {
         self.0.scheme() == "https"
     }
 }
@@ -161,7 +157,7 @@ deserialize_from_str!(WebUrl);
 
 /// Parses an address, turning an internationalised domain into its ASCII (punycode) form so
 /// that any SMTP server accepts it.
-pub fn parse_address(raw: &str) -> Result<lettre::Address, String> {
+pub(crate) fn parse_address(raw: &str) -> Result<lettre::Address, String> {
     let invalid = || format!("`{}` is not a valid email address", raw.escape_debug());
     let (user, domain) = raw.rsplit_once('@').ok_or_else(invalid)?;
     // lettre accepts an address at an IP address (`user@[192.0.2.1]`) but cannot build a
@@ -191,7 +187,7 @@ impl EmailAddress {
         &self.0
     }
 
-    pub fn domain(&self) -> &str {
+    pub(crate) fn domain(&self) -> &str {
         self.0.domain()
     }
 }
@@ -216,7 +212,7 @@ deserialize_from_str!(EmailAddress);
 
 /// A calendar date written `YYYY-MM-DD`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IssueDate(time::Date);
+pub(crate) struct IssueDate(time::Date);
 
 const ISO_DATE: &[time::format_description::BorrowedFormatItem<'static>] =
     time::macros::format_description!("[year]-[month]-[day]");
@@ -225,12 +221,12 @@ const LONG_DATE: &[time::format_description::BorrowedFormatItem<'static>] =
 
 impl IssueDate {
     /// `28 June 2019`.
-    pub fn long(self) -> String {
+    pub(crate) fn long(self) -> String {
         self.0.format(LONG_DATE).unwrap_or_else(|_| self.iso())
     }
 
     /// `2019-06-28`.
-    pub fn iso(self) -> String {
+    pub(crate) fn iso(self) -> String {
         self.0
             .format(ISO_DATE)
             .unwrap_or_else(|_| self.0.to_string())
@@ -251,10 +247,10 @@ deserialize_from_str!(IssueDate);
 
 /// A BCP 47 language tag such as `en` or `en-GB`, for the HTML `lang` attribute.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Language(String);
+pub(crate) struct Language(String);
 
 impl Language {
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }

@@ -20,17 +20,9 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use newsletter::{
-    compose::mailing::Mailing,
-    compose::markdown::{self, LinkList},
-    compose::unsubscribe::{KeyUse, TokenKey},
-    input::audience::Audience,
-    input::document,
-    input::issue::{Issue, IssueFile},
-    input::list::{ListFile, UrlTemplate},
-    input::placeholders::MergeText,
-    input::subscribers::{Row, Subscriber, SubscriberReader},
-    input::values::EmailAddress,
+use newsletter::testing::{
+    Audience, EmailAddress, Issue, IssueFile, KeyUse, LinkList, ListFile, Mailing, MergeText, Row,
+    Subscriber, SubscriberReader, TokenKey, UrlTemplate, document, markdown,
 };
 use proptest::{
     collection::vec,
@@ -206,7 +198,7 @@ fn markdown_text() -> impl Strategy<Value = String> {
 
 /// Whether newsletter reserves `c` for its own use (it refuses it in every text field).
 fn is_reserved(c: char) -> bool {
-    newsletter::input::values::RESERVED_CHARACTERS.contains(&c)
+    newsletter::testing::RESERVED_CHARACTERS.contains(&c)
 }
 
 /// Nineteen times in twenty a value the field accepts, so that rendering is reached (an
@@ -241,7 +233,7 @@ fn line() -> impl Strategy<Value = String> {
     mostly_valid(
         long_text(),
         |c| !c.is_control() && !is_reserved(c),
-        newsletter::input::values::MAX_LINE_CHARS,
+        newsletter::testing::MAX_LINE_CHARS,
         "Title",
     )
 }
@@ -479,11 +471,11 @@ fn fixture(file: &str) -> String {
     .expect("cannot read the minimal fixture")
 }
 
-fn parse_issue(text: &str) -> Result<IssueFile, newsletter::error::Error> {
+fn parse_issue(text: &str) -> Result<IssueFile, newsletter::testing::Error> {
     document::parse(Path::new("issue.yaml"), text, "issue")
 }
 
-fn parse_list(text: &str) -> Result<ListFile, newsletter::error::Error> {
+fn parse_list(text: &str) -> Result<ListFile, newsletter::testing::Error> {
     document::parse(Path::new("list.yaml"), text, "list")
 }
 

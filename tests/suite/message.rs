@@ -8,7 +8,7 @@ use std::{
 };
 
 use mail_parser::{Message, MimeHeaders};
-use newsletter::compose::unsubscribe::TokenKey;
+use newsletter::testing::TokenKey;
 
 use crate::harness::{Output, Test, UNSUBSCRIBE_KEY};
 

@@ -7,7 +7,7 @@ use std::{fs, path::Path};
 
 use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
 use mail_parser::{Message, MimeHeaders};
-use newsletter::compose::unsubscribe::TokenKey;
+use newsletter::testing::TokenKey;
 use serde::Deserialize;
 
 use crate::{
@@ -613,7 +613,7 @@ fn dry_run_with_out_writes_each_message_as_an_eml_file() {
         assert!(text(&message).contains(recipient.text_greeting), "{file}");
     }
     let total: usize = sizes.iter().sum();
-    let size = newsletter::units::size;
+    let size = newsletter::testing::size;
     assert_eq!(
         redact_elapsed(&output.stdout),
         format!(
