@@ -10,22 +10,11 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::env;
 
-const EXIT_CODES: &str = "\
-Exit codes:
-  0    success
-  1    failure not caused by the input files (I/O, SMTP server, TLS, authentication, journal)
-  2    wrong command-line usage
-  3    the send finished, but some recipients failed, were deferred or are in doubt
-  4    invalid input: the issue, list, subscriber or suppression file (the message says where)
-  5    the send paused at its --cap; run it again later to continue
-  130  the send was interrupted (Ctrl-C); run it again to continue";
-
 #[derive(Debug, Parser)]
 #[command(
     name = "newsletter",
     version,
     about = "Write an email newsletter issue in YAML, preview it, and send it through an SMTP relay",
-    after_help = EXIT_CODES,
     max_term_width = 100
 )]
 pub(crate) struct Arguments {

@@ -29,3 +29,39 @@ pub(crate) const RATE: &str = "NEWSLETTER_RATE";
 pub(crate) const CAP: &str = "NEWSLETTER_CAP";
 /// The journal file (`--journal`).
 pub(crate) const JOURNAL: &str = "NEWSLETTER_JOURNAL";
+
+#[cfg(test)]
+mod tests {
+    /// Every `NEWSLETTER_*` name this file defines.
+    fn defined() -> Vec<&'static str> {
+        include_str!("env.rs")
+            .lines()
+            .filter(|line| line.starts_with("pub(crate) const"))
+            .filter_map(|line| line.split('"').nth(1))
+            .collect()
+    }
+
+    #[test]
+    fn readme_documents_every_variable_and_no_other() {
+        let readme = include_str!("../README.md");
+        let section = readme
+            .split("\n## Environment\n")
+            .nth(1)
+            .expect("README.md has an \"Environment\" section");
+        let section = section.split("\n## ").next().unwrap_or(section);
+        let mut documented: Vec<&str> = section
+            .split('`')
+            .filter(|word| word.starts_with("NEWSLETTER_"))
+            .collect();
+        documented.sort_unstable();
+        let mut defined = defined();
+        defined.sort_unstable();
+        assert_eq!(documented, defined);
+    }
+
+    #[test]
+    fn cli_reads_variables_only_through_these_constants() {
+        let cli = include_str!("cli.rs");
+        assert!(!cli.contains("env = \"NEWSLETTER_"), "use env::NAME in cli.rs");
+    }
+}

@@ -8,16 +8,83 @@ use std::{fmt, fmt::Write as _, io, path::PathBuf};
 
 use crate::input::location::Location;
 
-/// Exit code when everything worked.
-pub(crate) const EXIT_OK: i32 = 0;
-/// Exit code for a failure that is not about the input files: I/O, the SMTP server, the journal.
-pub(crate) const EXIT_FAILURE: i32 = 1;
-/// Exit code clap uses for bad command-line usage.
-pub(crate) const EXIT_USAGE: i32 = 2;
-/// Exit code when a run finished but some recipients failed or are in doubt.
-pub(crate) const EXIT_PARTIAL: i32 = 3;
-/// Exit code for invalid input: the issue, list, subscriber or suppression file.
-pub(crate) const EXIT_INVALID_INPUT: i32 = 4;
+/// How a run ended, as the process exit code. [`ExitCode::ALL`] is the one table of codes:
+/// `newsletter --help` prints it and a test checks that the README's table says the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ExitCode {
+    Success,
+    Failure,
+    Usage,
+    Partial,
+    InvalidInput,
+    Paused,
+    Interrupted,
+}
+
+impl ExitCode {
+    /// Every exit code, in the order the help and README list them.
+    pub(crate) const ALL: [ExitCode; 7] = [
+        ExitCode::Success,
+        ExitCode::Failure,
+        ExitCode::Usage,
+        ExitCode::Partial,
+        ExitCode::InvalidInput,
+        ExitCode::Paused,
+        ExitCode::Interrupted,
+    ];
+
+    pub(crate) fn code(self) -> i32 {
+        match self {
+            ExitCode::Success => 0,
+            ExitCode::Failure => 1,
+            // clap's own code for usage errors.
+            ExitCode::Usage => 2,
+            ExitCode::Partial => 3,
+            ExitCode::InvalidInput => 4,
+            ExitCode::Paused => 5,
+            // 128 + SIGINT, as shells report a process stopped by Ctrl-C.
+            ExitCode::Interrupted => 130,
+        }
+    }
+
+    /// What the code means, in the words of the help and the README.
+    pub(crate) fn meaning(self) -> &'static str {
+        match self {
+            ExitCode::Success => "success",
+            ExitCode::Failure => {
+                "a failure not caused by the input files: I/O, the SMTP server, TLS, authentication, the journal"
+            }
+            ExitCode::Usage => {
+                "wrong command-line usage (including a send that needs `--yes` and has no terminal)"
+            }
+            ExitCode::Partial => {
+                "the send finished, but some recipients failed, were deferred or are in doubt"
+            }
+            ExitCode::InvalidInput => {
+                "invalid input: the issue, list, subscriber or suppression file, keys (the message says where)"
+            }
+            ExitCode::Paused => "the send paused at its `--cap`; run it again later",
+            ExitCode::Interrupted => "the send was interrupted (Ctrl-C); run it again to continue",
+        }
+    }
+
+    /// The table for `--help`, wrapped to 80 columns.
+    pub(crate) fn help() -> String {
+        let mut text = String::from("Exit codes:");
+        for code in ExitCode::ALL {
+            let options = textwrap::Options::new(80)
+                .initial_indent("")
+                .subsequent_indent("       ");
+            let meaning = code.meaning().replace('`', "");
+            let line = format!("{:<5}{meaning}", code.code());
+            for (index, part) in textwrap::wrap(&line, options).iter().enumerate() {
+                text.push_str(if index == 0 { "\n  " } else { "\n" });
+                text.push_str(part);
+            }
+        }
+        text
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -213,11 +280,11 @@ fn problem_list(path: &std::path::Path, problems: &[(Location, String)]) -> Stri
 const MAX_LISTED_PROBLEMS: usize = 20;
 
 impl Error {
-    pub(crate) fn exit_code(&self) -> i32 {
+    pub(crate) fn exit_code(&self) -> ExitCode {
         match self {
             // A file the user named that is not there is a mistake in the input.
             Error::Read { source, .. } if source.kind() == io::ErrorKind::NotFound => {
-                EXIT_INVALID_INPUT
+                ExitCode::InvalidInput
             }
             Error::DocumentTooLarge { .. }
             | Error::DocumentEmpty { .. }
@@ -232,14 +299,14 @@ impl Error {
             | Error::DkimKey { .. }
             | Error::UnsubscribeKeyUnset
             | Error::DkimKeyMissing { .. }
-            | Error::CheckFailed { .. } => EXIT_INVALID_INPUT,
+            | Error::CheckFailed { .. } => ExitCode::InvalidInput,
             Error::SmtpUrl { .. }
             | Error::SmtpPasswordInUrl
             | Error::PlaintextCredentials { .. }
             | Error::SmtpPasswordMissing { .. }
             | Error::ConfirmationNeeded { .. }
             | Error::TestAddress { .. }
-            | Error::TokenArguments { .. } => EXIT_USAGE,
+            | Error::TokenArguments { .. } => ExitCode::Usage,
             Error::Read { .. }
             | Error::Write { .. }
             | Error::JournalWrite { .. }
@@ -254,7 +321,7 @@ impl Error {
             | Error::TemplateRender { .. }
             | Error::CssInline { .. }
             | Error::MessageBuild { .. }
-            | Error::BrowserOpen { .. } => EXIT_FAILURE,
+            | Error::BrowserOpen { .. } => ExitCode::Failure,
         }
     }
 
@@ -334,5 +401,50 @@ impl fmt::Display for Report<'_> {
             write!(f, "\nhint: {hint}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rows of the README's "Exit codes" table, as (code, meaning).
+    fn readme_exit_codes() -> Vec<(i32, String)> {
+        let readme = include_str!("../README.md");
+        let section = readme
+            .split("\n## Exit codes\n")
+            .nth(1)
+            .expect("README.md has an \"Exit codes\" section");
+        let section = section.split("\n## ").next().unwrap_or(section);
+        section
+            .lines()
+            .filter_map(|line| {
+                let cells: Vec<&str> = line.trim().trim_matches('|').split('|').collect();
+                let code = cells.first()?.trim().parse().ok()?;
+                Some((code, cells.get(1)?.trim().to_owned()))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn readme_lists_the_exit_codes_of_the_code() {
+        let ours: Vec<(i32, String)> = ExitCode::ALL
+            .iter()
+            .map(|code| (code.code(), code.meaning().to_owned()))
+            .collect();
+        assert_eq!(readme_exit_codes(), ours);
+    }
+
+    #[test]
+    fn help_lists_every_exit_code_within_80_columns() {
+        let help = ExitCode::help();
+        for code in ExitCode::ALL {
+            assert!(
+                help.lines()
+                    .any(|line| line.trim_start().starts_with(&format!("{} ", code.code()))),
+                "{help}"
+            );
+        }
+        assert!(help.lines().all(|line| line.chars().count() <= 80), "{help}");
     }
 }

@@ -26,7 +26,7 @@ pub(crate) mod units;
 
 use std::ffi::OsString;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 /// Runs the command line `args` (program name first) and returns the process exit code.
 pub fn run<I, T>(args: I) -> i32
@@ -34,7 +34,11 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let arguments = match cli::Arguments::try_parse_from(args) {
+    let command = cli::Arguments::command().after_help(error::ExitCode::help());
+    let parsed = command
+        .try_get_matches_from(args)
+        .and_then(|matches| cli::Arguments::from_arg_matches(&matches));
+    let arguments = match parsed {
         Ok(arguments) => arguments,
         Err(error) => {
             // clap prints help and version to stdout with exit code 0, and usage errors to
@@ -44,10 +48,10 @@ where
         }
     };
     match commands::execute(arguments.command) {
-        Ok(code) => code,
+        Ok(code) => code.code(),
         Err(error) => {
             eprintln!("{}", error::Report(&error));
-            error.exit_code()
+            error.exit_code().code()
         }
     }
 }

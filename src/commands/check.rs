@@ -12,7 +12,7 @@ use crate::{
     compose::lint::{self, Lint},
     compose::mailing::Mailing,
     compose::unsubscribe::KeyUse,
-    error::Error,
+    error::{Error, ExitCode},
     input::audience::{Audience, Tally},
     input::issue::Issue,
     input::location::Location,
@@ -58,7 +58,7 @@ impl MessageLints {
     }
 }
 
-pub(crate) fn run(arguments: &CheckArguments, out: &mut dyn Write) -> Result<i32, Error> {
+pub(crate) fn run(arguments: &CheckArguments, out: &mut dyn Write) -> Result<ExitCode, Error> {
     let Input {
         issue,
         mailing,
@@ -140,7 +140,7 @@ pub(crate) fn run(arguments: &CheckArguments, out: &mut dyn Write) -> Result<i32
         count => format!("ok: no errors, {count} warning(s)"),
     };
     writeln!(out, "{verdict}").map_err(stdout_error)?;
-    Ok(crate::error::EXIT_OK)
+    Ok(ExitCode::Success)
 }
 
 fn stdout_error(source: std::io::Error) -> Error {

@@ -9,10 +9,13 @@ pub(crate) mod send;
 pub(crate) mod status;
 pub(crate) mod token;
 
-use crate::{cli::Command, error::Error};
+use crate::{
+    cli::Command,
+    error::{Error, ExitCode},
+};
 
-/// Runs `command` and returns the exit code of a run that did not fail outright.
-pub(crate) fn execute(command: Command) -> Result<i32, Error> {
+/// Runs `command` and returns how a run that did not fail outright ended.
+pub(crate) fn execute(command: Command) -> Result<ExitCode, Error> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match command {

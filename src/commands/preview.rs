@@ -17,7 +17,7 @@ use crate::{
     commands::load::Input,
     compose::mailing::Mailing,
     compose::unsubscribe::KeyUse,
-    error::Error,
+    error::{Error, ExitCode},
     input::audience::Skip,
     input::subscribers::{AddressKey, Subscriber},
     units,
@@ -45,7 +45,7 @@ struct IndexTemplate<'a> {
     web_url: Option<&'a str>,
 }
 
-pub(crate) fn run(arguments: &PreviewArguments, out: &mut dyn Write) -> Result<i32, Error> {
+pub(crate) fn run(arguments: &PreviewArguments, out: &mut dyn Write) -> Result<ExitCode, Error> {
     let Input {
         issue,
         mailing,
@@ -143,7 +143,7 @@ pub(crate) fn run(arguments: &PreviewArguments, out: &mut dyn Write) -> Result<i
     if arguments.open {
         open_in_browser(&index_path)?;
     }
-    Ok(crate::error::EXIT_OK)
+    Ok(ExitCode::Success)
 }
 
 fn write_message(

@@ -21,7 +21,7 @@ use crate::{
     deliver::journal::{self, History, Journal, OnChange, State},
     deliver::relay::{Relay, RelaySettings},
     deliver::report::{self, Outcome, Recorder, Totals},
-    error::{EXIT_OK, EXIT_PARTIAL, Error},
+    error::{Error, ExitCode},
     input::audience::{Audience, Tally},
     input::issue::Issue,
     input::{
@@ -32,11 +32,6 @@ use crate::{
     units,
 };
 
-/// Exit code when a run stopped early on purpose (a cap was reached); run again later.
-pub(crate) const EXIT_PAUSED: i32 = 5;
-/// Exit code after Ctrl-C.
-pub(crate) const EXIT_INTERRUPTED: i32 = 130;
-
 /// Why the producer stopped queueing before the end of the list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Early {
@@ -44,7 +39,7 @@ enum Early {
     Cap { resume_at: OffsetDateTime },
 }
 
-pub(crate) fn run(arguments: &SendArguments, out: &mut dyn Write) -> Result<i32, Error> {
+pub(crate) fn run(arguments: &SendArguments, out: &mut dyn Write) -> Result<ExitCode, Error> {
     let dry_run = arguments.dry_run;
     let test_send = !arguments.to.is_empty();
     let purpose = if dry_run {
@@ -140,7 +135,7 @@ fn conclude(
     stopped: Option<Stopped>,
     early: Option<Early>,
     totals: &Totals,
-) -> Result<i32, Error> {
+) -> Result<ExitCode, Error> {
     match stopped {
         Some(Stopped::Failed(error)) => Err(error),
         Some(Stopped::Interrupted) => {
@@ -148,7 +143,7 @@ fn conclude(
                 out,
                 "interrupted: deliveries under way were finished and recorded; run the same command again to continue\n",
             )?;
-            Ok(EXIT_INTERRUPTED)
+            Ok(ExitCode::Interrupted)
         }
         None => match early {
             Some(Early::Cap { resume_at }) => {
@@ -162,7 +157,7 @@ fn conclude(
                             .unwrap_or_default()
                     ),
                 )?;
-                Ok(EXIT_PAUSED)
+                Ok(ExitCode::Paused)
             }
             Some(Early::Limit) => {
                 write_text(
@@ -173,13 +168,13 @@ fn conclude(
                     ),
                 )?;
                 Ok(if totals.has_problems() {
-                    EXIT_PARTIAL
+                    ExitCode::Partial
                 } else {
-                    EXIT_OK
+                    ExitCode::Success
                 })
             }
-            _ if totals.has_problems() => Ok(EXIT_PARTIAL),
-            _ => Ok(EXIT_OK),
+            _ if totals.has_problems() => Ok(ExitCode::Partial),
+            _ => Ok(ExitCode::Success),
         },
     }
 }
@@ -314,7 +309,7 @@ async fn watch_interrupts(engine: Arc<Engine>) {
         }
         let _ = engine.recorder.finish();
         eprintln!("aborted: messages that were being sent are recorded as in doubt");
-        std::process::exit(EXIT_INTERRUPTED);
+        std::process::exit(ExitCode::Interrupted.code());
     }
 }
 

@@ -7,12 +7,12 @@ use std::io::Write;
 use crate::{
     cli::StatusArguments,
     deliver::journal::{self, Journal, State},
-    error::Error,
+    error::{Error, ExitCode},
     input::audience::Audience,
     input::issue::Issue,
 };
 
-pub(crate) fn run(arguments: &StatusArguments, out: &mut dyn Write) -> Result<i32, Error> {
+pub(crate) fn run(arguments: &StatusArguments, out: &mut dyn Write) -> Result<ExitCode, Error> {
     let input = &arguments.input;
     let issue = Issue::load(&input.issue)?;
     let path = arguments
@@ -25,7 +25,7 @@ pub(crate) fn run(arguments: &StatusArguments, out: &mut dyn Write) -> Result<i3
             issue.slug(),
             path.display()
         );
-        return write(out, &text).map(|()| crate::error::EXIT_OK);
+        return write(out, &text).map(|()| ExitCode::Success);
     }
     let history = Journal::read(&path)?;
     let audience = Audience::of(
@@ -90,7 +90,7 @@ pub(crate) fn run(arguments: &StatusArguments, out: &mut dyn Write) -> Result<i3
     let mut text = lines.join("\n");
     text.push('\n');
     write(out, &text)?;
-    Ok(crate::error::EXIT_OK)
+    Ok(ExitCode::Success)
 }
 
 fn write(out: &mut dyn Write, text: &str) -> Result<(), Error> {

@@ -7,12 +7,12 @@ use crate::{
     cli::TokenArguments,
     commands::load::unsubscribe_key,
     compose::unsubscribe::KeyUse,
-    error::{EXIT_OK, Error},
+    error::{Error, ExitCode},
     input::list::{List, ListId},
 };
 
 /// `newsletter token`: prints the token of an address, or checks one.
-pub(crate) fn run(arguments: &TokenArguments, out: &mut dyn Write) -> Result<i32, Error> {
+pub(crate) fn run(arguments: &TokenArguments, out: &mut dyn Write) -> Result<ExitCode, Error> {
     let list_id = match (&arguments.list, &arguments.list_id) {
         (Some(path), _) => List::load(path)?.file.id.as_str().to_owned(),
         (None, Some(id)) => id
@@ -45,5 +45,5 @@ pub(crate) fn run(arguments: &TokenArguments, out: &mut dyn Write) -> Result<i32
             path: "standard output".into(),
             source,
         })?;
-    Ok(EXIT_OK)
+    Ok(ExitCode::Success)
 }
