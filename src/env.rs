@@ -62,6 +62,9 @@ mod tests {
     #[test]
     fn cli_reads_variables_only_through_these_constants() {
         let cli = include_str!("cli.rs");
-        assert!(!cli.contains("env = \"NEWSLETTER_"), "use env::NAME in cli.rs");
+        assert!(
+            !cli.contains("env = \"NEWSLETTER_"),
+            "use env::NAME in cli.rs"
+        );
     }
 }

@@ -445,6 +445,9 @@ mod tests {
                 "{help}"
             );
         }
-        assert!(help.lines().all(|line| line.chars().count() <= 80), "{help}");
+        assert!(
+            help.lines().all(|line| line.chars().count() <= 80),
+            "{help}"
+        );
     }
 }

@@ -8,7 +8,7 @@ use std::{collections::BTreeMap, io::Write, time::SystemTime};
 
 use crate::{
     cli::CheckArguments,
-    commands::load::Input,
+    commands::load::{Input, InputFiles},
     compose::lint::{self, Lint},
     compose::mailing::Mailing,
     compose::unsubscribe::KeyUse,
@@ -63,7 +63,7 @@ pub(crate) fn run(arguments: &CheckArguments, out: &mut dyn Write) -> Result<Exi
         issue,
         mailing,
         audience,
-    } = Input::load(&arguments.input, KeyUse::Preview)?;
+    } = Input::load(&InputFiles::from(&arguments.input), KeyUse::Preview)?;
     let now = SystemTime::now();
     let mut largest = Largest::default();
     let mut message_lints = MessageLints::default();

@@ -2,6 +2,8 @@
 //! prepared for mailing (for `purpose`, which decides whether keys may be missing), and the
 //! subscriber and suppression files.
 
+use std::path::PathBuf;
+
 use crate::{
     cli::InputArguments,
     compose::{
@@ -13,6 +15,28 @@ use crate::{
     input::{audience::Audience, issue::Issue},
 };
 
+/// The files a command reads, as given on the command line or in the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct InputFiles {
+    pub(crate) issue: PathBuf,
+    /// The subscriber file, instead of the list file's.
+    pub(crate) subscribers: Option<PathBuf>,
+    /// The suppression file, instead of the list file's.
+    pub(crate) suppression: Option<PathBuf>,
+    pub(crate) dkim_key: Option<PathBuf>,
+}
+
+impl From<&InputArguments> for InputFiles {
+    fn from(arguments: &InputArguments) -> InputFiles {
+        InputFiles {
+            issue: arguments.issue.clone(),
+            subscribers: arguments.subscribers.clone(),
+            suppression: arguments.suppression.clone(),
+            dkim_key: arguments.dkim_key.clone(),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Input {
     pub(crate) issue: Issue,
@@ -21,18 +45,18 @@ pub(crate) struct Input {
 }
 
 impl Input {
-    pub(crate) fn load(arguments: &InputArguments, purpose: KeyUse) -> Result<Input, Error> {
-        let issue = Issue::load(&arguments.issue)?;
+    pub(crate) fn load(files: &InputFiles, purpose: KeyUse) -> Result<Input, Error> {
+        let issue = Issue::load(&files.issue)?;
         let mailing = Mailing::prepare(
             &issue,
             purpose,
             unsubscribe_key(purpose)?,
-            arguments.dkim_key.as_deref(),
+            files.dkim_key.as_deref(),
         )?;
         let audience = Audience::of(
             &issue,
-            arguments.subscribers.as_deref(),
-            arguments.suppression.as_deref(),
+            files.subscribers.as_deref(),
+            files.suppression.as_deref(),
         )?;
         Ok(Input {
             issue,

@@ -4,7 +4,6 @@
 pub(crate) mod check;
 pub(crate) mod load;
 pub(crate) mod preview;
-pub(crate) mod progress;
 pub(crate) mod send;
 pub(crate) mod status;
 pub(crate) mod token;

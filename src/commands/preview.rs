@@ -14,7 +14,7 @@ use askama::Template;
 
 use crate::{
     cli::PreviewArguments,
-    commands::load::Input,
+    commands::load::{Input, InputFiles},
     compose::mailing::Mailing,
     compose::unsubscribe::KeyUse,
     error::{Error, ExitCode},
@@ -50,7 +50,7 @@ pub(crate) fn run(arguments: &PreviewArguments, out: &mut dyn Write) -> Result<E
         issue,
         mailing,
         audience,
-    } = Input::load(&arguments.input, KeyUse::Preview)?;
+    } = Input::load(&InputFiles::from(&arguments.input), KeyUse::Preview)?;
     let wanted = arguments.for_email.as_deref().map(AddressKey::of);
     // A first pass validates every row (and finds the --for subscriber), so nothing is written
     // for a broken list or an address that gets no message.

@@ -44,7 +44,7 @@ pub(crate) enum Transport {
 }
 
 /// How often, and how patiently, temporary failures are retried.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RetryPolicy {
     /// Attempts after the first.
     pub(crate) retries: u32,

@@ -1,0 +1,117 @@
+//! The end-of-run summary `send` prints: what was sent (or would be), what was skipped and why,
+//! who needs attention, and where the journal and report are.
+
+use std::{path::Path, time::Duration};
+
+use super::progress;
+use crate::{
+    deliver::{
+        journal::{History, State},
+        relay::Relay,
+        report::{self, Outcome, Totals},
+    },
+    input::{audience::Tally, issue::Issue},
+    units,
+};
+
+/// The end-of-run report on standard output.
+pub(super) struct Summary<'a> {
+    pub(super) issue: &'a Issue,
+    pub(super) relay: &'a Relay,
+    pub(super) tally: &'a Tally,
+    pub(super) totals: Totals,
+    pub(super) problems: Vec<(String, Outcome)>,
+    pub(super) elapsed: Duration,
+    pub(super) dry_run: bool,
+    pub(super) journal: Option<&'a Path>,
+    pub(super) report: Option<&'a Path>,
+    pub(super) out_folder: Option<&'a Path>,
+    pub(super) history: &'a History,
+    pub(super) resend_in_doubt: bool,
+    pub(super) notes: Vec<String>,
+    /// How many recipients this run set out to send to, and whether it was a `--to` test.
+    pub(super) planned: usize,
+    pub(super) test_send: bool,
+}
+
+impl Summary<'_> {
+    pub(super) fn text(&self) -> String {
+        let totals = &self.totals;
+        let mut lines = Vec::new();
+        let seconds = self.elapsed.as_secs_f64();
+        if self.dry_run {
+            lines.push(format!(
+                "dry run: {} message(s) built for {} in {seconds:.2} s ({:.0}/s); nothing was sent, no connection was made",
+                totals.would_send,
+                self.issue.slug(),
+                progress::rate(totals.would_send, self.elapsed),
+            ));
+            lines.push(format!("  would send via: {}", self.relay));
+            if totals.would_send > 0 {
+                lines.push(format!(
+                    "  sizes:         {} in all, {} on average, largest {}",
+                    units::size(usize::try_from(totals.bytes).unwrap_or(usize::MAX)),
+                    units::size(
+                        usize::try_from(totals.bytes / totals.would_send as u64).unwrap_or(0)
+                    ),
+                    units::size(totals.largest)
+                ));
+            }
+        } else {
+            lines.push(format!(
+                "{} via {} in {seconds:.2} s ({:.0}/s)",
+                progress::counts_text(totals, "sent"),
+                self.relay,
+                progress::rate(totals.sent, self.elapsed),
+            ));
+        }
+        if self.test_send {
+            lines.push(format!(
+                "  test send:     to the {} address(es) given with --to; the journal was not used",
+                self.planned
+            ));
+        } else {
+            lines.push(format!(
+                "  recipients:    {} in the subscriber file",
+                self.tally.recipients
+            ));
+            lines.push(format!("  skipped rows:  {}", self.tally.skipped_summary()));
+        }
+        let not_attempted = self.planned.saturating_sub(totals.done());
+        if not_attempted > 0 && !self.test_send {
+            lines.push(format!(
+                "  not sent yet:  {not_attempted} (run the same command again to continue)"
+            ));
+        }
+        let earlier_sent = self.history.count(State::Sent);
+        if earlier_sent > 0 {
+            lines.push(format!(
+                "  earlier runs:  {earlier_sent} already sent (not sent again)"
+            ));
+        }
+        let earlier_doubt = self.history.count(State::InDoubt);
+        if earlier_doubt > 0 && !self.resend_in_doubt {
+            lines.push(format!(
+                "  in doubt:      {earlier_doubt} from earlier runs, perhaps delivered, not sent again (`newsletter status` lists them; --resend-in-doubt sends them)"
+            ));
+        }
+        for (email, outcome) in &self.problems {
+            lines.push(format!("  {email}: {}", report::describe(outcome)));
+        }
+        if let Some(folder) = self.out_folder {
+            lines.push(format!("  .eml files:    {}", folder.display()));
+        }
+        if let Some(journal) = self.journal {
+            lines.push(format!("  journal:       {}", journal.display()));
+        }
+        if let Some(report) = self.report {
+            lines.push(format!("  report:        {}", report.display()));
+        }
+        for note in &self.notes {
+            lines.push(format!("note: {note}"));
+        }
+        let mut text = lines.join("\n");
+        text.push('\n');
+        text
+    }
+}
