@@ -352,26 +352,39 @@ mod tests {
         assert!(!send.dry_run && !send.yes);
     }
 
+    /// The kind and text of the usage error `args` (after `newsletter send i.yaml`) cause.
+    fn send_usage_error(args: &[&str]) -> (clap::error::ErrorKind, String) {
+        let mut argv = vec!["newsletter", "send", "i.yaml"];
+        argv.extend_from_slice(args);
+        let error = Arguments::try_parse_from(argv).expect_err("a usage error");
+        (error.kind(), error.to_string())
+    }
+
     #[test]
     fn out_needs_dry_run_and_restart_choices_conflict() {
-        assert!(Arguments::try_parse_from(["newsletter", "send", "i.yaml", "--out", "x"]).is_err());
+        use clap::error::ErrorKind;
+        let (kind, text) = send_usage_error(&["--out", "x"]);
+        assert_eq!(kind, ErrorKind::MissingRequiredArgument, "{text}");
+        assert!(text.contains("--dry-run"), "{text}");
+        let (kind, text) = send_usage_error(&["--continue-changed", "--start-over"]);
+        assert_eq!(kind, ErrorKind::ArgumentConflict, "{text}");
         assert!(
-            Arguments::try_parse_from([
-                "newsletter",
-                "send",
-                "i.yaml",
-                "--continue-changed",
-                "--start-over"
-            ])
-            .is_err()
+            text.contains("--continue-changed") && text.contains("--start-over"),
+            "{text}"
         );
-        assert!(
-            Arguments::try_parse_from(["newsletter", "send", "i.yaml", "--concurrency", "0"])
-                .is_err()
-        );
-        assert!(
-            Arguments::try_parse_from(["newsletter", "send", "i.yaml", "--rate", "-1"]).is_err()
-        );
+    }
+
+    #[test]
+    fn concurrency_and_rate_must_be_positive() {
+        use clap::error::ErrorKind;
+        let (kind, text) = send_usage_error(&["--concurrency", "0"]);
+        assert_eq!(kind, ErrorKind::ValueValidation, "{text}");
+        assert!(text.contains("--concurrency"), "{text}");
+        let (kind, text) = send_usage_error(&["--rate=-1"]);
+        assert_eq!(kind, ErrorKind::ValueValidation, "{text}");
+        assert!(text.contains("--rate"), "{text}");
+        let (kind, text) = send_usage_error(&["--rate=0"]);
+        assert_eq!(kind, ErrorKind::ValueValidation, "{text}");
     }
 
     #[test]
@@ -386,7 +399,12 @@ mod tests {
 
     #[test]
     fn issue_is_required() {
-        assert!(Arguments::try_parse_from(["newsletter", "check"]).is_err());
+        let error = Arguments::try_parse_from(["newsletter", "check"]).expect_err("usage error");
+        assert_eq!(
+            error.kind(),
+            clap::error::ErrorKind::MissingRequiredArgument
+        );
+        assert!(error.to_string().contains("<ISSUE>"), "{error}");
     }
 
     #[test]

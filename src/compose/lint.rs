@@ -16,14 +16,18 @@
 //! | `message-id-domain` | the `From` domain differs from the `Message-ID` domain |
 //! | `unsubscribe-token` | the unsubscribe URL has no `{token}`, so anyone can unsubscribe anyone |
 //! | `no-recipients` | the subscriber file gives nobody to send to |
+//! | `subscriber-name` | a subscriber's name had line breaks or control characters (reported by `check` while it reads the rows) |
 
 use std::{collections::BTreeSet, fmt};
 
-use pulldown_cmark::{Event, Parser, Tag, TagEnd};
+use pulldown_cmark::{Event, Tag, TagEnd};
 
 use crate::{
-    compose::markdown::TEXT_WIDTH, compose::render::Rendered, input::document::top_level_key_line,
-    input::issue::Issue, input::location::Location,
+    compose::{
+        markdown::{self, TEXT_WIDTH},
+        render::Rendered,
+    },
+    input::{document::top_level_key_line, issue::Issue, location::Location},
 };
 
 /// The HTML part size above which a warning is given.
@@ -222,7 +226,7 @@ fn is_vague(text: &str) -> bool {
 
 fn lint_markdown(markdown: &str, field: &str, location: Option<&Location>, lints: &mut Vec<Lint>) {
     let mut open: Vec<(Tag<'_>, String)> = Vec::new();
-    for event in Parser::new(markdown) {
+    for event in markdown::parser(markdown) {
         match event {
             Event::Start(tag @ (Tag::Link { .. } | Tag::Image { .. })) => {
                 open.push((tag, String::new()));
@@ -256,18 +260,15 @@ fn lint_markdown(markdown: &str, field: &str, location: Option<&Location>, lints
                         "link-empty",
                         format!("the {kind} \"{content}\" has no target"),
                     );
-                } else if url.starts_with("http:") {
-                    warn("link-https", format!("`{url}` is not https"));
-                } else if !["https:", "mailto:", "tel:"]
-                    .iter()
-                    .any(|scheme| url.trim_start().to_ascii_lowercase().starts_with(scheme))
-                {
+                } else if !markdown::is_safe_link(&url) {
                     warn(
                         "link-https",
                         format!(
                             "`{url}` is not an https, mailto or tel link; it is left out of the email"
                         ),
                     );
+                } else if url.trim_start().to_ascii_lowercase().starts_with("http://") {
+                    warn("link-https", format!("`{url}` is not https"));
                 }
                 if kind == "link" && content.trim().is_empty() && !url.trim().is_empty() {
                     warn("link-empty", format!("the link to `{url}` has no text"));

@@ -11,15 +11,18 @@ use pulldown_cmark::{CowStr, Event, HeadingLevel, LinkType, Options, Parser, Tag
 /// The column at which the text part is wrapped.
 pub(crate) const TEXT_WIDTH: usize = 76;
 
-fn parser(markdown: &str) -> Parser<'_> {
+/// The Markdown parser with the options the email is rendered with; the linter parses with the
+/// same, so it sees the same links and images.
+pub(crate) fn parser(markdown: &str) -> Parser<'_> {
     Parser::new_ext(
         markdown,
         Options::ENABLE_SMART_PUNCTUATION | Options::ENABLE_STRIKETHROUGH,
     )
 }
 
-/// Whether a link target may be used in an email: web, mail and phone links only.
-fn is_safe_link(url: &str) -> bool {
+/// Whether a link target may be used in an email: web, mail and phone links only. Anything
+/// else is left out of the email (and the linter says so).
+pub(crate) fn is_safe_link(url: &str) -> bool {
     let lower = url.trim_start().to_ascii_lowercase();
     ["https://", "http://", "mailto:", "tel:"]
         .iter()
@@ -129,7 +132,8 @@ struct TextWriter<'l> {
     lists: Vec<Option<u64>>,
     /// Set when the next block starts a list item, so it gets the bullet.
     item_prefix: Option<String>,
-    /// The target of each open link, with whether its text was the URL itself.
+    /// The target of each open link, with the byte offset in the block's text where the link's
+    /// text starts (to tell whether the text was the URL itself).
     open_links: Vec<(String, usize)>,
     heading: Option<HeadingLevel>,
     in_code_block: bool,

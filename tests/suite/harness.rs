@@ -56,7 +56,6 @@ pub(crate) struct Test {
     timeout: Duration,
 }
 
-/// What a run produced, with the folder it ran in.
 /// A run started with [`Test::spawn`].
 pub(crate) struct Running {
     pub(crate) child: std::process::Child,
@@ -81,6 +80,7 @@ impl Running {
     }
 }
 
+/// What a run produced, with the folder it ran in.
 pub(crate) struct Output {
     pub(crate) tempdir: TempDir,
     pub(crate) stdout: String,

@@ -1,7 +1,7 @@
 //! The web version ("view in browser"): written by `preview` without personal data, and linked
 //! from both parts of every email when the list file sets `web_url`.
 
-use crate::harness::Test;
+use crate::harness::{Test, html_part, text_part};
 
 const WEB_URL: &str = "https://sin-singapore.example.org/bulletin/2019-06-uk-sg-mou.html";
 
@@ -52,10 +52,16 @@ fn without_web_url_there_is_no_link() {
     let output = Test::fixture("minimal")
         .args(["preview", "issue.yaml", "--out", "out"])
         .run();
-    assert!(
-        !output
-            .read("out/0002-ada_example.org.html")
-            .contains("View this email")
-    );
+    // No part of the message mentions a web version: not the HTML, not the text, not the
+    // .eml a client receives (whose parts are encoded, so it is parsed first).
+    for part in [
+        output.read("out/0002-ada_example.org.html"),
+        output.read("out/0002-ada_example.org.txt"),
+        html_part(&output.email("out/0002-ada_example.org.eml")),
+        text_part(&output.email("out/0002-ada_example.org.eml")),
+    ] {
+        assert!(!part.contains("View this email"), "{part}");
+        assert!(!part.contains("browser"), "{part}");
+    }
     assert!(output.read("out/web.html").contains("A short story"));
 }

@@ -18,7 +18,8 @@ use crate::{
 /// How often a line is printed when not on a terminal.
 const LINE_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Shows progress until the returned handle is dropped or `finish` is called.
+/// Shows progress until the returned handle is finished or dropped (dropping it, as on an
+/// early return, stops the display the same way).
 pub(crate) struct Progress {
     task: tokio::task::JoinHandle<()>,
     bar: Option<ProgressBar>,
@@ -82,7 +83,14 @@ impl Progress {
         Progress { task, bar }
     }
 
+    /// Stops the display and clears the bar.
     pub(crate) fn finish(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
         self.task.abort();
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
@@ -90,7 +98,7 @@ impl Progress {
     }
 }
 
-/// `sent 120, failed 1, in doubt 0`.
+/// `sent 120, failed 1, in doubt 2` (a count of zero is left out).
 pub(crate) fn counts_text(totals: &Totals, verb: &str) -> String {
     let mut text = if verb == "sent" {
         format!("sent {}", totals.sent)
