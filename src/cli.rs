@@ -352,10 +352,10 @@ mod tests {
         assert!(!send.dry_run && !send.yes);
     }
 
-    /// The kind and text of the usage error `args` (after `newsletter send i.yaml`) cause.
-    fn send_usage_error(args: &[&str]) -> (clap::error::ErrorKind, String) {
+    /// The kind and text of the usage error `flags` (after `newsletter send i.yaml`) cause.
+    fn send_usage_error(flags: &[&str]) -> (clap::error::ErrorKind, String) {
         let mut argv = vec!["newsletter", "send", "i.yaml"];
-        argv.extend_from_slice(args);
+        argv.extend_from_slice(flags);
         let error = Arguments::try_parse_from(argv).expect_err("a usage error");
         (error.kind(), error.to_string())
     }
