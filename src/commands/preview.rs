@@ -18,7 +18,7 @@ use crate::{
     compose::mailing::Mailing,
     compose::unsubscribe::KeyUse,
     error::{Error, ExitCode},
-    input::audience::Skip,
+    input::subscribers::Skip,
     input::subscribers::{AddressKey, Subscriber},
     units,
 };

@@ -187,7 +187,7 @@ impl Engine {
                     reply: reply.clone(),
                     t,
                 }),
-                Outcome::InDoubt { error } => Some(Entry::Doubt {
+                Outcome::InDoubt { error } => Some(Entry::InDoubt {
                     to: email.clone(),
                     error: error.clone(),
                     t,

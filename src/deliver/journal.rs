@@ -90,7 +90,10 @@ pub(crate) enum Entry {
         #[serde(with = "time::serde::rfc3339")]
         t: OffsetDateTime,
     },
-    Doubt {
+    /// Perhaps delivered: the body may have reached the relay but no reply to it came. Written
+    /// `"e":"doubt"` in the file, as journals of earlier versions have it.
+    #[serde(rename = "doubt")]
+    InDoubt {
         to: String,
         error: String,
         #[serde(with = "time::serde::rfc3339")]
@@ -187,7 +190,7 @@ impl History {
             }
             Entry::Failed { to, reply, t } => mark(to, State::Failed, reply, t),
             Entry::Deferred { to, reply, t } => mark(to, State::Deferred, reply, t),
-            Entry::Doubt { to, error, t } => mark(to, State::InDoubt, error, t),
+            Entry::InDoubt { to, error, t } => mark(to, State::InDoubt, error, t),
         }
     }
 }

@@ -8,7 +8,7 @@ use crate::{
     error::Error,
     input::issue::Issue,
     input::location::Location,
-    input::subscribers::{Row, SkipReason, Subscriber, SubscriberReader, Suppression},
+    input::subscribers::{Row, Skip, SkipReason, Subscriber, SubscriberReader, Suppression},
 };
 
 /// The subscriber and suppression files of a run.
@@ -19,14 +19,6 @@ pub struct Audience {
     suppression: Option<Suppression>,
     /// Whether the subscriber file is the one the list file names (not `--subscribers`).
     subscribers_from_list: bool,
-}
-
-/// A row that was not a recipient.
-#[derive(Debug, Clone)]
-pub(crate) struct Skip {
-    pub(crate) line: usize,
-    pub(crate) email: String,
-    pub(crate) reason: SkipReason,
 }
 
 /// What a pass over the subscriber file found.
@@ -120,15 +112,7 @@ impl Audience {
                     }
                     each(subscriber)?;
                 }
-                Row::Skipped {
-                    line,
-                    email,
-                    reason,
-                } => tally.skipped.push(Skip {
-                    line,
-                    email,
-                    reason,
-                }),
+                Row::Skipped(skip) => tally.skipped.push(skip),
                 Row::Invalid { location, message } => tally.invalid.push((location, message)),
             }
         }

@@ -103,7 +103,7 @@ impl AddressKey {
 
 /// Why a row is not a recipient.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SkipReason {
+pub(crate) enum SkipReason {
     /// The `status` column says the subscriber left, or never confirmed.
     Status(String),
     /// The address is in the suppression file.
@@ -124,6 +124,14 @@ impl std::fmt::Display for SkipReason {
     }
 }
 
+/// A row that is not a recipient, and why.
+#[derive(Debug, Clone)]
+pub struct Skip {
+    pub(crate) line: usize,
+    pub(crate) email: String,
+    pub(crate) reason: SkipReason,
+}
+
 /// What one data row of the subscriber file amounts to.
 #[derive(Debug)]
 pub enum Row {
@@ -132,11 +140,7 @@ pub enum Row {
         /// Set when the row was accepted but changed, e.g. a line break in a name.
         warning: Option<String>,
     },
-    Skipped {
-        line: usize,
-        email: String,
-        reason: SkipReason,
-    },
+    Skipped(Skip),
     Invalid {
         location: Location,
         message: String,
@@ -399,11 +403,11 @@ impl<'s> SubscriberReader<'s> {
             match status.as_str() {
                 "" | "subscribed" => {}
                 "unsubscribed" | "pending" | "bounced" | "complained" | "cleaned" => {
-                    return Row::Skipped {
+                    return Row::Skipped(Skip {
                         line,
                         email: email.to_string(),
                         reason: SkipReason::Status(status),
-                    };
+                    });
                 }
                 _ => {
                     return self.invalid(
@@ -416,20 +420,20 @@ impl<'s> SubscriberReader<'s> {
             }
         }
         if self.suppression.is_some_and(|s| s.contains(key)) {
-            return Row::Skipped {
+            return Row::Skipped(Skip {
                 line,
                 email: email.to_string(),
                 reason: SkipReason::Suppressed,
-            };
+            });
         }
         if let Some(&first_line) = self.first_lines.get(&key) {
-            return Row::Skipped {
+            return Row::Skipped(Skip {
                 line,
                 email: email.to_string(),
                 reason: SkipReason::Duplicate {
                     first_line: first_line as usize,
                 },
-            };
+            });
         }
         self.first_lines
             .insert(key, u32::try_from(line).unwrap_or(u32::MAX));
@@ -590,11 +594,11 @@ mod tests {
         let rows = rows(b"email\nA@Example.org\nb@example.org\na@example.ORG\n");
         assert!(matches!(
             &rows[2],
-            Row::Skipped {
+            Row::Skipped(Skip {
                 line: 4,
                 reason: SkipReason::Duplicate { first_line: 2 },
                 ..
-            }
+            })
         ));
     }
 
@@ -611,14 +615,14 @@ mod tests {
         );
         assert!(matches!(rows[0], Row::Recipient { .. }));
         assert!(
-            matches!(&rows[1], Row::Skipped { reason: SkipReason::Status(s), .. } if s == "unsubscribed")
+            matches!(&rows[1], Row::Skipped(Skip { reason: SkipReason::Status(s), .. }) if s == "unsubscribed")
         );
         assert!(matches!(
             rows[2],
-            Row::Skipped {
+            Row::Skipped(Skip {
                 reason: SkipReason::Suppressed,
                 ..
-            }
+            })
         ));
     }
 

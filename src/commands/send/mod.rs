@@ -32,7 +32,7 @@ use crate::{
     input::audience::Audience,
     input::issue::Issue,
     input::{
-        subscribers::{AddressKey, Row, Subscriber},
+        subscribers::{AddressKey, Row, Skip, Subscriber},
         values::parse_address,
     },
 };
@@ -316,11 +316,11 @@ fn produce(
         }
         let subscriber = match row? {
             Row::Recipient { subscriber, .. } => subscriber,
-            Row::Skipped {
+            Row::Skipped(Skip {
                 line,
                 email,
                 reason,
-            } => {
+            }) => {
                 let outcome = Outcome::Skipped {
                     reason: format!("{reason} (line {line})"),
                 };
