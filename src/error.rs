@@ -94,16 +94,16 @@ pub enum Error {
     #[error("cannot write `{}`", path.display())]
     Write { path: PathBuf, source: io::Error },
 
-    #[error("`{}` is {size} bytes; {what} files are limited to {limit} bytes", path.display())]
+    #[error("`{}` is {size} bytes; {kind} files are limited to {limit} bytes", path.display())]
     DocumentTooLarge {
         path: PathBuf,
-        what: &'static str,
+        kind: crate::input::document::DocumentKind,
         size: u64,
         limit: u64,
     },
 
-    #[error("`{}` is empty; {what}", path.display())]
-    DocumentEmpty { path: PathBuf, what: &'static str },
+    #[error("`{}` is empty; {needs}", path.display())]
+    DocumentEmpty { path: PathBuf, needs: &'static str },
 
     #[error("{location}: the file is not UTF-8 text")]
     DocumentNotText { location: Location },

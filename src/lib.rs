@@ -70,7 +70,7 @@ pub mod testing {
         error::Error,
         input::{
             audience::Audience,
-            document,
+            document::{self, DocumentKind},
             issue::{Issue, IssueFile},
             list::{ListFile, UrlTemplate},
             placeholders::MergeText,

@@ -22,10 +22,40 @@ pub(crate) struct Document<T> {
     pub(crate) text: String,
 }
 
-/// Reads and parses the YAML file at `path`. `what` names the kind of file in messages.
+/// The kinds of YAML file a user writes, as messages name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentKind {
+    Issue,
+    List,
+}
+
+impl DocumentKind {
+    /// What an empty file of this kind is missing.
+    fn needs(self) -> &'static str {
+        match self {
+            DocumentKind::Issue => {
+                "an issue needs at least `list`, `number`, `date`, `subject` and `stories`"
+            }
+            DocumentKind::List => {
+                "a list file needs at least `name`, `id`, `from`, `subscribers` and `unsubscribe`"
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for DocumentKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DocumentKind::Issue => "issue",
+            DocumentKind::List => "list",
+        })
+    }
+}
+
+/// Reads and parses the YAML file at `path`, a file of the given kind.
 pub(crate) fn load<T: DeserializeOwned>(
     path: &Path,
-    what: &'static str,
+    kind: DocumentKind,
 ) -> Result<Document<T>, Error> {
     let read_error = |source| Error::Read {
         path: path.to_owned(),
@@ -35,14 +65,14 @@ pub(crate) fn load<T: DeserializeOwned>(
     if size > MAX_DOCUMENT_BYTES {
         return Err(Error::DocumentTooLarge {
             path: path.to_owned(),
-            what,
+            kind,
             size,
             limit: MAX_DOCUMENT_BYTES,
         });
     }
     let bytes = fs::read(path).map_err(read_error)?;
     let text = decode_text(path, bytes)?;
-    let value = parse(path, &text, what)?;
+    let value = parse(path, &text, kind)?;
     Ok(Document { value, text })
 }
 
@@ -67,11 +97,11 @@ pub(crate) fn decode_text(path: &Path, bytes: Vec<u8>) -> Result<String, Error> 
 }
 
 /// Parses YAML `text` read from `path`.
-pub fn parse<T: DeserializeOwned>(path: &Path, text: &str, what: &'static str) -> Result<T, Error> {
+pub fn parse<T: DeserializeOwned>(path: &Path, text: &str, kind: DocumentKind) -> Result<T, Error> {
     if text.trim().is_empty() {
         return Err(Error::DocumentEmpty {
             path: path.to_owned(),
-            what: empty_hint(what),
+            needs: kind.needs(),
         });
     }
     check_characters(path, text)?;
@@ -241,16 +271,6 @@ fn key_line(
     None
 }
 
-fn empty_hint(what: &'static str) -> &'static str {
-    match what {
-        "issue" => "an issue needs at least `list`, `number`, `date`, `subject` and `stories`",
-        "list" => {
-            "a list file needs at least `name`, `id`, `from`, `subscribers` and `unsubscribe`"
-        }
-        _ => "it needs content",
-    }
-}
-
 /// `serde_yaml`'s message repeats the field path and location we already show; keep the rest.
 fn clean_message(error: &serde_yaml::Error, field: Option<&str>) -> String {
     let mut message = error.to_string();
@@ -322,7 +342,7 @@ mod tests {
     fn error_of_type<T: DeserializeOwned + std::fmt::Debug>(
         text: &str,
     ) -> (Location, Option<String>, String) {
-        match parse::<T>(Path::new("sample.yaml"), text, "issue") {
+        match parse::<T>(Path::new("sample.yaml"), text, DocumentKind::Issue) {
             Err(Error::DocumentInvalid {
                 location,
                 field,
@@ -463,12 +483,12 @@ mod tests {
         assert_eq!(message, "`[` and `{` are nested more than 256 levels deep");
         // Balanced brackets in text do not add up.
         let text = format!("title: \"{}\"\nitems: []\n", "[a] {b} ".repeat(1000));
-        assert!(parse::<Sample>(Path::new("x.yaml"), &text, "issue").is_ok());
+        assert!(parse::<Sample>(Path::new("x.yaml"), &text, DocumentKind::Issue).is_ok());
     }
 
     #[test]
     fn empty_text_is_its_own_error() {
-        let result = parse::<Sample>(Path::new("sample.yaml"), " \n\n", "issue");
+        let result = parse::<Sample>(Path::new("sample.yaml"), " \n\n", DocumentKind::Issue);
         assert!(matches!(result, Err(Error::DocumentEmpty { .. })));
     }
 

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::{
     error::Error,
-    input::document::{self, Document},
+    input::document::{self, Document, DocumentKind},
     input::list::List,
     input::location::Location,
     input::placeholders::MergeText,
@@ -136,7 +136,8 @@ pub struct Issue {
 
 impl Issue {
     pub fn load(path: &Path) -> Result<Issue, Error> {
-        let Document { value: file, text } = document::load::<IssueFile>(path, "issue")?;
+        let Document { value: file, text } =
+            document::load::<IssueFile>(path, DocumentKind::Issue)?;
         if file.stories.is_empty() {
             return Err(Error::DocumentInvalid {
                 location: Location::line(path, document::top_level_key_line(&text, "stories")),

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::{
     error::Error,
-    input::document::{self, Document},
+    input::document::{self, Document, DocumentKind},
     input::values::{EmailAddress, Language, Line, WebUrl},
 };
 
@@ -249,7 +249,7 @@ pub struct List {
 
 impl List {
     pub(crate) fn load(path: &Path) -> Result<List, Error> {
-        let Document { value: file, text } = document::load::<ListFile>(path, "list")?;
+        let Document { value: file, text } = document::load::<ListFile>(path, DocumentKind::List)?;
         let folder = path.parent().unwrap_or(Path::new(""));
         let subscribers_path = folder.join(&file.subscribers);
         let suppression_path = file.suppression.as_ref().map(|p| folder.join(p));

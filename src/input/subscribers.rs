@@ -226,7 +226,7 @@ impl<'s> SubscriberReader<'s> {
         if !has_header {
             return Err(Error::DocumentEmpty {
                 path: path.to_owned(),
-                what: "a subscriber file needs a header row with an `email` column",
+                needs: "a subscriber file needs a header row with an `email` column",
             });
         }
         if csv.position().byte() >= file_len && quote_left_open(path, 0).map_err(read_error)? {

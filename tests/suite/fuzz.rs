@@ -21,8 +21,8 @@ use std::{
 };
 
 use newsletter::testing::{
-    Audience, EmailAddress, Issue, IssueFile, KeyUse, LinkList, ListFile, Mailing, MergeText, Row,
-    Subscriber, SubscriberReader, TokenKey, UrlTemplate, document, markdown,
+    Audience, DocumentKind, EmailAddress, Issue, IssueFile, KeyUse, LinkList, ListFile, Mailing,
+    MergeText, Row, Subscriber, SubscriberReader, TokenKey, UrlTemplate, document, markdown,
 };
 use proptest::{
     collection::vec,
@@ -472,11 +472,11 @@ fn fixture(file: &str) -> String {
 }
 
 fn parse_issue(text: &str) -> Result<IssueFile, newsletter::testing::Error> {
-    document::parse(Path::new("issue.yaml"), text, "issue")
+    document::parse(Path::new("issue.yaml"), text, DocumentKind::Issue)
 }
 
 fn parse_list(text: &str) -> Result<ListFile, newsletter::testing::Error> {
-    document::parse(Path::new("list.yaml"), text, "list")
+    document::parse(Path::new("list.yaml"), text, DocumentKind::List)
 }
 
 /// The header section of a message, as text, checked to end its lines with CRLF only.
