@@ -97,7 +97,7 @@ pub enum Error {
     #[error("`{}` is {size} bytes; {kind} files are limited to {limit} bytes", path.display())]
     DocumentTooLarge {
         path: PathBuf,
-        kind: crate::input::document::DocumentKind,
+        kind: crate::input::location::DocumentKind,
         size: u64,
         limit: u64,
     },

@@ -70,12 +70,14 @@ pub mod testing {
         error::Error,
         input::{
             audience::Audience,
-            document::{self, DocumentKind},
+            document,
             issue::{Issue, IssueFile},
             list::{ListFile, UrlTemplate},
+            location::DocumentKind,
             placeholders::MergeText,
             subscribers::{Row, Subscriber, SubscriberReader},
-            values::{EmailAddress, MAX_LINE_CHARS, RESERVED_CHARACTERS},
+            text::RESERVED_CHARACTERS,
+            values::{EmailAddress, MAX_LINE_CHARS},
         },
         units::size,
     };

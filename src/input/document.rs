@@ -9,7 +9,10 @@ use std::{fs, path::Path};
 
 use serde::de::DeserializeOwned;
 
-use crate::{error::Error, input::location::Location};
+use crate::{
+    error::Error,
+    input::location::{DocumentKind, Location},
+};
 
 /// Issue and list files are hand-written text; anything larger is a mistake (or an attack), and
 /// an issue that large could never fit in an email anyway.
@@ -20,36 +23,6 @@ pub(crate) const MAX_DOCUMENT_BYTES: u64 = 1024 * 1024;
 pub(crate) struct Document<T> {
     pub(crate) value: T,
     pub(crate) text: String,
-}
-
-/// The kinds of YAML file a user writes, as messages name them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DocumentKind {
-    Issue,
-    List,
-}
-
-impl DocumentKind {
-    /// What an empty file of this kind is missing.
-    fn needs(self) -> &'static str {
-        match self {
-            DocumentKind::Issue => {
-                "an issue needs at least `list`, `number`, `date`, `subject` and `stories`"
-            }
-            DocumentKind::List => {
-                "a list file needs at least `name`, `id`, `from`, `subscribers` and `unsubscribe`"
-            }
-        }
-    }
-}
-
-impl std::fmt::Display for DocumentKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            DocumentKind::Issue => "issue",
-            DocumentKind::List => "list",
-        })
-    }
 }
 
 /// Reads and parses the YAML file at `path`, a file of the given kind.

@@ -7,8 +7,9 @@ use serde::Deserialize;
 
 use crate::{
     error::Error,
-    input::document::{self, Document, DocumentKind},
+    input::document::{self, Document},
     input::list::List,
+    input::location::DocumentKind,
     input::location::Location,
     input::placeholders::MergeText,
     input::values::{EmailAddress, IssueDate, Line, Markdown, WebUrl},

@@ -11,7 +11,8 @@ use serde::Deserialize;
 
 use crate::{
     error::Error,
-    input::document::{self, Document, DocumentKind},
+    input::document::{self, Document},
+    input::location::DocumentKind,
     input::values::{EmailAddress, Language, Line, WebUrl},
 };
 

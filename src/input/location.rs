@@ -1,4 +1,4 @@
-//! A place in an input file, as error messages show it.
+//! A place in an input file, and the kind of file it is, as error messages show them.
 
 use std::{fmt, path::PathBuf};
 
@@ -27,5 +27,35 @@ impl fmt::Display for Location {
             write!(f, ", column {column}")?;
         }
         Ok(())
+    }
+}
+
+/// The kinds of YAML file a user writes, as messages name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentKind {
+    Issue,
+    List,
+}
+
+impl DocumentKind {
+    /// What an empty file of this kind is missing.
+    pub(crate) fn needs(self) -> &'static str {
+        match self {
+            DocumentKind::Issue => {
+                "an issue needs at least `list`, `number`, `date`, `subject` and `stories`"
+            }
+            DocumentKind::List => {
+                "a list file needs at least `name`, `id`, `from`, `subscribers` and `unsubscribe`"
+            }
+        }
+    }
+}
+
+impl fmt::Display for DocumentKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DocumentKind::Issue => "issue",
+            DocumentKind::List => "list",
+        })
     }
 }

@@ -2,7 +2,8 @@
 //! the place of every value ([`document`], [`location`]), the value types that check a field as
 //! it is read ([`values`]), the issue and the list file it names ([`issue`], [`list`]), the
 //! subscriber CSV and the suppression file ([`subscribers`]), who an issue goes to
-//! ([`audience`]), and `{column}` placeholders ([`placeholders`]).
+//! ([`audience`]), `{column}` placeholders ([`placeholders`]), and the rules all text obeys
+//! ([`text`]).
 
 pub(crate) mod audience;
 pub mod document;
@@ -11,4 +12,5 @@ pub(crate) mod list;
 pub(crate) mod location;
 pub(crate) mod placeholders;
 pub(crate) mod subscribers;
+pub(crate) mod text;
 pub(crate) mod values;

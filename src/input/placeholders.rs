@@ -4,6 +4,8 @@
 
 use std::str::FromStr;
 
+use crate::input::text;
+
 /// A parsed text with placeholders.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MergeText {
@@ -30,23 +32,20 @@ impl MergeText {
     /// hold anything). Returns `None` if any value is missing or blank, so that the caller can
     /// fall back to a text without placeholders.
     pub fn fill<'a>(&self, value: impl Fn(&str) -> Option<&'a str>) -> Option<String> {
-        let mut text = String::new();
+        let mut filled = String::new();
         for part in &self.parts {
             match part {
-                Part::Literal(literal) => text.push_str(literal),
+                Part::Literal(literal) => filled.push_str(literal),
                 Part::Field(name) => {
-                    let mut words = value(name)?
-                        .split(|c: char| c.is_whitespace() || c.is_control())
-                        .filter(|word| !word.is_empty());
-                    text.push_str(words.next()?);
-                    for word in words {
-                        text.push(' ');
-                        text.push_str(word);
+                    let folded = text::fold(value(name)?);
+                    if folded.is_empty() {
+                        return None;
                     }
+                    filled.push_str(&folded);
                 }
             }
         }
-        Some(text)
+        Some(filled)
     }
 }
 
@@ -54,21 +53,8 @@ impl FromStr for MergeText {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        if let Some(bad) = text.chars().find(|c| c.is_control()) {
-            return Err(format!(
-                "must be a single line without control characters (found U+{:04X})",
-                u32::from(bad)
-            ));
-        }
-        if let Some(bad) = text
-            .chars()
-            .find(|c| crate::input::values::RESERVED_CHARACTERS.contains(c))
-        {
-            return Err(format!(
-                "contains U+{:04X}, a private-use character newsletter reserves",
-                u32::from(bad)
-            ));
-        }
+        text::check_one_line(text)?;
+        text::check_reserved(text)?;
         let mut parts = Vec::new();
         let mut literal = String::new();
         let mut chars = text.chars().peekable();

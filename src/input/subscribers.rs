@@ -18,7 +18,7 @@ use std::{
 
 use crate::{
     error::Error,
-    input::{location::Location, values::parse_address},
+    input::{location::Location, text, values::parse_address},
 };
 
 /// The longest value a field may have. Names and merge fields are a line of text and
@@ -509,11 +509,7 @@ fn trim_field(raw: &[u8]) -> &[u8] {
 /// collapses runs of white space, so a name can never break a header line.
 fn clean_name(raw: &str) -> (String, Option<String>) {
     let had_controls = raw.chars().any(char::is_control);
-    let name = raw
-        .split(|c: char| c.is_whitespace() || c.is_control())
-        .filter(|part| !part.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let name = text::fold(raw);
     let warning = had_controls.then(|| {
         format!("the name contains line breaks or control characters; it is used as `{name}`")
     });

@@ -5,6 +5,8 @@
 
 use std::{fmt, str::FromStr};
 
+use crate::input::text;
+
 /// Implements `Deserialize` for a type through its `FromStr`, whose error message becomes the
 /// deserialisation error (and so is reported with the file, line and field).
 macro_rules! deserialize_from_str {
@@ -19,10 +21,6 @@ macro_rules! deserialize_from_str {
     };
 }
 pub(crate) use deserialize_from_str;
-
-/// Characters that [`crate::compose::render`] uses as slot markers in templates rendered once per issue;
-/// no input text may contain them.
-pub const RESERVED_CHARACTERS: std::ops::RangeInclusive<char> = '\u{E000}'..='\u{E0FF}';
 
 /// The longest [`Line`], in characters. Subjects and names go into headers, and a header line
 /// may not be longer than 998 characters (RFC 5322): lettre folds only at spaces, so a long
@@ -54,13 +52,8 @@ impl FromStr for Line {
         if value.is_empty() {
             return Err("must not be empty".into());
         }
-        if let Some(bad) = value.chars().find(|c| c.is_control()) {
-            return Err(format!(
-                "must be a single line without control characters (found U+{:04X})",
-                u32::from(bad)
-            ));
-        }
-        check_reserved(value)?;
+        text::check_one_line(value)?;
+        text::check_reserved(value)?;
         let chars = value.chars().count();
         if chars > MAX_LINE_CHARS {
             return Err(format!(
@@ -71,13 +64,7 @@ impl FromStr for Line {
         // space separates them, and mail clients drop the white space between encoded words
         // (RFC 2047): a subject `Größe  überall` would read `Größeüberall`. Separated by one
         // space, they go into one encoded word.
-        let mut line = String::with_capacity(value.len());
-        for c in value.chars() {
-            if !(c == ' ' && line.ends_with(' ')) {
-                line.push(c);
-            }
-        }
-        Ok(Line(line))
+        Ok(Line(text::single_spaces(value)))
     }
 }
 
@@ -100,29 +87,13 @@ impl FromStr for Markdown {
         if value.trim().is_empty() {
             return Err("must not be empty".into());
         }
-        let allowed = |c: char| c == '\n' || c == '\t' || c == '\r';
-        if let Some(bad) = value.chars().find(|&c| c.is_control() && !allowed(c)) {
-            return Err(format!(
-                "must not contain control characters (found U+{:04X})",
-                u32::from(bad)
-            ));
-        }
-        check_reserved(value)?;
+        text::check_multi_line(value)?;
+        text::check_reserved(value)?;
         Ok(Markdown(value.replace("\r\n", "\n")))
     }
 }
 
 deserialize_from_str!(Markdown);
-
-fn check_reserved(value: &str) -> Result<(), String> {
-    match value.chars().find(|c| RESERVED_CHARACTERS.contains(c)) {
-        Some(bad) => Err(format!(
-            "contains U+{:04X}, a private-use character newsletter reserves",
-            u32::from(bad)
-        )),
-        None => Ok(()),
-    }
-}
 
 /// An absolute `http` or `https` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
