@@ -4,8 +4,9 @@
 //! so memory does not grow with the size of the list.
 //!
 //! Safety rules, in order of importance:
-//! - a `data` journal record is written before any message body is sent, so a crash leaves at
-//!   most the in-flight messages "in doubt", never unknown;
+//! - a `data` journal record is on disk (synced, shared with the other workers' records by
+//!   group commit) before any message body is sent, so a crash or power cut leaves at most the
+//!   in-flight messages "in doubt", never unknown;
 //! - a message whose body was sent but whose reply was lost is never retried automatically;
 //! - authentication and TLS failures stop the run at once (they would fail for everyone), and
 //!   so does a relay that keeps failing; everything done so far is recorded, and a rerun
@@ -371,7 +372,7 @@ impl Engine {
         let open = session.as_mut().expect("a session was opened above");
         let mut journal_error = None;
         let result = open
-            .deliver(&built.envelope, &built.bytes, || {
+            .deliver(&built.envelope, &built.bytes, async {
                 let Some(journal) = &self.journal else {
                     return true;
                 };
@@ -380,7 +381,9 @@ impl Engine {
                     id: built.message_id.clone(),
                     t: timestamp(),
                 };
-                match journal.record(&entry) {
+                // On disk, not only written, before the body goes: after a power cut the next
+                // run must still know this recipient may have the message.
+                match journal.record_durable(&entry).await {
                     Ok(()) => true,
                     Err(error) => {
                         journal_error = Some(error);

@@ -12,24 +12,25 @@
 //! {"e":"doubt","to":"w@example.org","error":"connection reset","t":"…"}
 //! ```
 //!
-//! A `data` record is written (reaches the operating system) after the server has agreed to
-//! take a message body and before any of it is sent. So after a crash, an address with a `data`
-//! record and no outcome is *in doubt*: the server may or may not have the message. An address
-//! with no `data` record was certainly not delivered. Records are synced to disk in the
-//! background every [`SYNC_INTERVAL`]; a killed process loses nothing it wrote, a power cut at
-//! most that interval. A record cut short (a write can stop part way when the process is killed
-//! or the disk fills) is the last line: replay ignores it, and the next run cuts it off before
-//! appending.
+//! A `data` record is written after the server has agreed to take a message body, and the
+//! body is sent only once the record is on disk ([`Journal::record_durable`]: written, then
+//! `fdatasync`). So after a crash or a power cut, an address with a `data` record and no
+//! outcome is *in doubt*: the server may or may not have the message. An address with no
+//! `data` record was certainly not delivered. Syncs are shared (group commit): a sync thread
+//! syncs everything written so far as soon as one writer waits, and wakes every writer whose
+//! record that sync covered; writers that arrive during a sync share the next one. Outcome and
+//! other records ([`Journal::record`]) reach the operating system at once, so a killed process
+//! loses nothing, and the disk within [`SYNC_INTERVAL`], so a power cut can lose the outcomes
+//! of that last stretch: their recipients are then in doubt, which is safe. A record cut short
+//! (a write can stop part way when the process is killed or the disk fills) is the last line:
+//! replay ignores it, and the next run cuts it off before appending.
 
 use std::{
     collections::HashMap,
     fs::{self, File, OpenOptions},
-    io::{BufRead, BufReader, Write},
+    io::{self, BufRead, BufReader, Write},
     path::{Path, PathBuf},
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError},
     thread,
     time::Duration,
 };
@@ -39,7 +40,7 @@ use time::OffsetDateTime;
 
 use crate::{error::Error, input::location::Location, input::subscribers::AddressKey};
 
-/// How often written records are synced to disk.
+/// How often records nobody waits for (outcomes, runs) are synced to disk.
 pub(crate) const SYNC_INTERVAL: Duration = Duration::from_millis(100);
 
 const FORMAT_VERSION: u32 = 1;
@@ -208,9 +209,42 @@ pub(crate) enum OnChange {
 pub(crate) struct Journal {
     path: PathBuf,
     file: Mutex<File>,
-    dirty: Arc<AtomicBool>,
-    stop: Arc<AtomicBool>,
+    sync: Arc<Sync>,
     syncer: Mutex<Option<thread::JoinHandle<()>>>,
+}
+
+/// The group commit shared by the writers and the sync thread: writers count their records
+/// in `state`, ask for a sync up to their record and wait on `synced`; the thread syncs
+/// everything written so far in one `fdatasync` and tells every waiter at once.
+#[derive(Debug)]
+struct Sync {
+    state: Mutex<SyncState>,
+    wake: Condvar,
+    synced: tokio::sync::watch::Sender<Synced>,
+}
+
+#[derive(Debug, Default)]
+struct SyncState {
+    /// Records written to the operating system, numbered from 1 in the order written.
+    written: u64,
+    /// The highest record somebody waits to see on disk.
+    wanted: u64,
+    stop: bool,
+}
+
+/// What the sync thread has done: every record up to `upto` is on disk, or syncing failed
+/// (and then nothing written after is known to be on disk: Linux may drop the pages of a
+/// failed write-back, so a later sync that succeeds proves nothing).
+#[derive(Debug, Clone, Default)]
+struct Synced {
+    upto: u64,
+    failed: Option<(io::ErrorKind, String)>,
+}
+
+impl Sync {
+    fn state(&self) -> MutexGuard<'_, SyncState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// The journal path used when none is given: beside the issue, `ISSUE.journal`.
@@ -306,19 +340,20 @@ impl Journal {
             file.write_all(&line(entry)).map_err(write_error)?;
             history.apply(entry.clone());
         }
-        let dirty = Arc::new(AtomicBool::new(!first.is_empty()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let syncer = spawn_syncer(
-            file.try_clone().map_err(write_error)?,
-            Arc::clone(&dirty),
-            Arc::clone(&stop),
-        );
+        let sync = Arc::new(Sync {
+            state: Mutex::new(SyncState {
+                written: first.len() as u64,
+                ..SyncState::default()
+            }),
+            wake: Condvar::new(),
+            synced: tokio::sync::watch::Sender::new(Synced::default()),
+        });
+        let syncer = spawn_syncer(file.try_clone().map_err(write_error)?, Arc::clone(&sync));
         Ok((
             Journal {
                 path: path.to_owned(),
                 file: Mutex::new(file),
-                dirty,
-                stop,
+                sync,
                 syncer: Mutex::new(Some(syncer)),
             },
             history,
@@ -330,37 +365,69 @@ impl Journal {
     }
 
     /// Appends `entry`. When this returns, the record has reached the operating system, so it
-    /// survives the process being killed.
+    /// survives the process being killed; it reaches the disk within [`SYNC_INTERVAL`].
     pub(crate) fn record(&self, entry: &Entry) -> Result<(), Error> {
+        self.write(entry).map(|_| ())
+    }
+
+    /// Appends `entry` and returns once it is on disk (`fdatasync`), so that it survives a
+    /// power cut. Writers that arrive while a sync is under way share the next one.
+    pub(crate) async fn record_durable(&self, entry: &Entry) -> Result<(), Error> {
+        let number = self.write(entry)?;
+        let mut synced = self.sync.synced.subscribe();
+        {
+            let mut state = self.sync.state();
+            state.wanted = state.wanted.max(number);
+        }
+        self.sync.wake.notify_one();
+        let outcome = synced
+            .wait_for(|synced| synced.failed.is_some() || synced.upto >= number)
+            .await
+            .map(|synced| synced.clone());
+        match outcome {
+            Ok(Synced { failed: None, .. }) => Ok(()),
+            Ok(Synced {
+                failed: Some((kind, message)),
+                ..
+            }) => Err(Error::JournalWrite {
+                path: self.path.clone(),
+                source: io::Error::new(kind, message),
+            }),
+            Err(_) => Err(Error::JournalWrite {
+                path: self.path.clone(),
+                source: io::Error::other("the journal was closed before the record was synced"),
+            }),
+        }
+    }
+
+    /// Writes one record and returns its number (see [`SyncState::written`]).
+    fn write(&self, entry: &Entry) -> Result<u64, Error> {
         let bytes = line(entry);
-        let mut file = self
-            .file
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut file = self.file.lock().unwrap_or_else(PoisonError::into_inner);
         file.write_all(&bytes)
             .map_err(|source| Error::JournalWrite {
                 path: self.path.clone(),
                 source,
             })?;
-        self.dirty.store(true, Ordering::Release);
-        Ok(())
+        // Counted while the file is still held, so numbers follow the order in the file.
+        let mut state = self.sync.state();
+        state.written += 1;
+        Ok(state.written)
     }
 
     /// Syncs everything to disk and stops the background syncing.
     pub(crate) fn close(&self) -> Result<(), Error> {
-        self.stop.store(true, Ordering::Release);
+        self.sync.state().stop = true;
+        self.sync.wake.notify_one();
         if let Some(syncer) = self
             .syncer
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner)
             .take()
         {
             let _ = syncer.join();
         }
-        let file = self
-            .file
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let file = self.file.lock().unwrap_or_else(PoisonError::into_inner);
         file.sync_data().map_err(|source| Error::JournalWrite {
             path: self.path.clone(),
             source,
@@ -389,16 +456,48 @@ fn line(entry: &Entry) -> Vec<u8> {
     bytes
 }
 
-fn spawn_syncer(
-    file: File,
-    dirty: Arc<AtomicBool>,
-    stop: Arc<AtomicBool>,
-) -> thread::JoinHandle<()> {
+/// The sync thread. It syncs at once when somebody waits for a record, taking along whatever
+/// else was written by then (group commit), and otherwise within [`SYNC_INTERVAL`] of a write.
+fn spawn_syncer(file: File, sync: Arc<Sync>) -> thread::JoinHandle<()> {
     thread::spawn(move || {
-        while !stop.load(Ordering::Acquire) {
-            thread::sleep(SYNC_INTERVAL);
-            if dirty.swap(false, Ordering::AcqRel) {
-                let _ = file.sync_data();
+        let mut synced = 0;
+        loop {
+            let (target, stop) = {
+                let mut state = sync.state();
+                loop {
+                    if state.stop || state.wanted > synced {
+                        break;
+                    }
+                    if state.written > synced {
+                        let (next, waited) = sync
+                            .wake
+                            .wait_timeout(state, SYNC_INTERVAL)
+                            .unwrap_or_else(PoisonError::into_inner);
+                        state = next;
+                        if waited.timed_out() {
+                            break;
+                        }
+                    } else {
+                        state = sync
+                            .wake
+                            .wait(state)
+                            .unwrap_or_else(PoisonError::into_inner);
+                    }
+                }
+                (state.written, state.stop)
+            };
+            if target > synced {
+                if let Err(error) = file.sync_data() {
+                    sync.synced.send_modify(|synced| {
+                        synced.failed = Some((error.kind(), error.to_string()));
+                    });
+                    return;
+                }
+                synced = target;
+                sync.synced.send_modify(|done| done.upto = target);
+            }
+            if stop {
+                return;
             }
         }
     })
@@ -537,6 +636,47 @@ mod tests {
         assert_eq!(history.sent_times, [at(1)]);
         let listed: Vec<&str> = history.listed().iter().map(|l| l.email.as_str()).collect();
         assert_eq!(listed, ["c@example.org", "b@example.org", "d@example.org"]);
+    }
+
+    #[test]
+    fn a_durable_record_waits_for_a_sync_not_for_the_interval() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("issue.journal");
+        let (journal, _) = Journal::open(&path, "issue", "h1", OnChange::Refuse).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let data = |n: usize| Entry::Data {
+            to: format!("r{n}@example.org"),
+            id: format!("<{n}@example.org>"),
+            t: at(0),
+        };
+        let started = std::time::Instant::now();
+        runtime.block_on(async {
+            // One at a time: a syncer that slept its interval first would need 3 s for these.
+            for n in 0..30 {
+                journal.record_durable(&data(n)).await.unwrap();
+            }
+            // Four at once, as four workers would: every one returns.
+            let batch = [data(30), data(31), data(32), data(33)];
+            let (a, b, c, d) = tokio::join!(
+                journal.record_durable(&batch[0]),
+                journal.record_durable(&batch[1]),
+                journal.record_durable(&batch[2]),
+                journal.record_durable(&batch[3]),
+            );
+            for result in [a, b, c, d] {
+                result.unwrap();
+            }
+        });
+        assert!(
+            started.elapsed() < SYNC_INTERVAL * 10,
+            "{:?}",
+            started.elapsed()
+        );
+        drop(journal);
+        let history = Journal::read(&path).unwrap();
+        assert_eq!(history.count(State::InDoubt), 34);
     }
 
     #[test]

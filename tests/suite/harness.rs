@@ -54,6 +54,8 @@ pub(crate) struct Test {
     stderr: Option<String>,
     stderr_contains: Vec<String>,
     timeout: Duration,
+    /// A program (with its arguments) that runs the binary, such as `strace`.
+    wrapper: Vec<OsString>,
 }
 
 /// What a run produced, with the folder it ran in.
@@ -113,6 +115,7 @@ impl Test {
             stderr: None,
             stderr_contains: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
+            wrapper: Vec::new(),
         }
     }
 
@@ -162,6 +165,19 @@ impl Test {
     /// [`with_fixture`](Test::with_fixture).
     pub(crate) fn with_folder(self, relative: &Path) -> Test {
         copy_folder(&repository().join(relative), self.tempdir.path());
+        self
+    }
+
+    /// Runs the binary under `program` with `arguments` before the binary's path (`strace -f
+    /// -o trace.txt`, say); the exit status and output checked are the wrapper's.
+    pub(crate) fn wrapped_in<I>(mut self, program: &str, arguments: I) -> Test
+    where
+        I: IntoIterator,
+        I::Item: Into<OsString>,
+    {
+        self.wrapper = std::iter::once(OsString::from(program))
+            .chain(arguments.into_iter().map(Into::into))
+            .collect();
         self
     }
 
@@ -237,7 +253,15 @@ impl Test {
     /// The command this test runs: the binary, in the test's folder, with a scrubbed
     /// environment.
     fn command(&self) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_newsletter"));
+        let binary = env!("CARGO_BIN_EXE_newsletter");
+        let mut command = match self.wrapper.split_first() {
+            Some((program, arguments)) => {
+                let mut command = Command::new(program);
+                command.args(arguments).arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
         command
             .args(&self.args)
             .current_dir(self.tempdir.path())

@@ -9,6 +9,9 @@ mod corpus;
 #[cfg(unix)]
 mod crash;
 mod dkim;
+// Runs `newsletter` under strace.
+#[cfg(target_os = "linux")]
+mod durability;
 mod fault_server;
 mod faults;
 mod fuzz;
