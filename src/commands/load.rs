@@ -21,6 +21,18 @@ pub(crate) struct Input {
 }
 
 impl Input {
+    /// Every file the command reads, as given: issue, list, subscriber and suppression files.
+    pub(crate) fn files(&self) -> Vec<std::path::PathBuf> {
+        let mut files = vec![
+            self.issue.path.clone(),
+            self.issue.real_path.clone(),
+            self.issue.list.path.clone(),
+            self.audience.subscribers_path.clone(),
+        ];
+        files.extend(self.audience.suppression_path.clone());
+        files
+    }
+
     pub(crate) fn load(arguments: &InputArguments, purpose: KeyUse) -> Result<Input, Error> {
         let issue = Issue::load(&arguments.issue)?;
         let mailing = Mailing::prepare(

@@ -4,7 +4,7 @@
 
 use std::{
     io::{IsTerminal, Write},
-    path::Path,
+    path::{Path, PathBuf},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -28,6 +28,7 @@ use crate::{
         subscribers::{AddressKey, Row, Subscriber},
         values::parse_address,
     },
+    output_file::Protected,
     secret::Secret,
     units,
 };
@@ -52,18 +53,25 @@ pub(crate) fn run(arguments: &SendArguments, out: &mut dyn Write) -> Result<i32,
     } else {
         KeyUse::Send
     };
+    let input = Input::load(&arguments.input, purpose)?;
+    let input_files = input.files();
     let Input {
         issue,
         mut mailing,
         audience,
-    } = Input::load(&arguments.input, purpose)?;
+    } = input;
     if test_send {
         let run = OffsetDateTime::now_utc().unix_timestamp().to_string();
         mailing.composer = mailing.composer.for_test_send(&run);
     }
     let relay = Relay::parse(&arguments.smtp)?;
 
-    let (journal, history) = open_journal(arguments, &issue)?;
+    // Nothing this run writes may replace a file it reads, the journal included.
+    let mut protected = Protected::new(input_files.iter().map(PathBuf::as_path));
+    let (journal, history) = open_journal(arguments, &issue, &protected)?;
+    if let Some(journal) = &journal {
+        protected.add(journal.path());
+    }
 
     // Pass 1: validate every row and count who would be sent to now.
     let tests = test_recipients(&arguments.to, &audience, &issue)?;
@@ -80,14 +88,14 @@ pub(crate) fn run(arguments: &SendArguments, out: &mut dyn Write) -> Result<i32,
         (false, None) => planned,
     };
 
-    let transport = transport(arguments, &issue, planned, &relay)?;
+    let transport = transport(arguments, &issue, planned, &relay, &protected)?;
     if let Some(journal) = &journal {
         journal.record(&journal::Entry::Run {
             relay: relay.to_string(),
             t: journal::timestamp(),
         })?;
     }
-    let recorder = Recorder::new(arguments.report.as_deref())?;
+    let recorder = Recorder::new(arguments.report.as_deref(), &protected)?;
     let engine = Arc::new(Engine::new(
         mailing,
         transport,
@@ -190,11 +198,12 @@ fn conclude(
 fn open_journal(
     arguments: &SendArguments,
     issue: &Issue,
+    protected: &Protected,
 ) -> Result<(Option<Journal>, History), Error> {
     let path = arguments
         .journal
         .clone()
-        .unwrap_or_else(|| journal::default_path(&issue.path));
+        .unwrap_or_else(|| journal::default_path(&issue.real_path));
     if !arguments.to.is_empty() {
         return Ok((None, History::default()));
     }
@@ -213,7 +222,14 @@ fn open_journal(
     } else {
         OnChange::Refuse
     };
-    let (journal, history) = Journal::open(&path, &issue.slug(), &issue.content_hash(), on_change)?;
+    let (journal, history) = Journal::open(
+        &path,
+        &issue.slug(),
+        &issue.content_hash(),
+        on_change,
+        arguments.accept_lost_tail,
+        protected,
+    )?;
     Ok((Some(journal), history))
 }
 
@@ -223,6 +239,7 @@ fn transport(
     issue: &Issue,
     planned: usize,
     relay: &Relay,
+    protected: &Protected,
 ) -> Result<Transport, Error> {
     if arguments.dry_run {
         if let Some(folder) = &arguments.out {
@@ -233,6 +250,7 @@ fn transport(
         }
         return Ok(Transport::DryRun {
             out: arguments.out.clone(),
+            protected: protected.clone(),
         });
     }
     confirm(arguments, issue, planned, relay)?;

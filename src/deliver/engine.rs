@@ -33,13 +33,18 @@ use crate::{
     deliver::smtp::{Attempt, ConnectError, Session},
     error::Error,
     input::subscribers::Subscriber,
+    output_file::{self, Protected},
 };
 
 /// Where messages go.
 #[derive(Debug, Clone)]
 pub(crate) enum Transport {
     /// Build everything, connect to nothing; optionally write each message as an `.eml` file.
-    DryRun { out: Option<PathBuf> },
+    DryRun {
+        out: Option<PathBuf>,
+        /// Files the `.eml` files must not replace.
+        protected: Protected,
+    },
     /// Deliver through the relay.
     Smtp(RelaySettings),
 }
@@ -246,7 +251,9 @@ impl Engine {
                 }
             };
             let outcome = match &self.transport {
-                Transport::DryRun { out } => self.dry_run(out.as_deref(), &subscriber, &built),
+                Transport::DryRun { out, protected } => {
+                    self.dry_run(out.as_deref(), protected, &subscriber, &built)
+                }
                 Transport::Smtp(settings) => {
                     self.deliver(settings, &mut session, &subscriber, &built)
                         .await
@@ -264,13 +271,14 @@ impl Engine {
     fn dry_run(
         &self,
         out: Option<&std::path::Path>,
+        protected: &Protected,
         subscriber: &Subscriber,
         built: &Built,
     ) -> Option<Outcome> {
         if let Some(folder) = out {
             let path = folder.join(format!("{}.eml", subscriber.file_stem()));
-            if let Err(source) = std::fs::write(&path, &built.bytes) {
-                self.fail(Error::Write { path, source });
+            if let Err(error) = output_file::write(&path, &built.bytes, protected) {
+                self.fail(error);
                 return None;
             }
         }

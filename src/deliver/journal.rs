@@ -29,6 +29,7 @@ use std::{
     collections::HashMap,
     fs::{self, File, OpenOptions},
     io::{self, BufRead, BufReader, Write},
+    os::unix::fs::{FileExt, MetadataExt},
     path::{Path, PathBuf},
     sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError},
     thread,
@@ -38,18 +39,43 @@ use std::{
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::{error::Error, input::location::Location, input::subscribers::AddressKey};
+use crate::{
+    error::Error,
+    input::location::Location,
+    input::subscribers::AddressKey,
+    output_file::{self, Protected},
+};
 
 /// How often records nobody waits for (outcomes, runs) are synced to disk.
 pub(crate) const SYNC_INTERVAL: Duration = Duration::from_millis(100);
 
-const FORMAT_VERSION: u32 = 1;
+/// Version 2 added the record count `n` to the header; version 1 journals are still read
+/// and appended to, without the lost-tail check.
+const FORMAT_VERSION: u32 = 2;
+
+/// How every journal starts: its header, the `open` record. A file that does not start so is
+/// not a journal, and nothing in it is cut or appended to.
+const HEADER_START: &[u8] = br#"{"e":"open","#;
+/// A version 2 header starts so; the record count's digits follow, and the sync thread
+/// rewrites them in place.
+const COUNT_PREFIX: &[u8] = br#"{"e":"open","n":""#;
+const COUNT_AT: u64 = COUNT_PREFIX.len() as u64;
+const COUNT_DIGITS: usize = 12;
+
+/// `n` as the header's count: [`COUNT_DIGITS`] digits, zero-padded.
+fn count_digits(n: u64) -> String {
+    format!("{n:012}")
+}
 
 /// One line of the journal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "e", rename_all = "lowercase")]
 pub(crate) enum Entry {
     Open {
+        /// How many records follow this header and were on disk when it was last updated,
+        /// zero-padded so that it can be rewritten in place (version 2 on).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        n: Option<String>,
         v: u32,
         issue: String,
         hash: String,
@@ -259,40 +285,40 @@ impl Journal {
             path: path.to_owned(),
             source,
         })?;
-        replay(path, &file).map(|(history, _)| history)
+        let replayed = replay(path, &file)?;
+        check_count(path, replayed.counted, replayed.records, false)?;
+        Ok(replayed.history)
     }
 
     /// Opens (or creates) the journal for the issue `slug` whose content hash is `hash`, and
-    /// returns what earlier runs recorded.
+    /// returns what earlier runs recorded. A symbolic link at `path`, a protected file (one the
+    /// run reads) and a file that is not a journal are refused before anything is written.
+    /// `accept_lost_tail` goes on although records the header counts are missing.
     pub(crate) fn open(
         path: &Path,
         slug: &str,
         hash: &str,
         on_change: OnChange,
+        accept_lost_tail: bool,
+        protected: &Protected,
     ) -> Result<(Journal, History), Error> {
         let write_error = |source| Error::JournalWrite {
             path: path.to_owned(),
             source,
         };
-        if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs::create_dir_all(folder).map_err(write_error)?;
-        }
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(path)
-            .map_err(write_error)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => {
-                return Err(Error::JournalLocked {
-                    path: path.to_owned(),
-                });
-            }
-            Err(fs::TryLockError::Error(source)) => return Err(write_error(source)),
-        }
-        let (mut history, tail) = replay(path, &file)?;
+        let file = lock(path, protected)?;
+        let Replayed {
+            mut history,
+            tail,
+            records,
+            counted,
+        } = replay(path, &file)?;
+        check_count(path, counted, records, accept_lost_tail)?;
+        let header = if counted.is_some() || history.hash.is_none() {
+            Some(header_writer(path, &file)?)
+        } else {
+            None
+        };
         let mut file = file;
         match tail {
             Tail::Clean => {}
@@ -302,6 +328,7 @@ impl Journal {
         let mut first = Vec::new();
         match history.hash.as_deref() {
             None => first.push(Entry::Open {
+                n: Some(count_digits(0)),
                 v: FORMAT_VERSION,
                 issue: slug.to_owned(),
                 hash: hash.to_owned(),
@@ -326,8 +353,10 @@ impl Journal {
                 }),
                 OnChange::StartOver => {
                     drop(file);
+                    drop(header);
                     let aside = set_aside(path)?;
-                    let (journal, history) = Journal::open(path, slug, hash, OnChange::Refuse)?;
+                    let (journal, history) =
+                        Journal::open(path, slug, hash, OnChange::Refuse, false, protected)?;
                     eprintln!(
                         "note: the issue changed; the old journal was moved to `{}` and everyone is mailed again",
                         aside.display()
@@ -340,15 +369,24 @@ impl Journal {
             file.write_all(&line(entry)).map_err(write_error)?;
             history.apply(entry.clone());
         }
+        // Every line after the header is a record, the header itself is not.
+        let added = first
+            .iter()
+            .filter(|entry| !matches!(entry, Entry::Open { .. }))
+            .count() as u64;
         let sync = Arc::new(Sync {
             state: Mutex::new(SyncState {
-                written: first.len() as u64,
+                written: records + added,
                 ..SyncState::default()
             }),
             wake: Condvar::new(),
             synced: tokio::sync::watch::Sender::new(Synced::default()),
         });
-        let syncer = spawn_syncer(file.try_clone().map_err(write_error)?, Arc::clone(&sync));
+        let syncer = spawn_syncer(
+            file.try_clone().map_err(write_error)?,
+            header,
+            Arc::clone(&sync),
+        );
         Ok((
             Journal {
                 path: path.to_owned(),
@@ -456,9 +494,84 @@ fn line(entry: &Entry) -> Vec<u8> {
     bytes
 }
 
+/// Fails when the header counts more records than the file holds (its end was lost), unless
+/// the user accepted that.
+fn check_count(
+    path: &Path,
+    counted: Option<u64>,
+    records: u64,
+    accept_lost_tail: bool,
+) -> Result<(), Error> {
+    let Some(counted) = counted.filter(|counted| *counted > records) else {
+        return Ok(());
+    };
+    if !accept_lost_tail {
+        return Err(Error::JournalTailLost {
+            path: path.to_owned(),
+            recorded: counted,
+            found: records,
+        });
+    }
+    eprintln!(
+        "note: `{}` lost {} record(s) at its end; going on from the {records} that are there",
+        path.display(),
+        counted - records
+    );
+    Ok(())
+}
+
+/// Opens the journal at `path` for appending, refusing a symbolic link or a protected file,
+/// and takes its lock.
+fn lock(path: &Path, protected: &Protected) -> Result<File, Error> {
+    let write_error = |source| Error::JournalWrite {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(folder).map_err(write_error)?;
+    }
+    let file = output_file::open_no_follow(
+        path,
+        OpenOptions::new().read(true).append(true).create(true),
+    )?;
+    protected.check(path, &file)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(Error::JournalLocked {
+            path: path.to_owned(),
+        }),
+        Err(fs::TryLockError::Error(source)) => Err(write_error(source)),
+    }
+}
+
+/// A second descriptor of the journal `file`, for rewriting the count in its header in place:
+/// it must be opened without `O_APPEND` (on Linux, a positioned write to an `O_APPEND` file
+/// appends), and it must be the same file.
+fn header_writer(path: &Path, file: &File) -> Result<File, Error> {
+    let write_error = |source| Error::JournalWrite {
+        path: path.to_owned(),
+        source,
+    };
+    let header = output_file::open_no_follow(path, OpenOptions::new().write(true))?;
+    let (a, b) = (
+        file.metadata().map_err(write_error)?,
+        header.metadata().map_err(write_error)?,
+    );
+    if (a.dev(), a.ino()) != (b.dev(), b.ino()) {
+        return Err(write_error(io::Error::other(
+            "the journal was replaced while it was being opened",
+        )));
+    }
+    Ok(header)
+}
+
 /// The sync thread. It syncs at once when somebody waits for a record, taking along whatever
 /// else was written by then (group commit), and otherwise within [`SYNC_INTERVAL`] of a write.
-fn spawn_syncer(file: File, sync: Arc<Sync>) -> thread::JoinHandle<()> {
+/// After each sync it writes the number of records synced into the header (`header`, for a
+/// version 2 journal), so that a journal which later loses its end is caught: the header then
+/// counts more records than the file holds. The count is written only once the records it
+/// counts are on disk, so a power cut leaves it at most equal to what is there.
+fn spawn_syncer(file: File, header: Option<File>, sync: Arc<Sync>) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         let mut synced = 0;
         loop {
@@ -487,7 +600,12 @@ fn spawn_syncer(file: File, sync: Arc<Sync>) -> thread::JoinHandle<()> {
                 (state.written, state.stop)
             };
             if target > synced {
-                if let Err(error) = file.sync_data() {
+                let synced_and_counted = file.sync_data().and_then(|()| {
+                    header.as_ref().map_or(Ok(()), |header| {
+                        header.write_all_at(count_digits(target).as_bytes(), COUNT_AT)
+                    })
+                });
+                if let Err(error) = synced_and_counted {
                     sync.synced.send_modify(|synced| {
                         synced.failed = Some((error.kind(), error.to_string()));
                     });
@@ -530,9 +648,20 @@ enum Tail {
     Torn(u64),
 }
 
+/// What [`replay`] found.
+struct Replayed {
+    history: History,
+    tail: Tail,
+    /// Complete records after the header.
+    records: u64,
+    /// The record count of a version 2 header.
+    counted: Option<u64>,
+}
+
 /// Reads every record. A last line cut short by a crash is ignored; a damaged line elsewhere
-/// is an error, since skipping it could mail someone twice.
-fn replay(path: &Path, file: &File) -> Result<(History, Tail), Error> {
+/// is an error, since skipping it could mail someone twice. A file that does not start with a
+/// journal header is refused whole: it is somebody else's file.
+fn replay(path: &Path, file: &File) -> Result<Replayed, Error> {
     let read_error = |source| Error::Read {
         path: path.to_owned(),
         source,
@@ -542,6 +671,17 @@ fn replay(path: &Path, file: &File) -> Result<(History, Tail), Error> {
     let mut reader = BufReader::new(file);
     let mut line = Vec::new();
     let mut offset = 0u64;
+    let mut records = 0u64;
+    let mut counted = None;
+    {
+        let start = reader.fill_buf().map_err(read_error)?;
+        let length = start.len().min(HEADER_START.len());
+        if !start.is_empty() && start[..length] != HEADER_START[..length] {
+            return Err(Error::JournalForeign {
+                path: path.to_owned(),
+            });
+        }
+    }
     for index in 0.. {
         line.clear();
         let read = reader.read_until(b'\n', &mut line).map_err(read_error)?;
@@ -563,7 +703,14 @@ fn replay(path: &Path, file: &File) -> Result<(History, Tail), Error> {
             continue;
         }
         match serde_json::from_slice::<Entry>(&line) {
-            Ok(entry) => history.apply(entry),
+            Ok(entry) => {
+                if index == 0 {
+                    counted = header_count(&line, &entry);
+                } else {
+                    records += 1;
+                }
+                history.apply(entry);
+            }
             Err(_) if reader.fill_buf().map_err(read_error)?.is_empty() => {
                 eprintln!(
                     "note: `{}` line {} was cut short (the last run was interrupted); it is ignored",
@@ -580,7 +727,24 @@ fn replay(path: &Path, file: &File) -> Result<(History, Tail), Error> {
             }
         }
     }
-    Ok((history, tail))
+    Ok(Replayed {
+        history,
+        tail,
+        records,
+        counted,
+    })
+}
+
+/// The record count of a version 2 header, when its digits are where the sync thread writes
+/// them.
+fn header_count(line: &[u8], entry: &Entry) -> Option<u64> {
+    let Entry::Open { n: Some(n), .. } = entry else {
+        return None;
+    };
+    let at_its_place = line.starts_with(COUNT_PREFIX)
+        && n.len() == COUNT_DIGITS
+        && n.bytes().all(|b| b.is_ascii_digit());
+    at_its_place.then(|| n.parse().ok()).flatten()
 }
 
 #[cfg(test)]
@@ -595,7 +759,15 @@ mod tests {
     fn replay_tracks_each_address() {
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join("issue.journal");
-        let (journal, history) = Journal::open(&path, "issue", "h1", OnChange::Refuse).unwrap();
+        let (journal, history) = Journal::open(
+            &path,
+            "issue",
+            "h1",
+            OnChange::Refuse,
+            false,
+            &Protected::default(),
+        )
+        .unwrap();
         assert_eq!(history.runs, 0);
         let data = |to: &str| Entry::Data {
             to: to.into(),
@@ -642,7 +814,15 @@ mod tests {
     fn a_durable_record_waits_for_a_sync_not_for_the_interval() {
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join("issue.journal");
-        let (journal, _) = Journal::open(&path, "issue", "h1", OnChange::Refuse).unwrap();
+        let (journal, _) = Journal::open(
+            &path,
+            "issue",
+            "h1",
+            OnChange::Refuse,
+            false,
+            &Protected::default(),
+        )
+        .unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
@@ -683,8 +863,24 @@ mod tests {
     fn a_second_run_is_locked_out() {
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join("issue.journal");
-        let (_journal, _) = Journal::open(&path, "issue", "h1", OnChange::Refuse).unwrap();
-        let error = Journal::open(&path, "issue", "h1", OnChange::Refuse).unwrap_err();
+        let (_journal, _) = Journal::open(
+            &path,
+            "issue",
+            "h1",
+            OnChange::Refuse,
+            false,
+            &Protected::default(),
+        )
+        .unwrap();
+        let error = Journal::open(
+            &path,
+            "issue",
+            "h1",
+            OnChange::Refuse,
+            false,
+            &Protected::default(),
+        )
+        .unwrap_err();
         assert!(matches!(error, Error::JournalLocked { .. }), "{error}");
     }
 
@@ -692,7 +888,15 @@ mod tests {
     fn a_changed_issue_needs_a_choice() {
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join("issue.journal");
-        let (journal, _) = Journal::open(&path, "issue", "h1", OnChange::Refuse).unwrap();
+        let (journal, _) = Journal::open(
+            &path,
+            "issue",
+            "h1",
+            OnChange::Refuse,
+            false,
+            &Protected::default(),
+        )
+        .unwrap();
         journal
             .record(&Entry::Sent {
                 to: "a@example.org".into(),
@@ -701,10 +905,26 @@ mod tests {
             })
             .unwrap();
         drop(journal);
-        let error = Journal::open(&path, "issue", "h2", OnChange::Refuse).unwrap_err();
+        let error = Journal::open(
+            &path,
+            "issue",
+            "h2",
+            OnChange::Refuse,
+            false,
+            &Protected::default(),
+        )
+        .unwrap_err();
         assert!(matches!(error, Error::IssueChanged { .. }), "{error}");
 
-        let (journal, history) = Journal::open(&path, "issue", "h2", OnChange::Continue).unwrap();
+        let (journal, history) = Journal::open(
+            &path,
+            "issue",
+            "h2",
+            OnChange::Continue,
+            false,
+            &Protected::default(),
+        )
+        .unwrap();
         assert_eq!(
             history.state(AddressKey::of("a@example.org")),
             Some(State::Sent)
@@ -712,7 +932,15 @@ mod tests {
         assert_eq!(history.hash.as_deref(), Some("h2"));
         drop(journal);
 
-        let (_journal, history) = Journal::open(&path, "issue", "h3", OnChange::StartOver).unwrap();
+        let (_journal, history) = Journal::open(
+            &path,
+            "issue",
+            "h3",
+            OnChange::StartOver,
+            false,
+            &Protected::default(),
+        )
+        .unwrap();
         assert_eq!(history.state(AddressKey::of("a@example.org")), None);
         let set_aside = fs::read_dir(folder.path())
             .unwrap()
@@ -732,7 +960,15 @@ mod tests {
     fn a_changed_issue_needs_no_choice_when_nobody_was_attempted() {
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join("issue.journal");
-        let (journal, _) = Journal::open(&path, "issue", "h1", OnChange::Refuse).unwrap();
+        let (journal, _) = Journal::open(
+            &path,
+            "issue",
+            "h1",
+            OnChange::Refuse,
+            false,
+            &Protected::default(),
+        )
+        .unwrap();
         journal
             .record(&Entry::Run {
                 relay: "127.0.0.1:1025 (no TLS)".into(),
@@ -740,7 +976,15 @@ mod tests {
             })
             .unwrap();
         drop(journal);
-        let (journal, history) = Journal::open(&path, "issue", "h2", OnChange::Refuse).unwrap();
+        let (journal, history) = Journal::open(
+            &path,
+            "issue",
+            "h2",
+            OnChange::Refuse,
+            false,
+            &Protected::default(),
+        )
+        .unwrap();
         assert_eq!(history.hash.as_deref(), Some("h2"));
         drop(journal);
         assert_eq!(Journal::read(&path).unwrap().hash.as_deref(), Some("h2"));
@@ -756,7 +1000,19 @@ mod tests {
             t: at(0),
         }))
         .unwrap();
-        fs::write(&path, format!("{sent}{{\"e\":\"sent\",\"to\":\"b@ex")).unwrap();
+        let header = String::from_utf8(line(&Entry::Open {
+            n: None,
+            v: 1,
+            issue: "issue".into(),
+            hash: "h1".into(),
+            t: at(0),
+        }))
+        .unwrap();
+        fs::write(
+            &path,
+            format!("{header}{sent}{{\"e\":\"sent\",\"to\":\"b@ex"),
+        )
+        .unwrap();
         let history = Journal::read(&path).unwrap();
         assert_eq!(
             history.state(AddressKey::of("a@example.org")),
@@ -764,16 +1020,163 @@ mod tests {
         );
         assert_eq!(history.state(AddressKey::of("b@example.org")), None);
 
-        fs::write(&path, format!("garbage\n{sent}")).unwrap();
+        fs::write(&path, format!("{header}garbage\n{sent}")).unwrap();
         let error = Journal::read(&path).unwrap_err();
-        assert!(matches!(error, Error::JournalDamaged { ref location, .. } if location.line == 1));
+        assert!(matches!(error, Error::JournalDamaged { ref location, .. } if location.line == 2));
+    }
+
+    fn open(path: &Path) -> Result<(Journal, History), Error> {
+        Journal::open(
+            path,
+            "issue",
+            "h1",
+            OnChange::Refuse,
+            false,
+            &Protected::default(),
+        )
+    }
+
+    fn sent(to: &str) -> Entry {
+        Entry::Sent {
+            to: to.into(),
+            reply: "250".into(),
+            t: at(0),
+        }
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_journal_is_neither_cut_nor_appended_to() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("subscribers.csv");
+        // Its last line has no newline, so it would look like a torn record.
+        let csv = "email,name\nzoe@example.org,Zoë";
+        fs::write(&path, csv).unwrap();
+        let error = open(&path).unwrap_err();
+        assert!(matches!(error, Error::JournalForeign { .. }), "{error}");
+        assert_eq!(fs::read_to_string(&path).unwrap(), csv);
+        let error = Journal::read(&path).unwrap_err();
+        assert!(matches!(error, Error::JournalForeign { .. }), "{error}");
+    }
+
+    #[test]
+    fn a_journal_that_is_a_symlink_is_refused() {
+        let folder = tempfile::tempdir().unwrap();
+        let target = folder.path().join("elsewhere.txt");
+        let link = folder.path().join("issue.journal");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let error = open(&link).unwrap_err();
+        assert!(matches!(error, Error::OutputSymlink { .. }), "{error}");
+        assert!(!target.exists());
+    }
+
+    #[test]
+    fn an_input_file_is_not_taken_for_the_journal() {
+        let folder = tempfile::tempdir().unwrap();
+        // Empty, so it would pass for a new journal.
+        let path = folder.path().join("suppression.csv");
+        fs::write(&path, "").unwrap();
+        let error = Journal::open(
+            &path,
+            "issue",
+            "h1",
+            OnChange::Refuse,
+            false,
+            &Protected::new([path.as_path()]),
+        )
+        .unwrap_err();
+        assert!(matches!(error, Error::OutputIsInput { .. }), "{error}");
+        assert_eq!(fs::read_to_string(&path).unwrap(), "");
+    }
+
+    #[test]
+    fn a_journal_that_lost_its_end_stops_the_run_until_accepted() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("issue.journal");
+        let (journal, _) = open(&path).unwrap();
+        for n in 0..10 {
+            journal.record(&sent(&format!("r{n}@example.org"))).unwrap();
+        }
+        drop(journal);
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with(r#"{"e":"open","n":"000000000010","v":2,"#),
+            "{text}"
+        );
+        // Cut at a line boundary after the header and four records.
+        let kept: String = text.split_inclusive('\n').take(5).collect();
+        fs::write(&path, &kept).unwrap();
+
+        let error = open(&path).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::JournalTailLost {
+                    recorded: 10,
+                    found: 4,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert!(matches!(
+            Journal::read(&path).unwrap_err(),
+            Error::JournalTailLost { .. }
+        ));
+        assert_eq!(fs::read_to_string(&path).unwrap(), kept, "nothing written");
+
+        let (journal, history) = Journal::open(
+            &path,
+            "issue",
+            "h1",
+            OnChange::Refuse,
+            true,
+            &Protected::default(),
+        )
+        .unwrap();
+        assert_eq!(history.count(State::Sent), 4);
+        journal.record(&sent("new@example.org")).unwrap();
+        drop(journal);
+        // Accepted once: the header now counts what is there, and the next run is clean.
+        let (_journal, history) = open(&path).unwrap();
+        assert_eq!(history.count(State::Sent), 5);
+    }
+
+    #[test]
+    fn the_header_count_follows_the_records_on_disk() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("issue.journal");
+        let (journal, _) = open(&path).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(journal.record_durable(&sent("a@example.org")))
+            .unwrap();
+        // The count is written right after the sync that covered the record.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let text = fs::read_to_string(&path).unwrap();
+            if text.starts_with(r#"{"e":"open","n":"000000000001","#) {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{text}");
+            thread::sleep(Duration::from_millis(5));
+        }
     }
 
     #[test]
     fn runs_after_a_torn_last_line_append_cleanly() {
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join("issue.journal");
-        let (journal, _) = Journal::open(&path, "issue", "h1", OnChange::Refuse).unwrap();
+        let (journal, _) = Journal::open(
+            &path,
+            "issue",
+            "h1",
+            OnChange::Refuse,
+            false,
+            &Protected::default(),
+        )
+        .unwrap();
         let sent = |to: &str| Entry::Sent {
             to: to.into(),
             reply: "250".into(),
@@ -788,7 +1191,15 @@ mod tests {
         // Two more runs: the second must not find the first run's records glued to the
         // fragment.
         for to in ["c@example.org", "d@example.org"] {
-            let (journal, _) = Journal::open(&path, "issue", "h1", OnChange::Refuse).unwrap();
+            let (journal, _) = Journal::open(
+                &path,
+                "issue",
+                "h1",
+                OnChange::Refuse,
+                false,
+                &Protected::default(),
+            )
+            .unwrap();
             journal.record(&sent(to)).unwrap();
         }
         let history = Journal::read(&path).unwrap();
@@ -804,7 +1215,15 @@ mod tests {
     fn a_last_record_without_its_newline_counts_and_gets_one() {
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join("issue.journal");
-        let (journal, _) = Journal::open(&path, "issue", "h1", OnChange::Refuse).unwrap();
+        let (journal, _) = Journal::open(
+            &path,
+            "issue",
+            "h1",
+            OnChange::Refuse,
+            false,
+            &Protected::default(),
+        )
+        .unwrap();
         drop(journal);
         let mut text = fs::read(&path).unwrap();
         text.extend(line(&Entry::Sent {
@@ -814,7 +1233,15 @@ mod tests {
         }));
         text.pop();
         fs::write(&path, text).unwrap();
-        let (journal, history) = Journal::open(&path, "issue", "h1", OnChange::Refuse).unwrap();
+        let (journal, history) = Journal::open(
+            &path,
+            "issue",
+            "h1",
+            OnChange::Refuse,
+            false,
+            &Protected::default(),
+        )
+        .unwrap();
         assert_eq!(
             history.state(AddressKey::of("a@example.org")),
             Some(State::Sent)
