@@ -66,6 +66,11 @@ pub(crate) struct Running {
 }
 
 impl Running {
+    /// The absolute path of `relative` in the run's folder.
+    pub(crate) fn path(&self, relative: impl AsRef<Path>) -> PathBuf {
+        self.tempdir.path().join(relative)
+    }
+
     /// Waits for the run to end; its exit code (`None` if killed by a signal), stdout, stderr.
     pub(crate) fn finish(self) -> (Option<i32>, String, String, Output) {
         let output = self
@@ -217,6 +222,17 @@ impl Test {
     }
 
     /// The exit status the run must end with (default 0).
+    /// Makes `link` in the folder a symbolic link to `target` (as given: a relative target is
+    /// relative to the link's folder).
+    pub(crate) fn symlink(self, link: impl AsRef<Path>, target: impl AsRef<Path>) -> Test {
+        let link = self.tempdir.path().join(link);
+        if let Some(folder) = link.parent() {
+            fs::create_dir_all(folder).expect("cannot create the folder of a link");
+        }
+        std::os::unix::fs::symlink(target, &link).expect("cannot create a symbolic link");
+        self
+    }
+
     pub(crate) fn status(mut self, code: i32) -> Test {
         self.status = code;
         self

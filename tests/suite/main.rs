@@ -14,6 +14,7 @@ mod dkim;
 mod durability;
 mod fault_server;
 mod faults;
+mod files;
 mod fuzz;
 mod harness;
 mod html;
