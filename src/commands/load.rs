@@ -18,10 +18,13 @@ pub(crate) struct Input {
     pub(crate) issue: Issue,
     pub(crate) mailing: Mailing,
     pub(crate) audience: Audience,
+    /// The DKIM key file, if one is used.
+    pub(crate) dkim_key: Option<std::path::PathBuf>,
 }
 
 impl Input {
-    /// Every file the command reads, as given: issue, list, subscriber and suppression files.
+    /// Every file the command reads, as given: issue, list, subscriber and suppression files
+    /// and the DKIM key.
     pub(crate) fn files(&self) -> Vec<std::path::PathBuf> {
         let mut files = vec![
             self.issue.path.clone(),
@@ -30,6 +33,7 @@ impl Input {
             self.audience.subscribers_path.clone(),
         ];
         files.extend(self.audience.suppression_path.clone());
+        files.extend(self.dkim_key.clone());
         files
     }
 
@@ -50,6 +54,7 @@ impl Input {
             issue,
             mailing,
             audience,
+            dkim_key: arguments.dkim_key.clone(),
         })
     }
 }

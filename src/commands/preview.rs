@@ -55,6 +55,7 @@ pub(crate) fn run(arguments: &PreviewArguments, out: &mut dyn Write) -> Result<i
         issue,
         mailing,
         audience,
+        ..
     } = input;
     let wanted = arguments.for_email.as_deref().map(AddressKey::of);
     // A first pass validates every row (and finds the --for subscriber), so nothing is written

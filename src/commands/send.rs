@@ -59,6 +59,7 @@ pub(crate) fn run(arguments: &SendArguments, out: &mut dyn Write) -> Result<i32,
         issue,
         mut mailing,
         audience,
+        ..
     } = input;
     if test_send {
         let run = OffsetDateTime::now_utc().unix_timestamp().to_string();

@@ -33,7 +33,7 @@ use std::{
     path::{Path, PathBuf},
     sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError},
     thread,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use serde::{Deserialize, Serialize};
@@ -567,13 +567,14 @@ fn header_writer(path: &Path, file: &File) -> Result<File, Error> {
 
 /// The sync thread. It syncs at once when somebody waits for a record, taking along whatever
 /// else was written by then (group commit), and otherwise within [`SYNC_INTERVAL`] of a write.
-/// After each sync it writes the number of records synced into the header (`header`, for a
-/// version 2 journal), so that a journal which later loses its end is caught: the header then
-/// counts more records than the file holds. The count is written only once the records it
+/// After a sync (at most once an interval, and at the end) it writes the number of records
+/// synced into the header (`header`, for a version 2 journal), so that a journal which later
+/// loses its end is caught: the header then counts more records than the file holds. The count is written only once the records it
 /// counts are on disk, so a power cut leaves it at most equal to what is there.
 fn spawn_syncer(file: File, header: Option<File>, sync: Arc<Sync>) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         let mut synced = 0;
+        let mut counted_at = None;
         loop {
             let (target, stop) = {
                 let mut state = sync.state();
@@ -600,25 +601,37 @@ fn spawn_syncer(file: File, header: Option<File>, sync: Arc<Sync>) -> thread::Jo
                 (state.written, state.stop)
             };
             if target > synced {
-                let synced_and_counted = file.sync_data().and_then(|()| {
-                    header.as_ref().map_or(Ok(()), |header| {
-                        header.write_all_at(count_digits(target).as_bytes(), COUNT_AT)
-                    })
-                });
-                if let Err(error) = synced_and_counted {
-                    sync.synced.send_modify(|synced| {
-                        synced.failed = Some((error.kind(), error.to_string()));
-                    });
+                if let Err(error) = file.sync_data() {
+                    fail(&sync, &error);
                     return;
                 }
                 synced = target;
                 sync.synced.send_modify(|done| done.upto = target);
+                // The count is rewritten at most once an interval (and at the end), so that
+                // most syncs flush only the appended page, not the header's as well.
+                let due = counted_at.is_none_or(|at: Instant| at.elapsed() >= SYNC_INTERVAL);
+                if let Some(header) = header.as_ref().filter(|_| due || stop) {
+                    if let Err(error) =
+                        header.write_all_at(count_digits(target).as_bytes(), COUNT_AT)
+                    {
+                        fail(&sync, &error);
+                        return;
+                    }
+                    counted_at = Some(Instant::now());
+                }
             }
             if stop {
                 return;
             }
         }
     })
+}
+
+/// Tells every waiter, now and later, that syncing failed.
+fn fail(sync: &Sync, error: &io::Error) {
+    sync.synced.send_modify(|synced| {
+        synced.failed = Some((error.kind(), error.to_string()));
+    });
 }
 
 /// Moves the journal at `path` to `PATH.TIMESTAMP.old` and returns the new path.
