@@ -70,9 +70,8 @@ pub(crate) fn run(arguments: &SendArguments, out: &mut dyn Write) -> Result<i32,
     // Nothing this run writes may replace a file it reads, the journal included.
     let mut protected = Protected::new(input_files.iter().map(PathBuf::as_path));
     let (journal, history) = open_journal(arguments, &issue, &protected)?;
-    if let Some(journal) = &journal {
-        protected.add(journal.path());
-    }
+    // Also when this run does not write the journal (a dry run, a test send).
+    protected.add(&journal_path(arguments, &issue));
 
     // Pass 1: validate every row and count who would be sent to now.
     let tests = test_recipients(&arguments.to, &audience, &issue)?;
@@ -193,6 +192,14 @@ fn conclude(
     }
 }
 
+/// `--journal`, or the default journal beside the real issue file.
+fn journal_path(arguments: &SendArguments, issue: &Issue) -> PathBuf {
+    arguments
+        .journal
+        .clone()
+        .unwrap_or_else(|| journal::default_path(&issue.real_path))
+}
+
 /// The journal of a real send (locked for this run) and what earlier runs recorded. A dry run
 /// reads the journal to show what a real send would do now; a test send ignores it, since a
 /// test does not count as the issue being sent.
@@ -201,10 +208,7 @@ fn open_journal(
     issue: &Issue,
     protected: &Protected,
 ) -> Result<(Option<Journal>, History), Error> {
-    let path = arguments
-        .journal
-        .clone()
-        .unwrap_or_else(|| journal::default_path(&issue.real_path));
+    let path = journal_path(arguments, issue);
     if !arguments.to.is_empty() {
         return Ok((None, History::default()));
     }

@@ -125,6 +125,21 @@ fn a_report_over_the_subscriber_file_is_refused_and_the_file_kept() {
 }
 
 #[test]
+fn a_dry_run_report_over_the_journal_is_refused_and_the_journal_kept() {
+    let server = CaptureServer::start();
+    let output = send(Test::newsletters().unsubscribe_key(), MOU, &server).run();
+    let journal = output.read(JOURNAL);
+    let output = dry_run(output.again())
+        .args(["--report", JOURNAL])
+        .status(1)
+        .stderr(&format!(
+            "error: `{JOURNAL}` is `{JOURNAL}`, which this run reads; refusing to write over it\nhint: choose another file name for what newsletter writes\n"
+        ))
+        .run();
+    assert_eq!(output.read(JOURNAL), journal);
+}
+
+#[test]
 fn a_journal_option_naming_an_input_file_is_refused_and_the_file_kept() {
     let server = CaptureServer::start();
     let output = send(Test::newsletters().unsubscribe_key(), MOU, &server)
