@@ -409,10 +409,12 @@ echo "  temporary files (CSV, journals) on $(df -PT "$WORK" | awk 'NR == 2 { pri
 echo
 echo "Throughput, messages per second: median and min–max over the runs, from the wall time of"
 echo "the whole command; 'own' is the median rate newsletter's own summary line reports."
+echo "Real sends sync each recipient's journal 'data' record to disk (fdatasync, shared by the"
+echo "workers through group commit) before its body goes; smtp-source writes nothing to disk."
 row "measurement" "N" "msg/s" "min-max" "own" "target" ""
 for n in $N; do
   for c in $CONCURRENCY; do
-    rate_row "newsletter send, concurrency $c" "$n" "$RES/send-$n-$c.wall" "$RES/send-$n-$c.own"
+    rate_row "newsletter send, synced data, concurrency $c" "$n" "$RES/send-$n-$c.wall" "$RES/send-$n-$c.own"
     rate_row "smtp-source -d, $c session(s)" "$n" "$RES/source-$n-$c.wall"
     target=""
     ((c >= 4)) && target=0.8

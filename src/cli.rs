@@ -193,6 +193,11 @@ pub(crate) struct SendArguments {
     #[arg(long)]
     pub(crate) start_over: bool,
 
+    /// The journal ends before the records its header counts (a truncated copy): go on from
+    /// what is there; recipients whose records were lost may be mailed again
+    #[arg(long)]
+    pub(crate) accept_lost_tail: bool,
+
     /// Retries per recipient after a temporary failure (4xx reply, dropped connection)
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub(crate) retries: u32,

@@ -165,6 +165,22 @@ pub enum Error {
     #[error("the issue changed since its journal `{}` was started", journal.display())]
     IssueChanged { journal: PathBuf },
 
+    #[error("`{}` is not a newsletter journal (it does not start with a journal header); refusing to write to it", path.display())]
+    JournalForeign { path: PathBuf },
+
+    #[error("the journal `{}` ends early: its header counts {recorded} records but only {found} are there", path.display())]
+    JournalTailLost {
+        path: PathBuf,
+        recorded: u64,
+        found: u64,
+    },
+
+    #[error("`{}` is a symbolic link; newsletter does not write through one", path.display())]
+    OutputSymlink { path: PathBuf },
+
+    #[error("`{}` is `{}`, which this run reads; refusing to write over it", path.display(), input.display())]
+    OutputIsInput { path: PathBuf, input: PathBuf },
+
     #[error("{relay}: {kind} failed: {message}")]
     SmtpSession {
         relay: String,
@@ -313,6 +329,10 @@ impl Error {
             | Error::JournalLocked { .. }
             | Error::JournalDamaged { .. }
             | Error::IssueChanged { .. }
+            | Error::JournalForeign { .. }
+            | Error::JournalTailLost { .. }
+            | Error::OutputSymlink { .. }
+            | Error::OutputIsInput { .. }
             | Error::SmtpSession { .. }
             | Error::RelayFailing { .. }
             | Error::NotConfirmed
@@ -349,6 +369,19 @@ impl Error {
             ),
             Error::IssueChanged { .. } => Some(
                 "rerun with `--continue-changed` to keep the journal (whoever already got the old version is not mailed again), or `--start-over` to mail everyone the new version".into(),
+            ),
+            Error::JournalForeign { .. } => Some(
+                "name a new file with --journal, or move that file out of the way".into(),
+            ),
+            Error::JournalTailLost { found, .. } => Some(format!(
+                "records after line {} were lost (a truncated copy or a restored backup?): put the whole journal back and run again, or rerun with `--accept-lost-tail` to go on from what is there (recipients whose records were lost may be mailed again)",
+                found + 1
+            )),
+            Error::OutputSymlink { .. } => Some(
+                "name the real file, or remove the link first".into(),
+            ),
+            Error::OutputIsInput { .. } => Some(
+                "choose another file name for what newsletter writes".into(),
             ),
             Error::JournalDamaged { .. } => Some(
                 "the journal records who was mailed; fix or remove that line by hand (removing it may mail that recipient again)".into(),

@@ -63,6 +63,7 @@ pub(crate) fn run(arguments: &CheckArguments, out: &mut dyn Write) -> Result<Exi
         issue,
         mailing,
         audience,
+        ..
     } = Input::load(&InputFiles::from(&arguments.input), KeyUse::Preview)?;
     let now = SystemTime::now();
     let mut largest = Largest::default();

@@ -42,9 +42,25 @@ pub(crate) struct Input {
     pub(crate) issue: Issue,
     pub(crate) mailing: Mailing,
     pub(crate) audience: Audience,
+    /// The DKIM key file, if one is used.
+    pub(crate) dkim_key: Option<PathBuf>,
 }
 
 impl Input {
+    /// Every file the command reads, as given: issue, list, subscriber and suppression files
+    /// and the DKIM key.
+    pub(crate) fn files(&self) -> Vec<PathBuf> {
+        let mut files = vec![
+            self.issue.path.clone(),
+            self.issue.real_path.clone(),
+            self.issue.list.path.clone(),
+            self.audience.subscribers_path.clone(),
+        ];
+        files.extend(self.audience.suppression_path.clone());
+        files.extend(self.dkim_key.clone());
+        files
+    }
+
     pub(crate) fn load(files: &InputFiles, purpose: KeyUse) -> Result<Input, Error> {
         let issue = Issue::load(&files.issue)?;
         let mailing = Mailing::prepare(
@@ -62,6 +78,7 @@ impl Input {
             issue,
             mailing,
             audience,
+            dkim_key: files.dkim_key.clone(),
         })
     }
 }

@@ -17,9 +17,12 @@ use crate::{
     commands::load::{Input, InputFiles},
     compose::mailing::Mailing,
     compose::unsubscribe::KeyUse,
+    deliver::journal,
     error::{Error, ExitCode},
+    input::issue::Issue,
     input::subscribers::Skip,
     input::subscribers::{AddressKey, Subscriber},
+    output_file::{self, Protected},
     units,
 };
 
@@ -46,11 +49,14 @@ struct IndexTemplate<'a> {
 }
 
 pub(crate) fn run(arguments: &PreviewArguments, out: &mut dyn Write) -> Result<ExitCode, Error> {
+    let input = Input::load(&InputFiles::from(&arguments.input), KeyUse::Preview)?;
+    let input_files = input.files();
     let Input {
         issue,
         mailing,
         audience,
-    } = Input::load(&InputFiles::from(&arguments.input), KeyUse::Preview)?;
+        ..
+    } = input;
     let wanted = arguments.for_email.as_deref().map(AddressKey::of);
     // A first pass validates every row (and finds the --for subscriber), so nothing is written
     // for a broken list or an address that gets no message.
@@ -82,21 +88,20 @@ pub(crate) fn run(arguments: &PreviewArguments, out: &mut dyn Write) -> Result<E
         );
     }
 
-    let folder = arguments
-        .out
-        .clone()
-        .unwrap_or_else(|| Path::new("preview").join(issue.slug()));
-    fs::create_dir_all(&folder).map_err(|source| Error::Write {
-        path: folder.clone(),
-        source,
-    })?;
+    let (folder, protected) = output_folder(arguments, &issue, &input_files)?;
     let now = SystemTime::now();
     let mut entries = Vec::new();
     let tally = audience.scan(&issue, |subscriber| {
         if wanted.is_some_and(|key| key != subscriber.key()) {
             return Ok(());
         }
-        entries.push(write_message(&folder, &mailing, &subscriber, now)?);
+        entries.push(write_message(
+            &folder,
+            &mailing,
+            &subscriber,
+            now,
+            &protected,
+        )?);
         Ok(())
     })?;
     let skipped: Vec<Skip> = match wanted {
@@ -122,9 +127,13 @@ pub(crate) fn run(arguments: &PreviewArguments, out: &mut dyn Write) -> Result<E
         source,
     })?;
     // The web version ("view in browser") has no personal data, so it is the same for everyone.
-    write_file(&folder.join(WEB_PAGE), mailing.prepared.web_page.as_bytes())?;
+    write_file(
+        &folder.join(WEB_PAGE),
+        mailing.prepared.web_page.as_bytes(),
+        &protected,
+    )?;
     let index_path = folder.join("index.html");
-    write_file(&index_path, index.as_bytes())?;
+    write_file(&index_path, index.as_bytes(), &protected)?;
 
     let report = format!(
         "wrote {} message(s) to {} ({} skipped)\n  open {}",
@@ -151,18 +160,21 @@ fn write_message(
     mailing: &Mailing,
     subscriber: &Subscriber,
     now: SystemTime,
+    protected: &Protected,
 ) -> Result<IndexEntry, Error> {
     let (built, rendered) = mailing.message_and_parts(subscriber, now)?;
     let stem = subscriber.file_stem();
     write_file(
         &folder.join(format!("{stem}.html")),
         rendered.html.as_bytes(),
+        protected,
     )?;
     write_file(
         &folder.join(format!("{stem}.txt")),
         rendered.text.as_bytes(),
+        protected,
     )?;
-    write_file(&folder.join(format!("{stem}.eml")), &built.bytes)?;
+    write_file(&folder.join(format!("{stem}.eml")), &built.bytes, protected)?;
     Ok(IndexEntry {
         line: subscriber.line,
         name: subscriber.name.clone(),
@@ -172,11 +184,28 @@ fn write_message(
     })
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    fs::write(path, bytes).map_err(|source| Error::Write {
-        path: path.to_owned(),
+/// The folder the preview goes to, made if needed, and what must not be written over there:
+/// the files the preview reads and the issue's journal.
+fn output_folder(
+    arguments: &PreviewArguments,
+    issue: &Issue,
+    input_files: &[PathBuf],
+) -> Result<(PathBuf, Protected), Error> {
+    let folder = arguments
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("preview").join(issue.slug()));
+    fs::create_dir_all(&folder).map_err(|source| Error::Write {
+        path: folder.clone(),
         source,
-    })
+    })?;
+    let mut protected = Protected::new(input_files.iter().map(PathBuf::as_path));
+    protected.add(&journal::default_path(&issue.real_path));
+    Ok((folder, protected))
+}
+
+fn write_file(path: &Path, bytes: &[u8], protected: &Protected) -> Result<(), Error> {
+    output_file::write(path, bytes, protected)
 }
 
 /// Opens `path` with the desktop's handler (`xdg-open`, `open` on macOS).

@@ -18,7 +18,7 @@ pub(crate) fn run(arguments: &StatusArguments, out: &mut dyn Write) -> Result<Ex
     let path = arguments
         .journal
         .clone()
-        .unwrap_or_else(|| journal::default_path(&issue.path));
+        .unwrap_or_else(|| journal::default_path(&issue.real_path));
     if !path.exists() {
         let text = format!(
             "{}: nothing sent yet (no journal at `{}`)\n",

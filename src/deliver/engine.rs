@@ -4,8 +4,9 @@
 //! so memory does not grow with the size of the list.
 //!
 //! Safety rules, in order of importance:
-//! - a `data` journal record is written before any message body is sent, so a crash leaves at
-//!   most the in-flight messages "in doubt", never unknown;
+//! - a `data` journal record is on disk (synced, shared with the other workers' records by
+//!   group commit) before any message body is sent, so a crash or power cut leaves at most the
+//!   in-flight messages "in doubt", never unknown;
 //! - a message whose body was sent but whose reply was lost is never retried automatically;
 //! - authentication and TLS failures stop the run at once (they would fail for everyone), and
 //!   so does a relay that keeps failing; everything done so far is recorded, and a rerun
@@ -32,13 +33,18 @@ use crate::{
     deliver::smtp::{Attempt, ConnectError, Session},
     error::Error,
     input::subscribers::Subscriber,
+    output_file::{self, Protected},
 };
 
 /// Where messages go.
 #[derive(Debug, Clone)]
 pub(crate) enum Transport {
     /// Build everything, connect to nothing; optionally write each message as an `.eml` file.
-    DryRun { out: Option<PathBuf> },
+    DryRun {
+        out: Option<PathBuf>,
+        /// Files the `.eml` files must not replace.
+        protected: Protected,
+    },
     /// Deliver through the relay.
     Smtp(RelaySettings),
 }
@@ -245,7 +251,9 @@ impl Engine {
                 }
             };
             let outcome = match &self.transport {
-                Transport::DryRun { out } => self.dry_run(out.as_deref(), &subscriber, &built),
+                Transport::DryRun { out, protected } => {
+                    self.dry_run(out.as_deref(), protected, &subscriber, &built)
+                }
                 Transport::Smtp(settings) => {
                     self.deliver(settings, &mut session, &subscriber, &built)
                         .await
@@ -263,13 +271,14 @@ impl Engine {
     fn dry_run(
         &self,
         out: Option<&std::path::Path>,
+        protected: &Protected,
         subscriber: &Subscriber,
         built: &Built,
     ) -> Option<Outcome> {
         if let Some(folder) = out {
             let path = folder.join(format!("{}.eml", subscriber.file_stem()));
-            if let Err(source) = std::fs::write(&path, &built.bytes) {
-                self.fail(Error::Write { path, source });
+            if let Err(error) = output_file::write(&path, &built.bytes, protected) {
+                self.fail(error);
                 return None;
             }
         }
@@ -371,7 +380,7 @@ impl Engine {
         let open = session.as_mut().expect("a session was opened above");
         let mut journal_error = None;
         let result = open
-            .deliver(&built.envelope, &built.bytes, || {
+            .deliver(&built.envelope, &built.bytes, async {
                 let Some(journal) = &self.journal else {
                     return true;
                 };
@@ -380,7 +389,9 @@ impl Engine {
                     id: built.message_id.clone(),
                     t: timestamp(),
                 };
-                match journal.record(&entry) {
+                // On disk, not only written, before the body goes: after a power cut the next
+                // run must still know this recipient may have the message.
+                match journal.record_durable(&entry).await {
                     Ok(()) => true,
                     Err(error) => {
                         journal_error = Some(error);

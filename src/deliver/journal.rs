@@ -12,43 +12,70 @@
 //! {"e":"doubt","to":"w@example.org","error":"connection reset","t":"…"}
 //! ```
 //!
-//! A `data` record is written (reaches the operating system) after the server has agreed to
-//! take a message body and before any of it is sent. So after a crash, an address with a `data`
-//! record and no outcome is *in doubt*: the server may or may not have the message. An address
-//! with no `data` record was certainly not delivered. Records are synced to disk in the
-//! background every [`SYNC_INTERVAL`]; a killed process loses nothing it wrote, a power cut at
-//! most that interval. A record cut short (a write can stop part way when the process is killed
-//! or the disk fills) is the last line: replay ignores it, and the next run cuts it off before
-//! appending.
+//! A `data` record is written after the server has agreed to take a message body, and the
+//! body is sent only once the record is on disk ([`Journal::record_durable`]: written, then
+//! `fdatasync`). So after a crash or a power cut, an address with a `data` record and no
+//! outcome is *in doubt*: the server may or may not have the message. An address with no
+//! `data` record was certainly not delivered. Syncs are shared (group commit): a sync thread
+//! syncs everything written so far as soon as one writer waits, and wakes every writer whose
+//! record that sync covered; writers that arrive during a sync share the next one. Outcome and
+//! other records ([`Journal::record`]) reach the operating system at once, so a killed process
+//! loses nothing, and the disk within [`SYNC_INTERVAL`], so a power cut can lose the outcomes
+//! of that last stretch: their recipients are then in doubt, which is safe. A record cut short
+//! (a write can stop part way when the process is killed or the disk fills) is the last line:
+//! replay ignores it, and the next run cuts it off before appending.
 
 use std::{
     collections::HashMap,
     fs::{self, File, OpenOptions},
-    io::{BufRead, BufReader, Write},
+    io::{self, BufRead, BufReader, Write},
+    os::unix::fs::{FileExt, MetadataExt},
     path::{Path, PathBuf},
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError},
     thread,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::{error::Error, input::location::Location, input::subscribers::AddressKey};
+use crate::{
+    error::Error,
+    input::location::Location,
+    input::subscribers::AddressKey,
+    output_file::{self, Protected},
+};
 
-/// How often written records are synced to disk.
+/// How often records nobody waits for (outcomes, runs) are synced to disk.
 pub(crate) const SYNC_INTERVAL: Duration = Duration::from_millis(100);
 
-const FORMAT_VERSION: u32 = 1;
+/// Version 2 added the record count `n` to the header; version 1 journals are still read
+/// and appended to, without the lost-tail check.
+const FORMAT_VERSION: u32 = 2;
+
+/// How every journal starts: its header, the `open` record. A file that does not start so is
+/// not a journal, and nothing in it is cut or appended to.
+const HEADER_START: &[u8] = br#"{"e":"open","#;
+/// A version 2 header starts so; the record count's digits follow, and the sync thread
+/// rewrites them in place.
+const COUNT_PREFIX: &[u8] = br#"{"e":"open","n":""#;
+const COUNT_AT: u64 = COUNT_PREFIX.len() as u64;
+const COUNT_DIGITS: usize = 12;
+
+/// `n` as the header's count: [`COUNT_DIGITS`] digits, zero-padded.
+fn count_digits(n: u64) -> String {
+    format!("{n:012}")
+}
 
 /// One line of the journal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "e", rename_all = "lowercase")]
 pub(crate) enum Entry {
     Open {
+        /// How many records follow this header and were on disk when it was last updated,
+        /// zero-padded so that it can be rewritten in place (version 2 on).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        n: Option<String>,
         v: u32,
         issue: String,
         hash: String,
@@ -211,9 +238,42 @@ pub(crate) enum OnChange {
 pub(crate) struct Journal {
     path: PathBuf,
     file: Mutex<File>,
-    dirty: Arc<AtomicBool>,
-    stop: Arc<AtomicBool>,
+    sync: Arc<Sync>,
     syncer: Mutex<Option<thread::JoinHandle<()>>>,
+}
+
+/// The group commit shared by the writers and the sync thread: writers count their records
+/// in `state`, ask for a sync up to their record and wait on `synced`; the thread syncs
+/// everything written so far in one `fdatasync` and tells every waiter at once.
+#[derive(Debug)]
+struct Sync {
+    state: Mutex<SyncState>,
+    wake: Condvar,
+    synced: tokio::sync::watch::Sender<Synced>,
+}
+
+#[derive(Debug, Default)]
+struct SyncState {
+    /// Records written to the operating system, numbered from 1 in the order written.
+    written: u64,
+    /// The highest record somebody waits to see on disk.
+    wanted: u64,
+    stop: bool,
+}
+
+/// What the sync thread has done: every record up to `upto` is on disk, or syncing failed
+/// (and then nothing written after is known to be on disk: Linux may drop the pages of a
+/// failed write-back, so a later sync that succeeds proves nothing).
+#[derive(Debug, Clone, Default)]
+struct Synced {
+    upto: u64,
+    failed: Option<(io::ErrorKind, String)>,
+}
+
+impl Sync {
+    fn state(&self) -> MutexGuard<'_, SyncState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// The journal path used when none is given: beside the issue, `ISSUE.journal`.
@@ -228,40 +288,40 @@ impl Journal {
             path: path.to_owned(),
             source,
         })?;
-        replay(path, &file).map(|(history, _)| history)
+        let replayed = replay(path, &file)?;
+        check_count(path, replayed.counted, replayed.records, false)?;
+        Ok(replayed.history)
     }
 
     /// Opens (or creates) the journal for the issue `slug` whose content hash is `hash`, and
-    /// returns what earlier runs recorded.
+    /// returns what earlier runs recorded. A symbolic link at `path`, a protected file (one the
+    /// run reads) and a file that is not a journal are refused before anything is written.
+    /// `accept_lost_tail` goes on although records the header counts are missing.
     pub(crate) fn open(
         path: &Path,
         slug: &str,
         hash: &str,
         on_change: OnChange,
+        accept_lost_tail: bool,
+        protected: &Protected,
     ) -> Result<(Journal, History), Error> {
         let write_error = |source| Error::JournalWrite {
             path: path.to_owned(),
             source,
         };
-        if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs::create_dir_all(folder).map_err(write_error)?;
-        }
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(path)
-            .map_err(write_error)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => {
-                return Err(Error::JournalLocked {
-                    path: path.to_owned(),
-                });
-            }
-            Err(fs::TryLockError::Error(source)) => return Err(write_error(source)),
-        }
-        let (mut history, tail) = replay(path, &file)?;
+        let file = lock(path, protected)?;
+        let Replayed {
+            mut history,
+            tail,
+            records,
+            counted,
+        } = replay(path, &file)?;
+        check_count(path, counted, records, accept_lost_tail)?;
+        let header = if counted.is_some() || history.hash.is_none() {
+            Some(header_writer(path, &file)?)
+        } else {
+            None
+        };
         let mut file = file;
         match tail {
             Tail::Clean => {}
@@ -271,6 +331,7 @@ impl Journal {
         let mut first = Vec::new();
         match history.hash.as_deref() {
             None => first.push(Entry::Open {
+                n: Some(count_digits(0)),
                 v: FORMAT_VERSION,
                 issue: slug.to_owned(),
                 hash: hash.to_owned(),
@@ -295,8 +356,10 @@ impl Journal {
                 }),
                 OnChange::StartOver => {
                     drop(file);
+                    drop(header);
                     let aside = set_aside(path)?;
-                    let (journal, history) = Journal::open(path, slug, hash, OnChange::Refuse)?;
+                    let (journal, history) =
+                        Journal::open(path, slug, hash, OnChange::Refuse, false, protected)?;
                     eprintln!(
                         "note: the issue changed; the old journal was moved to `{}` and everyone is mailed again",
                         aside.display()
@@ -309,19 +372,29 @@ impl Journal {
             file.write_all(&line(entry)).map_err(write_error)?;
             history.apply(entry.clone());
         }
-        let dirty = Arc::new(AtomicBool::new(!first.is_empty()));
-        let stop = Arc::new(AtomicBool::new(false));
+        // Every line after the header is a record, the header itself is not.
+        let added = first
+            .iter()
+            .filter(|entry| !matches!(entry, Entry::Open { .. }))
+            .count() as u64;
+        let sync = Arc::new(Sync {
+            state: Mutex::new(SyncState {
+                written: records + added,
+                ..SyncState::default()
+            }),
+            wake: Condvar::new(),
+            synced: tokio::sync::watch::Sender::new(Synced::default()),
+        });
         let syncer = spawn_syncer(
             file.try_clone().map_err(write_error)?,
-            Arc::clone(&dirty),
-            Arc::clone(&stop),
+            header,
+            Arc::clone(&sync),
         );
         Ok((
             Journal {
                 path: path.to_owned(),
                 file: Mutex::new(file),
-                dirty,
-                stop,
+                sync,
                 syncer: Mutex::new(Some(syncer)),
             },
             history,
@@ -333,37 +406,69 @@ impl Journal {
     }
 
     /// Appends `entry`. When this returns, the record has reached the operating system, so it
-    /// survives the process being killed.
+    /// survives the process being killed; it reaches the disk within [`SYNC_INTERVAL`].
     pub(crate) fn record(&self, entry: &Entry) -> Result<(), Error> {
+        self.write(entry).map(|_| ())
+    }
+
+    /// Appends `entry` and returns once it is on disk (`fdatasync`), so that it survives a
+    /// power cut. Writers that arrive while a sync is under way share the next one.
+    pub(crate) async fn record_durable(&self, entry: &Entry) -> Result<(), Error> {
+        let number = self.write(entry)?;
+        let mut synced = self.sync.synced.subscribe();
+        {
+            let mut state = self.sync.state();
+            state.wanted = state.wanted.max(number);
+        }
+        self.sync.wake.notify_one();
+        let outcome = synced
+            .wait_for(|synced| synced.failed.is_some() || synced.upto >= number)
+            .await
+            .map(|synced| synced.clone());
+        match outcome {
+            Ok(Synced { failed: None, .. }) => Ok(()),
+            Ok(Synced {
+                failed: Some((kind, message)),
+                ..
+            }) => Err(Error::JournalWrite {
+                path: self.path.clone(),
+                source: io::Error::new(kind, message),
+            }),
+            Err(_) => Err(Error::JournalWrite {
+                path: self.path.clone(),
+                source: io::Error::other("the journal was closed before the record was synced"),
+            }),
+        }
+    }
+
+    /// Writes one record and returns its number (see [`SyncState::written`]).
+    fn write(&self, entry: &Entry) -> Result<u64, Error> {
         let bytes = line(entry);
-        let mut file = self
-            .file
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut file = self.file.lock().unwrap_or_else(PoisonError::into_inner);
         file.write_all(&bytes)
             .map_err(|source| Error::JournalWrite {
                 path: self.path.clone(),
                 source,
             })?;
-        self.dirty.store(true, Ordering::Release);
-        Ok(())
+        // Counted while the file is still held, so numbers follow the order in the file.
+        let mut state = self.sync.state();
+        state.written += 1;
+        Ok(state.written)
     }
 
     /// Syncs everything to disk and stops the background syncing.
     pub(crate) fn close(&self) -> Result<(), Error> {
-        self.stop.store(true, Ordering::Release);
+        self.sync.state().stop = true;
+        self.sync.wake.notify_one();
         if let Some(syncer) = self
             .syncer
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner)
             .take()
         {
             let _ = syncer.join();
         }
-        let file = self
-            .file
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let file = self.file.lock().unwrap_or_else(PoisonError::into_inner);
         file.sync_data().map_err(|source| Error::JournalWrite {
             path: self.path.clone(),
             source,
@@ -392,19 +497,144 @@ fn line(entry: &Entry) -> Vec<u8> {
     bytes
 }
 
-fn spawn_syncer(
-    file: File,
-    dirty: Arc<AtomicBool>,
-    stop: Arc<AtomicBool>,
-) -> thread::JoinHandle<()> {
+/// Fails when the header counts more records than the file holds (its end was lost), unless
+/// the user accepted that.
+fn check_count(
+    path: &Path,
+    counted: Option<u64>,
+    records: u64,
+    accept_lost_tail: bool,
+) -> Result<(), Error> {
+    let Some(counted) = counted.filter(|counted| *counted > records) else {
+        return Ok(());
+    };
+    if !accept_lost_tail {
+        return Err(Error::JournalTailLost {
+            path: path.to_owned(),
+            recorded: counted,
+            found: records,
+        });
+    }
+    eprintln!(
+        "note: `{}` lost {} record(s) at its end; going on from the {records} that are there",
+        path.display(),
+        counted - records
+    );
+    Ok(())
+}
+
+/// Opens the journal at `path` for appending, refusing a symbolic link or a protected file,
+/// and takes its lock.
+fn lock(path: &Path, protected: &Protected) -> Result<File, Error> {
+    let write_error = |source| Error::JournalWrite {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(folder).map_err(write_error)?;
+    }
+    let file = output_file::open_no_follow(
+        path,
+        OpenOptions::new().read(true).append(true).create(true),
+    )?;
+    protected.check(path, &file)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(Error::JournalLocked {
+            path: path.to_owned(),
+        }),
+        Err(fs::TryLockError::Error(source)) => Err(write_error(source)),
+    }
+}
+
+/// A second descriptor of the journal `file`, for rewriting the count in its header in place:
+/// it must be opened without `O_APPEND` (on Linux, a positioned write to an `O_APPEND` file
+/// appends), and it must be the same file.
+fn header_writer(path: &Path, file: &File) -> Result<File, Error> {
+    let write_error = |source| Error::JournalWrite {
+        path: path.to_owned(),
+        source,
+    };
+    let header = output_file::open_no_follow(path, OpenOptions::new().write(true))?;
+    let (a, b) = (
+        file.metadata().map_err(write_error)?,
+        header.metadata().map_err(write_error)?,
+    );
+    if (a.dev(), a.ino()) != (b.dev(), b.ino()) {
+        return Err(write_error(io::Error::other(
+            "the journal was replaced while it was being opened",
+        )));
+    }
+    Ok(header)
+}
+
+/// The sync thread. It syncs at once when somebody waits for a record, taking along whatever
+/// else was written by then (group commit), and otherwise within [`SYNC_INTERVAL`] of a write.
+/// After a sync (at most once an interval, and at the end) it writes the number of records
+/// synced into the header (`header`, for a version 2 journal), so that a journal which later
+/// loses its end is caught: the header then counts more records than the file holds. The count is written only once the records it
+/// counts are on disk, so a power cut leaves it at most equal to what is there.
+fn spawn_syncer(file: File, header: Option<File>, sync: Arc<Sync>) -> thread::JoinHandle<()> {
     thread::spawn(move || {
-        while !stop.load(Ordering::Acquire) {
-            thread::sleep(SYNC_INTERVAL);
-            if dirty.swap(false, Ordering::AcqRel) {
-                let _ = file.sync_data();
+        let mut synced = 0;
+        let mut counted_at = None;
+        loop {
+            let (target, stop) = {
+                let mut state = sync.state();
+                loop {
+                    if state.stop || state.wanted > synced {
+                        break;
+                    }
+                    if state.written > synced {
+                        let (next, waited) = sync
+                            .wake
+                            .wait_timeout(state, SYNC_INTERVAL)
+                            .unwrap_or_else(PoisonError::into_inner);
+                        state = next;
+                        if waited.timed_out() {
+                            break;
+                        }
+                    } else {
+                        state = sync
+                            .wake
+                            .wait(state)
+                            .unwrap_or_else(PoisonError::into_inner);
+                    }
+                }
+                (state.written, state.stop)
+            };
+            if target > synced {
+                if let Err(error) = file.sync_data() {
+                    fail(&sync, &error);
+                    return;
+                }
+                synced = target;
+                sync.synced.send_modify(|done| done.upto = target);
+                // The count is rewritten at most once an interval (and at the end), so that
+                // most syncs flush only the appended page, not the header's as well.
+                let due = counted_at.is_none_or(|at: Instant| at.elapsed() >= SYNC_INTERVAL);
+                if let Some(header) = header.as_ref().filter(|_| due || stop) {
+                    if let Err(error) =
+                        header.write_all_at(count_digits(target).as_bytes(), COUNT_AT)
+                    {
+                        fail(&sync, &error);
+                        return;
+                    }
+                    counted_at = Some(Instant::now());
+                }
+            }
+            if stop {
+                return;
             }
         }
     })
+}
+
+/// Tells every waiter, now and later, that syncing failed.
+fn fail(sync: &Sync, error: &io::Error) {
+    sync.synced.send_modify(|synced| {
+        synced.failed = Some((error.kind(), error.to_string()));
+    });
 }
 
 /// Moves the journal at `path` to `PATH.TIMESTAMP.old` and returns the new path.
@@ -434,9 +664,20 @@ enum Tail {
     Torn(u64),
 }
 
+/// What [`replay`] found.
+struct Replayed {
+    history: History,
+    tail: Tail,
+    /// Complete records after the header.
+    records: u64,
+    /// The record count of a version 2 header.
+    counted: Option<u64>,
+}
+
 /// Reads every record. A last line cut short by a crash is ignored; a damaged line elsewhere
-/// is an error, since skipping it could mail someone twice.
-fn replay(path: &Path, file: &File) -> Result<(History, Tail), Error> {
+/// is an error, since skipping it could mail someone twice. A file that does not start with a
+/// journal header is refused whole: it is somebody else's file.
+fn replay(path: &Path, file: &File) -> Result<Replayed, Error> {
     let read_error = |source| Error::Read {
         path: path.to_owned(),
         source,
@@ -446,6 +687,17 @@ fn replay(path: &Path, file: &File) -> Result<(History, Tail), Error> {
     let mut reader = BufReader::new(file);
     let mut line = Vec::new();
     let mut offset = 0u64;
+    let mut records = 0u64;
+    let mut counted = None;
+    {
+        let start = reader.fill_buf().map_err(read_error)?;
+        let length = start.len().min(HEADER_START.len());
+        if !start.is_empty() && start[..length] != HEADER_START[..length] {
+            return Err(Error::JournalForeign {
+                path: path.to_owned(),
+            });
+        }
+    }
     for index in 0.. {
         line.clear();
         let read = reader.read_until(b'\n', &mut line).map_err(read_error)?;
@@ -467,7 +719,14 @@ fn replay(path: &Path, file: &File) -> Result<(History, Tail), Error> {
             continue;
         }
         match serde_json::from_slice::<Entry>(&line) {
-            Ok(entry) => history.apply(entry),
+            Ok(entry) => {
+                if index == 0 {
+                    counted = header_count(&line, &entry);
+                } else {
+                    records += 1;
+                }
+                history.apply(entry);
+            }
             Err(_) if reader.fill_buf().map_err(read_error)?.is_empty() => {
                 eprintln!(
                     "note: `{}` line {} was cut short (the last run was interrupted); it is ignored",
@@ -484,7 +743,24 @@ fn replay(path: &Path, file: &File) -> Result<(History, Tail), Error> {
             }
         }
     }
-    Ok((history, tail))
+    Ok(Replayed {
+        history,
+        tail,
+        records,
+        counted,
+    })
+}
+
+/// The record count of a version 2 header, when its digits are where the sync thread writes
+/// them.
+fn header_count(line: &[u8], entry: &Entry) -> Option<u64> {
+    let Entry::Open { n: Some(n), .. } = entry else {
+        return None;
+    };
+    let at_its_place = line.starts_with(COUNT_PREFIX)
+        && n.len() == COUNT_DIGITS
+        && n.bytes().all(|b| b.is_ascii_digit());
+    at_its_place.then(|| n.parse().ok()).flatten()
 }
 
 #[cfg(test)]
@@ -499,7 +775,15 @@ mod tests {
     fn replay_tracks_each_address() {
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join("issue.journal");
-        let (journal, history) = Journal::open(&path, "issue", "h1", OnChange::Refuse).unwrap();
+        let (journal, history) = Journal::open(
+            &path,
+            "issue",
+            "h1",
+            OnChange::Refuse,
+            false,
+            &Protected::default(),
+        )
+        .unwrap();
         assert_eq!(history.runs, 0);
         let data = |to: &str| Entry::Data {
             to: to.into(),
@@ -543,11 +827,76 @@ mod tests {
     }
 
     #[test]
+    fn a_durable_record_waits_for_a_sync_not_for_the_interval() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("issue.journal");
+        let (journal, _) = Journal::open(
+            &path,
+            "issue",
+            "h1",
+            OnChange::Refuse,
+            false,
+            &Protected::default(),
+        )
+        .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let data = |n: usize| Entry::Data {
+            to: format!("r{n}@example.org"),
+            id: format!("<{n}@example.org>"),
+            t: at(0),
+        };
+        let started = std::time::Instant::now();
+        runtime.block_on(async {
+            // One at a time: a syncer that slept its interval first would need 3 s for these.
+            for n in 0..30 {
+                journal.record_durable(&data(n)).await.unwrap();
+            }
+            // Four at once, as four workers would: every one returns.
+            let batch = [data(30), data(31), data(32), data(33)];
+            let (a, b, c, d) = tokio::join!(
+                journal.record_durable(&batch[0]),
+                journal.record_durable(&batch[1]),
+                journal.record_durable(&batch[2]),
+                journal.record_durable(&batch[3]),
+            );
+            for result in [a, b, c, d] {
+                result.unwrap();
+            }
+        });
+        assert!(
+            started.elapsed() < SYNC_INTERVAL * 10,
+            "{:?}",
+            started.elapsed()
+        );
+        drop(journal);
+        let history = Journal::read(&path).unwrap();
+        assert_eq!(history.count(State::InDoubt), 34);
+    }
+
+    #[test]
     fn a_second_run_is_locked_out() {
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join("issue.journal");
-        let (_journal, _) = Journal::open(&path, "issue", "h1", OnChange::Refuse).unwrap();
-        let error = Journal::open(&path, "issue", "h1", OnChange::Refuse).unwrap_err();
+        let (_journal, _) = Journal::open(
+            &path,
+            "issue",
+            "h1",
+            OnChange::Refuse,
+            false,
+            &Protected::default(),
+        )
+        .unwrap();
+        let error = Journal::open(
+            &path,
+            "issue",
+            "h1",
+            OnChange::Refuse,
+            false,
+            &Protected::default(),
+        )
+        .unwrap_err();
         assert!(matches!(error, Error::JournalLocked { .. }), "{error}");
     }
 
@@ -555,7 +904,15 @@ mod tests {
     fn a_changed_issue_needs_a_choice() {
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join("issue.journal");
-        let (journal, _) = Journal::open(&path, "issue", "h1", OnChange::Refuse).unwrap();
+        let (journal, _) = Journal::open(
+            &path,
+            "issue",
+            "h1",
+            OnChange::Refuse,
+            false,
+            &Protected::default(),
+        )
+        .unwrap();
         journal
             .record(&Entry::Sent {
                 to: "a@example.org".into(),
@@ -564,10 +921,26 @@ mod tests {
             })
             .unwrap();
         drop(journal);
-        let error = Journal::open(&path, "issue", "h2", OnChange::Refuse).unwrap_err();
+        let error = Journal::open(
+            &path,
+            "issue",
+            "h2",
+            OnChange::Refuse,
+            false,
+            &Protected::default(),
+        )
+        .unwrap_err();
         assert!(matches!(error, Error::IssueChanged { .. }), "{error}");
 
-        let (journal, history) = Journal::open(&path, "issue", "h2", OnChange::Continue).unwrap();
+        let (journal, history) = Journal::open(
+            &path,
+            "issue",
+            "h2",
+            OnChange::Continue,
+            false,
+            &Protected::default(),
+        )
+        .unwrap();
         assert_eq!(
             history.state(AddressKey::of("a@example.org")),
             Some(State::Sent)
@@ -575,7 +948,15 @@ mod tests {
         assert_eq!(history.hash.as_deref(), Some("h2"));
         drop(journal);
 
-        let (_journal, history) = Journal::open(&path, "issue", "h3", OnChange::StartOver).unwrap();
+        let (_journal, history) = Journal::open(
+            &path,
+            "issue",
+            "h3",
+            OnChange::StartOver,
+            false,
+            &Protected::default(),
+        )
+        .unwrap();
         assert_eq!(history.state(AddressKey::of("a@example.org")), None);
         let set_aside = fs::read_dir(folder.path())
             .unwrap()
@@ -595,7 +976,15 @@ mod tests {
     fn a_changed_issue_needs_no_choice_when_nobody_was_attempted() {
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join("issue.journal");
-        let (journal, _) = Journal::open(&path, "issue", "h1", OnChange::Refuse).unwrap();
+        let (journal, _) = Journal::open(
+            &path,
+            "issue",
+            "h1",
+            OnChange::Refuse,
+            false,
+            &Protected::default(),
+        )
+        .unwrap();
         journal
             .record(&Entry::Run {
                 relay: "127.0.0.1:1025 (no TLS)".into(),
@@ -603,7 +992,15 @@ mod tests {
             })
             .unwrap();
         drop(journal);
-        let (journal, history) = Journal::open(&path, "issue", "h2", OnChange::Refuse).unwrap();
+        let (journal, history) = Journal::open(
+            &path,
+            "issue",
+            "h2",
+            OnChange::Refuse,
+            false,
+            &Protected::default(),
+        )
+        .unwrap();
         assert_eq!(history.hash.as_deref(), Some("h2"));
         drop(journal);
         assert_eq!(Journal::read(&path).unwrap().hash.as_deref(), Some("h2"));
@@ -619,7 +1016,19 @@ mod tests {
             t: at(0),
         }))
         .unwrap();
-        fs::write(&path, format!("{sent}{{\"e\":\"sent\",\"to\":\"b@ex")).unwrap();
+        let header = String::from_utf8(line(&Entry::Open {
+            n: None,
+            v: 1,
+            issue: "issue".into(),
+            hash: "h1".into(),
+            t: at(0),
+        }))
+        .unwrap();
+        fs::write(
+            &path,
+            format!("{header}{sent}{{\"e\":\"sent\",\"to\":\"b@ex"),
+        )
+        .unwrap();
         let history = Journal::read(&path).unwrap();
         assert_eq!(
             history.state(AddressKey::of("a@example.org")),
@@ -627,16 +1036,163 @@ mod tests {
         );
         assert_eq!(history.state(AddressKey::of("b@example.org")), None);
 
-        fs::write(&path, format!("garbage\n{sent}")).unwrap();
+        fs::write(&path, format!("{header}garbage\n{sent}")).unwrap();
         let error = Journal::read(&path).unwrap_err();
-        assert!(matches!(error, Error::JournalDamaged { ref location, .. } if location.line == 1));
+        assert!(matches!(error, Error::JournalDamaged { ref location, .. } if location.line == 2));
+    }
+
+    fn open(path: &Path) -> Result<(Journal, History), Error> {
+        Journal::open(
+            path,
+            "issue",
+            "h1",
+            OnChange::Refuse,
+            false,
+            &Protected::default(),
+        )
+    }
+
+    fn sent(to: &str) -> Entry {
+        Entry::Sent {
+            to: to.into(),
+            reply: "250".into(),
+            t: at(0),
+        }
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_journal_is_neither_cut_nor_appended_to() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("subscribers.csv");
+        // Its last line has no newline, so it would look like a torn record.
+        let csv = "email,name\nzoe@example.org,Zoë";
+        fs::write(&path, csv).unwrap();
+        let error = open(&path).unwrap_err();
+        assert!(matches!(error, Error::JournalForeign { .. }), "{error}");
+        assert_eq!(fs::read_to_string(&path).unwrap(), csv);
+        let error = Journal::read(&path).unwrap_err();
+        assert!(matches!(error, Error::JournalForeign { .. }), "{error}");
+    }
+
+    #[test]
+    fn a_journal_that_is_a_symlink_is_refused() {
+        let folder = tempfile::tempdir().unwrap();
+        let target = folder.path().join("elsewhere.txt");
+        let link = folder.path().join("issue.journal");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let error = open(&link).unwrap_err();
+        assert!(matches!(error, Error::OutputSymlink { .. }), "{error}");
+        assert!(!target.exists());
+    }
+
+    #[test]
+    fn an_input_file_is_not_taken_for_the_journal() {
+        let folder = tempfile::tempdir().unwrap();
+        // Empty, so it would pass for a new journal.
+        let path = folder.path().join("suppression.csv");
+        fs::write(&path, "").unwrap();
+        let error = Journal::open(
+            &path,
+            "issue",
+            "h1",
+            OnChange::Refuse,
+            false,
+            &Protected::new([path.as_path()]),
+        )
+        .unwrap_err();
+        assert!(matches!(error, Error::OutputIsInput { .. }), "{error}");
+        assert_eq!(fs::read_to_string(&path).unwrap(), "");
+    }
+
+    #[test]
+    fn a_journal_that_lost_its_end_stops_the_run_until_accepted() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("issue.journal");
+        let (journal, _) = open(&path).unwrap();
+        for n in 0..10 {
+            journal.record(&sent(&format!("r{n}@example.org"))).unwrap();
+        }
+        drop(journal);
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with(r#"{"e":"open","n":"000000000010","v":2,"#),
+            "{text}"
+        );
+        // Cut at a line boundary after the header and four records.
+        let kept: String = text.split_inclusive('\n').take(5).collect();
+        fs::write(&path, &kept).unwrap();
+
+        let error = open(&path).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::JournalTailLost {
+                    recorded: 10,
+                    found: 4,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert!(matches!(
+            Journal::read(&path).unwrap_err(),
+            Error::JournalTailLost { .. }
+        ));
+        assert_eq!(fs::read_to_string(&path).unwrap(), kept, "nothing written");
+
+        let (journal, history) = Journal::open(
+            &path,
+            "issue",
+            "h1",
+            OnChange::Refuse,
+            true,
+            &Protected::default(),
+        )
+        .unwrap();
+        assert_eq!(history.count(State::Sent), 4);
+        journal.record(&sent("new@example.org")).unwrap();
+        drop(journal);
+        // Accepted once: the header now counts what is there, and the next run is clean.
+        let (_journal, history) = open(&path).unwrap();
+        assert_eq!(history.count(State::Sent), 5);
+    }
+
+    #[test]
+    fn the_header_count_follows_the_records_on_disk() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("issue.journal");
+        let (journal, _) = open(&path).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(journal.record_durable(&sent("a@example.org")))
+            .unwrap();
+        // The count is written right after the sync that covered the record.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let text = fs::read_to_string(&path).unwrap();
+            if text.starts_with(r#"{"e":"open","n":"000000000001","#) {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{text}");
+            thread::sleep(Duration::from_millis(5));
+        }
     }
 
     #[test]
     fn runs_after_a_torn_last_line_append_cleanly() {
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join("issue.journal");
-        let (journal, _) = Journal::open(&path, "issue", "h1", OnChange::Refuse).unwrap();
+        let (journal, _) = Journal::open(
+            &path,
+            "issue",
+            "h1",
+            OnChange::Refuse,
+            false,
+            &Protected::default(),
+        )
+        .unwrap();
         let sent = |to: &str| Entry::Sent {
             to: to.into(),
             reply: "250".into(),
@@ -651,7 +1207,15 @@ mod tests {
         // Two more runs: the second must not find the first run's records glued to the
         // fragment.
         for to in ["c@example.org", "d@example.org"] {
-            let (journal, _) = Journal::open(&path, "issue", "h1", OnChange::Refuse).unwrap();
+            let (journal, _) = Journal::open(
+                &path,
+                "issue",
+                "h1",
+                OnChange::Refuse,
+                false,
+                &Protected::default(),
+            )
+            .unwrap();
             journal.record(&sent(to)).unwrap();
         }
         let history = Journal::read(&path).unwrap();
@@ -667,7 +1231,15 @@ mod tests {
     fn a_last_record_without_its_newline_counts_and_gets_one() {
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join("issue.journal");
-        let (journal, _) = Journal::open(&path, "issue", "h1", OnChange::Refuse).unwrap();
+        let (journal, _) = Journal::open(
+            &path,
+            "issue",
+            "h1",
+            OnChange::Refuse,
+            false,
+            &Protected::default(),
+        )
+        .unwrap();
         drop(journal);
         let mut text = fs::read(&path).unwrap();
         text.extend(line(&Entry::Sent {
@@ -677,7 +1249,15 @@ mod tests {
         }));
         text.pop();
         fs::write(&path, text).unwrap();
-        let (journal, history) = Journal::open(&path, "issue", "h1", OnChange::Refuse).unwrap();
+        let (journal, history) = Journal::open(
+            &path,
+            "issue",
+            "h1",
+            OnChange::Refuse,
+            false,
+            &Protected::default(),
+        )
+        .unwrap();
         assert_eq!(
             history.state(AddressKey::of("a@example.org")),
             Some(State::Sent)

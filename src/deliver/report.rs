@@ -14,7 +14,10 @@ use std::{
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::error::Error;
+use crate::{
+    error::Error,
+    output_file::{self, Protected},
+};
 
 /// The end of one recipient's part in a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,15 +157,12 @@ pub(crate) struct Recorder {
 }
 
 impl Recorder {
-    pub(crate) fn new(report: Option<&Path>) -> Result<Recorder, Error> {
+    /// `report` is not written when it is a symbolic link or one of the `protected` files.
+    pub(crate) fn new(report: Option<&Path>, protected: &Protected) -> Result<Recorder, Error> {
         let file = report
             .map(|path| {
-                File::create(path)
+                output_file::create(path, protected)
                     .map(|file| (path.to_owned(), Mutex::new(BufWriter::new(file))))
-                    .map_err(|source| Error::Write {
-                        path: path.to_owned(),
-                        source,
-                    })
             })
             .transpose()?;
         Ok(Recorder {
@@ -252,7 +252,7 @@ mod tests {
     fn report_lines_are_json_with_the_outcome() {
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join("report.jsonl");
-        let recorder = Recorder::new(Some(&path)).unwrap();
+        let recorder = Recorder::new(Some(&path), &Protected::default()).unwrap();
         recorder
             .record(
                 "a@example.org",

@@ -238,14 +238,14 @@ impl Session {
         })
     }
 
-    /// Sends one message. `before_body` runs once the server has agreed to take the message
+    /// Sends one message. `before_body` is awaited once the server has agreed to take the message
     /// body (354), before any of it is sent: the last moment at which the message is certainly
-    /// not delivered. If it returns `false`, nothing is sent and the session must be dropped.
+    /// not delivered. If it yields `false`, nothing is sent and the session must be dropped.
     pub(crate) async fn deliver(
         &mut self,
         envelope: &Envelope,
         message: &[u8],
-        before_body: impl FnOnce() -> bool,
+        before_body: impl Future<Output = bool>,
     ) -> Attempt {
         if self.needs_reset {
             match self.step(Rset.to_string()).await {
@@ -320,7 +320,7 @@ impl Session {
             self.needs_reset = true;
             return failure;
         }
-        if !before_body() {
+        if !before_body.await {
             return Attempt::Aborted;
         }
         self.send_body(message).await

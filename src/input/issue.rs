@@ -129,10 +129,36 @@ pub(crate) struct Contact {
 /// A loaded issue with its list.
 #[derive(Debug)]
 pub struct Issue {
+    /// The path as the user gave it, for messages.
     pub(crate) path: PathBuf,
+    /// The file itself, with symbolic links at the final component resolved (`alias.yaml`
+    /// linked to `issue.yaml` gives `issue.yaml`): what the issue's identity (slug,
+    /// `Message-ID`s, journal and its lock) follows, so that every spelling of the same issue
+    /// is the same issue. Links in the folders above need no resolving: the file name, and
+    /// so the journal beside it, is the same through them.
+    pub(crate) real_path: PathBuf,
     pub(crate) file: IssueFile,
     pub(crate) text: String,
     pub list: List,
+}
+
+/// `path` with each symbolic link at its final component replaced by the link's target (a
+/// relative target is relative to the link's folder), keeping the spelling relative when the
+/// links are.
+fn resolve_links(path: &Path) -> std::io::Result<PathBuf> {
+    let mut real = path.to_owned();
+    // The kernel's own limit on links in a row (ELOOP beyond it).
+    for _ in 0..40 {
+        if !std::fs::symlink_metadata(&real)?.file_type().is_symlink() {
+            return Ok(real);
+        }
+        let target = std::fs::read_link(&real)?;
+        real = match real.parent() {
+            Some(folder) if target.is_relative() => folder.join(target),
+            _ => target,
+        };
+    }
+    Err(std::io::Error::other("too many levels of symbolic links"))
 }
 
 impl Issue {
@@ -146,7 +172,12 @@ impl Issue {
                 message: "an issue needs at least one story".into(),
             });
         }
-        let list_path = path.parent().unwrap_or(Path::new("")).join(&file.list);
+        let real_path = resolve_links(path).map_err(|source| Error::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        // Beside the real file, so every spelling of the issue reads the same list.
+        let list_path = real_path.parent().unwrap_or(Path::new("")).join(&file.list);
         // A list file that is not there is a mistake in this issue's `list` field, so it is
         // reported there (and as invalid input), not as a failure to read.
         let list = List::load(&list_path).map_err(|error| match error {
@@ -161,15 +192,16 @@ impl Issue {
         })?;
         Ok(Issue {
             path: path.to_owned(),
+            real_path,
             file,
             text,
             list,
         })
     }
 
-    /// A short name for this issue in file names and messages: the issue file's stem.
+    /// A short name for this issue in file names and messages: the real issue file's stem.
     pub(crate) fn slug(&self) -> String {
-        self.path.file_stem().map_or_else(
+        self.real_path.file_stem().map_or_else(
             || "issue".into(),
             |stem| stem.to_string_lossy().into_owned(),
         )

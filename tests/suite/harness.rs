@@ -54,6 +54,8 @@ pub(crate) struct Test {
     stderr: Option<String>,
     stderr_contains: Vec<String>,
     timeout: Duration,
+    /// A program (with its arguments) that runs the binary, such as `strace`.
+    wrapper: Vec<OsString>,
 }
 
 /// A run started with [`Test::spawn`].
@@ -63,6 +65,11 @@ pub(crate) struct Running {
 }
 
 impl Running {
+    /// The absolute path of `relative` in the run's folder.
+    pub(crate) fn path(&self, relative: impl AsRef<Path>) -> PathBuf {
+        self.tempdir.path().join(relative)
+    }
+
     /// Waits for the run to end; its exit code (`None` if killed by a signal), stdout, stderr.
     pub(crate) fn finish(self) -> (Option<i32>, String, String, Output) {
         let output = self
@@ -113,6 +120,7 @@ impl Test {
             stderr: None,
             stderr_contains: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
+            wrapper: Vec::new(),
         }
     }
 
@@ -165,6 +173,19 @@ impl Test {
         self
     }
 
+    /// Runs the binary under `program` with `arguments` before the binary's path (`strace -f
+    /// -o trace.txt`, say); the exit status and output checked are the wrapper's.
+    pub(crate) fn wrapped_in<I>(mut self, program: &str, arguments: I) -> Test
+    where
+        I: IntoIterator,
+        I::Item: Into<OsString>,
+    {
+        self.wrapper = std::iter::once(OsString::from(program))
+            .chain(arguments.into_iter().map(Into::into))
+            .collect();
+        self
+    }
+
     pub(crate) fn arg(mut self, arg: impl Into<OsString>) -> Test {
         self.args.push(arg.into());
         self
@@ -201,6 +222,17 @@ impl Test {
     }
 
     /// The exit status the run must end with (default 0).
+    /// Makes `link` in the folder a symbolic link to `target` (as given: a relative target is
+    /// relative to the link's folder).
+    pub(crate) fn symlink(self, link: impl AsRef<Path>, target: impl AsRef<Path>) -> Test {
+        let link = self.tempdir.path().join(link);
+        if let Some(folder) = link.parent() {
+            fs::create_dir_all(folder).expect("cannot create the folder of a link");
+        }
+        std::os::unix::fs::symlink(target, &link).expect("cannot create a symbolic link");
+        self
+    }
+
     pub(crate) fn status(mut self, code: i32) -> Test {
         self.status = code;
         self
@@ -237,7 +269,15 @@ impl Test {
     /// The command this test runs: the binary, in the test's folder, with a scrubbed
     /// environment.
     fn command(&self) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_newsletter"));
+        let binary = env!("CARGO_BIN_EXE_newsletter");
+        let mut command = match self.wrapper.split_first() {
+            Some((program, arguments)) => {
+                let mut command = Command::new(program);
+                command.args(arguments).arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
         command
             .args(&self.args)
             .current_dir(self.tempdir.path())

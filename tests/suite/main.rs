@@ -9,8 +9,12 @@ mod corpus;
 #[cfg(unix)]
 mod crash;
 mod dkim;
+// Runs `newsletter` under strace.
+#[cfg(target_os = "linux")]
+mod durability;
 mod fault_server;
 mod faults;
+mod files;
 mod fuzz;
 mod harness;
 mod html;

@@ -4,6 +4,7 @@
 
 use std::{
     io::Write,
+    path::PathBuf,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -35,6 +36,7 @@ use crate::{
         subscribers::{AddressKey, Row, Skip, Subscriber},
         values::parse_address,
     },
+    output_file::Protected,
 };
 
 /// Why the producer stopped queueing before the end of the list.
@@ -57,18 +59,25 @@ fn send(plan: &SendPlan, out: &mut dyn Write) -> Result<ExitCode, Error> {
     } else {
         KeyUse::Send
     };
+    let input = Input::load(&plan.files, purpose)?;
+    let input_files = input.files();
     let Input {
         issue,
         mut mailing,
         audience,
-    } = Input::load(&plan.files, purpose)?;
+        ..
+    } = input;
     if test_send {
         let run = OffsetDateTime::now_utc().unix_timestamp().to_string();
         mailing.composer = mailing.composer.for_test_send(&run);
     }
     let relay = Relay::parse(&plan.relay.url)?;
 
-    let (journal, history) = open_journal(plan, &issue)?;
+    // Nothing this run writes may replace a file it reads, the journal included.
+    let mut protected = Protected::new(input_files.iter().map(PathBuf::as_path));
+    let (journal, history) = open_journal(plan, &issue, &protected)?;
+    // Also when this run does not write the journal (a dry run, a test send).
+    protected.add(&plan.journal.path_for(&issue.real_path));
 
     // Pass 1: validate every row and count who would be sent to now.
     let tests = test_recipients(plan.test_addresses(), &audience, &issue)?;
@@ -85,14 +94,14 @@ fn send(plan: &SendPlan, out: &mut dyn Write) -> Result<ExitCode, Error> {
     })?;
     let planned = plan.planned(eligible, tests.len());
 
-    let transport = transport(plan, &issue, planned, &relay)?;
+    let transport = transport(plan, &issue, planned, &relay, &protected)?;
     if let Some(journal) = &journal {
         journal.record(&journal::Entry::Run {
             relay: relay.to_string(),
             t: journal::timestamp(),
         })?;
     }
-    let recorder = Recorder::new(plan.report.as_deref())?;
+    let recorder = Recorder::new(plan.report.as_deref(), &protected)?;
     let engine = Arc::new(Engine::new(
         mailing,
         transport,
@@ -190,8 +199,13 @@ fn conclude(
 /// The journal of a real send (locked for this run) and what earlier runs recorded. A dry run
 /// reads the journal to show what a real send would do now; a test send ignores it, since a
 /// test does not count as the issue being sent.
-fn open_journal(plan: &SendPlan, issue: &Issue) -> Result<(Option<Journal>, History), Error> {
-    let path = plan.journal.path_for(&issue.path);
+fn open_journal(
+    plan: &SendPlan,
+    issue: &Issue,
+    protected: &Protected,
+) -> Result<(Option<Journal>, History), Error> {
+    // Beside the real issue file, so every spelling of its path shares one journal and lock.
+    let path = plan.journal.path_for(&issue.real_path);
     match plan.mode {
         Mode::Test { .. } => Ok((None, History::default())),
         Mode::DryRun { .. } => {
@@ -208,6 +222,8 @@ fn open_journal(plan: &SendPlan, issue: &Issue) -> Result<(Option<Journal>, Hist
                 &issue.slug(),
                 &issue.content_hash(),
                 plan.journal.on_change,
+                plan.journal.accept_lost_tail,
+                protected,
             )?;
             Ok((Some(journal), history))
         }
@@ -220,6 +236,7 @@ fn transport(
     issue: &Issue,
     planned: usize,
     relay: &Relay,
+    protected: &Protected,
 ) -> Result<Transport, Error> {
     if let Mode::DryRun { out } = &plan.mode {
         if let Some(folder) = out {
@@ -228,7 +245,10 @@ fn transport(
                 source,
             })?;
         }
-        return Ok(Transport::DryRun { out: out.clone() });
+        return Ok(Transport::DryRun {
+            out: out.clone(),
+            protected: protected.clone(),
+        });
     }
     if plan.asks_before_sending(planned) {
         prompt::confirm(issue, planned, relay)?;

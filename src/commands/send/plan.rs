@@ -32,6 +32,8 @@ pub(crate) struct JournalPolicy {
     pub(crate) path: Option<PathBuf>,
     pub(crate) on_change: OnChange,
     pub(crate) resend_in_doubt: bool,
+    /// `--accept-lost-tail`: go on from a journal that lost records at its end.
+    pub(crate) accept_lost_tail: bool,
 }
 
 impl JournalPolicy {
@@ -118,6 +120,7 @@ impl SendPlan {
                 path: arguments.journal.clone(),
                 on_change,
                 resend_in_doubt: arguments.resend_in_doubt,
+                accept_lost_tail: arguments.accept_lost_tail,
             },
             limit: arguments.limit,
             cap: arguments.cap,
