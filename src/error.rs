@@ -171,6 +171,12 @@ pub enum Error {
     #[error("cannot open `{}` in a browser", path.display())]
     BrowserOpen { path: PathBuf, source: io::Error },
 
+    #[error("`{}` is a folder but not a Maildir (it has no `cur` or `new` folder)", path.display())]
+    MailboxUnknown { path: PathBuf },
+
+    #[error("`{}` names no suppression file, so there is nowhere to record bounces", list.display())]
+    SuppressionFileUnset { list: PathBuf },
+
     #[error("{}", check_verdict(*errors, *warnings, *denied))]
     CheckFailed {
         errors: usize,
@@ -232,7 +238,9 @@ impl Error {
             | Error::DkimKey { .. }
             | Error::UnsubscribeKeyUnset
             | Error::DkimKeyMissing { .. }
-            | Error::CheckFailed { .. } => EXIT_INVALID_INPUT,
+            | Error::CheckFailed { .. }
+            | Error::MailboxUnknown { .. }
+            | Error::SuppressionFileUnset { .. } => EXIT_INVALID_INPUT,
             Error::SmtpUrl { .. }
             | Error::SmtpPasswordInUrl
             | Error::PlaintextCredentials { .. }
@@ -313,6 +321,12 @@ impl Error {
             )),
             Error::SubscriberHeader { .. } => Some(
                 "the first row of the subscriber file names its columns, e.g. `email,name,status`; see README.md, section \"The subscriber file\"".into(),
+            ),
+            Error::SuppressionFileUnset { .. } => Some(
+                "add `suppression: suppressed.txt` to the list file (send then skips the addresses in it), or pass --suppression FILE".into(),
+            ),
+            Error::MailboxUnknown { .. } => Some(
+                "give a Maildir folder (with `cur/` and `new/`), an mbox file or an .eml file".into(),
             ),
             _ => None,
         }
