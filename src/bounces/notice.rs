@@ -476,7 +476,7 @@ fn qmail_report(message: &Message<'_>) -> Option<Notice> {
                     Action::Failed
                 },
                 failure: Failure {
-                    status: Status::find(&diagnostic),
+                    status: Status::find(&diagnostic).or_else(|| reply_class(&diagnostic)),
                     diagnostic: clip(&diagnostic, 500),
                 },
             });
@@ -538,13 +538,15 @@ fn exim_report(message: &Message<'_>) -> Option<Notice> {
                         .join(" ")
                 })
                 .unwrap_or_default();
-            let status = Status::find(&diagnostic).or_else(|| {
-                // Exim marks permanent failures in words, and a routing failure may carry no
-                // SMTP reply at all; the wording is then all there is.
-                (says_host_unknown(&diagnostic) && lower.contains("permanent error"))
-                    .then(|| Status::parse("5.0.0"))
-                    .flatten()
-            });
+            let status = Status::find(&diagnostic)
+                .or_else(|| reply_class(&diagnostic))
+                .or_else(|| {
+                    // Exim marks permanent failures in words, and a routing failure may carry no
+                    // SMTP reply at all; the wording is then all there is.
+                    (says_host_unknown(&diagnostic) && lower.contains("permanent error"))
+                        .then(|| Status::parse("5.0.0"))
+                        .flatten()
+                });
             Recipient {
                 addresses: vec![address],
                 action: Action::Failed,
@@ -658,6 +660,15 @@ fn plain_mail(message: &Message<'_>) -> Notice {
 }
 
 // ---- small readers ----
+
+/// `x.0.0` from the first SMTP reply code (`550`, `452`) in a plain-text report's reason,
+/// when the server gave no enhanced code: it says permanent or temporary, nothing more.
+fn reply_class(diagnostic: &str) -> Option<Status> {
+    diagnostic
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|word| word.len() == 3 && matches!(word.as_bytes()[0], b'4' | b'5'))
+        .and_then(|code| Status::parse(&format!("{}.0.0", &code[..1])))
+}
 
 /// The first text body (mail-parser's own `body_text` borrows the message for longer than a
 /// caller holding a reference can lend it).

@@ -215,7 +215,7 @@ fn judge_recipient(
         Action::Delayed => return Verdict::Ignored(Ignored::Delayed),
         Action::Delivered => return Verdict::Ignored(Ignored::Delivered),
         Action::Unknown(action) => {
-            return Verdict::NotUnderstood(format!("a {format} report with the action `{action}`"));
+            return Verdict::NotUnderstood(format!("{format} report with the action `{action}`"));
         }
     }
     let address = match ours.subscriber(our_id, returned, &recipient.addresses) {
@@ -224,7 +224,7 @@ fn judge_recipient(
     };
     if recipient.failure.effective_status().is_none() {
         return Verdict::NotUnderstood(format!(
-            "a {format} report of a failed delivery to {address} without a status code"
+            "{format} report of a failed delivery to {address} without a status code"
         ));
     }
     match recipient.failure.severity() {
