@@ -135,6 +135,15 @@ fn multipart_report(message: &Message<'_>) -> Option<Notice> {
         }
         let subtype = content_type.subtype().unwrap_or("").to_ascii_lowercase();
         match subtype.as_str() {
+            // A part that does not decode as it says is not read from its raw bytes: what
+            // they would say is a guess.
+            "delivery-status" | "global-delivery-status" | "feedback-report"
+                if part.is_encoding_problem =>
+            {
+                return Some(Notice::NotUnderstood(format!(
+                    "its message/{subtype} part is not in the encoding it declares"
+                )));
+            }
             "delivery-status" | "global-delivery-status" if status_part.is_none() => {
                 status_part = Some(part.contents());
             }
@@ -796,6 +805,144 @@ mod tests {
         assert_eq!(bare_address("no at sign"), None);
         assert_eq!(bare_address("a b@example.org"), None);
         assert_eq!(bare_address("@example.org"), None);
+    }
+
+    macro_rules! fixture {
+        ($name:literal) => {
+            read(include_bytes!(concat!(
+                "../../tests/fixtures/bounces/mail/",
+                $name
+            )))
+        };
+    }
+
+    /// The format, the first recipient's addresses and effective status, and the quoted
+    /// `Message-ID` of a delivery report.
+    fn delivery(notice: &Notice) -> (&'static str, Vec<String>, String, Option<String>) {
+        let Notice::Delivery {
+            format,
+            recipients,
+            returned,
+        } = notice
+        else {
+            panic!("not a delivery report: {notice:?}");
+        };
+        (
+            format,
+            recipients[0].addresses.clone(),
+            recipients[0].failure.label(),
+            returned.message_id.clone(),
+        )
+    }
+
+    #[test]
+    fn each_mta_shape_is_read_as_a_delivery_report() {
+        let cases = [
+            (
+                fixture!("01-postfix-hard.eml"),
+                "RFC 3464",
+                "zoe@example.net",
+                "5.1.1",
+                "e81c76cb385b65d7",
+            ),
+            (
+                fixture!("02-exim-hard.eml"),
+                "Exim",
+                "li.ming@example.com",
+                "5.1.1",
+                "56564754dfe2652e",
+            ),
+            (
+                fixture!("03-microsoft365-hard.eml"),
+                "RFC 3464",
+                "sean@example.ie",
+                "5.1.10",
+                "f5cb18c1f0fca050",
+            ),
+            (
+                fixture!("04-gmail-hard.eml"),
+                "RFC 3464",
+                "ana@example.es",
+                "5.1.1",
+                "e980b7480b879225",
+            ),
+            (
+                fixture!("05-qmail-hard.eml"),
+                "qmail",
+                "pat@example.nz",
+                "5.1.1",
+                "046355f4a952a657",
+            ),
+            (
+                fixture!("06-ses-hard.eml"),
+                "Amazon SES",
+                "sam@example.us",
+                "5.1.1",
+                "40991b000fd0aa26",
+            ),
+            (
+                fixture!("07-soft-mailbox-full.eml"),
+                "RFC 3464",
+                "ravi@example.in",
+                "5.2.2",
+                "4d694c865bafea7f",
+            ),
+            (
+                fixture!("08-soft-expired.eml"),
+                "RFC 3464",
+                "kim@example.kr",
+                "4.4.7",
+                "2c7fb226b5ae4e35",
+            ),
+        ];
+        for (notice, format, address, status, digest) in cases {
+            let (got_format, addresses, label, id) = delivery(&notice);
+            assert_eq!(
+                (got_format, addresses[0].as_str(), label.as_str()),
+                (format, address, status)
+            );
+            assert!(id.unwrap().contains(digest), "{address}");
+        }
+    }
+
+    #[test]
+    fn delayed_reports_complaints_mail_and_auto_replies_are_told_apart() {
+        let Notice::Delivery { recipients, .. } = fixture!("10-delayed.eml") else {
+            panic!("the delayed DSN is a delivery report");
+        };
+        assert_eq!(recipients[0].action, Action::Delayed);
+        assert_eq!(
+            fixture!("11-arf-complaint.eml"),
+            Notice::Complaint {
+                feedback_type: "abuse".into(),
+                recipients: vec!["mia@example.de".into()],
+                returned: Returned {
+                    message_id: Some("2026-11.a1b2c3d4e5f6.a7ef5b42a8d32e4e@example.org".into()),
+                    to: vec!["mia@example.de".into()],
+                },
+            }
+        );
+        assert_eq!(
+            fixture!("12-mailto-unsubscribe.eml"),
+            Notice::Mail {
+                recipients: vec!["leave@example.org".into(), "leave@example.org".into()],
+                from: Some("joe@example.org".into()),
+                asks_to_unsubscribe: true,
+            }
+        );
+        assert_eq!(fixture!("13-auto-reply.eml"), Notice::AutoReply);
+        assert!(matches!(
+            fixture!("15-unrelated-mail.eml"),
+            Notice::Mail { recipients, .. } if recipients == ["bounces@example.org"]
+        ));
+        assert!(matches!(
+            fixture!("16-malformed-report-without-status-part.eml"),
+            Notice::NotUnderstood(_)
+        ));
+        assert!(matches!(
+            fixture!("18-unknown-free-text-bounce.eml"),
+            Notice::NotUnderstood(_)
+        ));
     }
 
     #[test]
