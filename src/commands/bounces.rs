@@ -31,6 +31,11 @@ use crate::{
     },
 };
 
+/// How many new suppressions the summary lists one by one (all are in the file); a first run
+/// over a big mailbox would otherwise print thousands of lines. Messages not understood are
+/// all listed: each needs a person to look at it.
+const MAX_LISTED: usize = 100;
+
 /// What the command was asked to do, resolved from its arguments and the list file.
 struct Plan {
     suppression: PathBuf,
@@ -327,8 +332,15 @@ impl Tally {
                 },
                 plan.suppression.display()
             );
-            for entry in &self.entries {
+            for entry in self.entries.iter().take(MAX_LISTED) {
                 let _ = writeln!(text, "  {}  # {}", entry.address, entry.reason);
+            }
+            if self.entries.len() > MAX_LISTED {
+                let _ = writeln!(
+                    text,
+                    "  … and {} more (the file lists them all)",
+                    self.entries.len() - MAX_LISTED
+                );
             }
         }
         if plan.dry_run {
