@@ -38,7 +38,7 @@ pub(crate) enum Notice {
     OtherReport(String),
     /// Mail written by a person (or at least not a report).
     Mail {
-        /// `To`, `Cc` and `Delivered-To`, lower-cased.
+        /// `To`, `Cc`, `Delivered-To`, `X-Original-To` and `Envelope-To`, lower-cased.
         recipients: Vec<String>,
         /// The `From` address, lower-cased.
         from: Option<String>,
@@ -640,9 +640,13 @@ fn looks_like_a_bounce(message: &Message<'_>) -> bool {
 fn plain_mail(message: &Message<'_>) -> Notice {
     let mut recipients = addresses_of(message.to());
     recipients.extend(addresses_of(message.cc()));
-    for value in message.header_values("Delivered-To") {
-        if let Some(address) = value.as_text().and_then(bare_address) {
-            recipients.push(address);
+    // The envelope recipient, as the delivering server recorded it: mail to the unsubscribe
+    // address may reach the mailbox by Bcc or an alias, with another `To`.
+    for name in ["Delivered-To", "X-Original-To", "Envelope-To"] {
+        for value in message.header_values(name) {
+            if let Some(address) = value.as_text().and_then(bare_address) {
+                recipients.push(address);
+            }
         }
     }
     let from = message

@@ -323,6 +323,29 @@ mod tests {
     }
 
     #[test]
+    fn a_complaint_with_the_recipient_redacted_is_traced_by_its_message_id() {
+        let complaint = |feedback_type: &str| Notice::Complaint {
+            feedback_type: feedback_type.into(),
+            recipients: vec!["redacted@example.net".into()],
+            returned: Returned {
+                message_id: Some(our_id("zoe@example.net")),
+                to: vec!["hidden@example.net".into()],
+            },
+        };
+        assert_eq!(
+            judge(&complaint("abuse"), &ours()),
+            [Verdict::Complaint {
+                address: "zoe@example.net".into(),
+                feedback_type: "abuse".into(),
+            }]
+        );
+        assert_eq!(
+            judge(&complaint("not-spam"), &ours()),
+            [Verdict::Ignored(Ignored::OtherReport)]
+        );
+    }
+
+    #[test]
     fn unsubscribe_mail_counts_only_from_subscribers_to_the_mailto_address() {
         let mail = |to: &str, from: &str, asks| Notice::Mail {
             recipients: vec![to.into()],
