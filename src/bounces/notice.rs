@@ -525,10 +525,14 @@ fn exim_report(message: &Message<'_>) -> Option<Notice> {
             "`X-Failed-Recipients` names no readable address".into(),
         ));
     }
+    // Offsets found in the lower-cased copy are used in the original: ASCII lower-casing keeps
+    // every byte where it is. Line ends are made `\n` so that the blocks are found either way.
     let report = body
         .split("------ This is a copy of the message")
         .next()
-        .unwrap_or(body);
+        .unwrap_or(body)
+        .replace("\r\n", "\n");
+    let report = report.as_str();
     let lower = report.to_ascii_lowercase();
     let recipients = addresses
         .into_iter()
@@ -947,6 +951,32 @@ mod tests {
             fixture!("18-unknown-free-text-bounce.eml"),
             Notice::NotUnderstood(_)
         ));
+    }
+
+    #[test]
+    fn an_exim_routing_failure_without_a_reply_is_read_from_its_wording() {
+        let notice = read(
+            b"From: Mail Delivery System <Mailer-Daemon@mx.example.org>\r\n\
+              X-Failed-Recipients: nobody@nowhere.example\r\n\
+              Subject: Mail delivery failed: returning message to sender\r\n\r\n\
+              A message that you sent could not be delivered to one or more of its\r\n\
+              recipients. This is a permanent error. The following address(es) failed:\r\n\r\n\
+              \x20 nobody@nowhere.example\r\n\
+              \x20   Unrouteable address\r\n\r\n",
+        );
+        let (format, addresses, label, _) = delivery(&notice);
+        assert_eq!(
+            (format, addresses[0].as_str(), label.as_str()),
+            ("Exim", "nobody@nowhere.example", "5.0.0")
+        );
+        let Notice::Delivery { recipients, .. } = notice else {
+            unreachable!()
+        };
+        assert_eq!(recipients[0].failure.diagnostic, "Unrouteable address");
+        assert_eq!(
+            recipients[0].failure.severity(),
+            crate::bounces::status::Severity::Hard
+        );
     }
 
     #[test]
