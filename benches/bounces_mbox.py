@@ -107,6 +107,19 @@ def auto_reply(i):
     )
 
 
+def unsubscribe(i):
+    return (
+        f"From: Subscriber {i} <s{i}@example.net>\nTo: leave@example.org\nSubject: unsubscribe\n\n"
+    )
+
+
+def unreadable(i):
+    return (
+        "From: MAILER-DAEMON@legacy.example.net\nTo: bounces@example.org\n"
+        f"Subject: Returned mail: see transcript for details\n\nSomething about s{i} failed.\n"
+    )
+
+
 KINDS = [
     lambda i: dsn(i, "failed", "5.1.1", "550 5.1.1 user unknown"),
     lambda i: dsn(i, "failed", "5.2.2", "552 5.2.2 mailbox full"),
@@ -118,6 +131,8 @@ KINDS = [
     auto_reply,
     lambda i: dsn(i, "failed", "4.4.7", "connection timed out", returned_message=True),
     lambda i: dsn(i, "failed", "5.7.1", "550 5.7.1 spam"),
+    unsubscribe,
+    unreadable,
 ]
 
 with open(os.path.join(folder, "bounces.mbox"), "w") as f:
