@@ -44,10 +44,28 @@ pub(crate) enum Command {
     #[command(after_help = "Example:\n  newsletter status newsletters/2019-06-uk-sg-mou.yaml")]
     Status(StatusArguments),
 
+    /// Read returned mail (bounces, complaints, unsubscribe requests) and suppress the addresses
+    /// it ends
+    #[command(after_help = BOUNCES_EXAMPLES)]
+    Bounces(BouncesArguments),
+
     /// Print, or verify, the unsubscribe token of an address (for unsubscribe endpoints and scripts)
     #[command(after_help = TOKEN_EXAMPLES)]
     Token(TokenArguments),
 }
+
+const BOUNCES_EXAMPLES: &str = "\
+Mailboxes may be mbox files, Maildir folders or single .eml files; they are only read.
+Hard bounces (the address does not exist), abuse complaints and unsubscribe requests to the
+list's unsubscribe.mailto address are suppressed at once; soft bounces are counted and suppress
+an address after 3 different issues. Reading the same mail again changes nothing.
+
+Examples:
+  newsletter bounces newsletters/list.yaml /var/mail/bounces --dry-run
+  newsletter bounces newsletters/list.yaml ~/Maildir/.Bounces
+
+Exit codes: 0 every message was understood; 3 some were not (they are listed);
+4 invalid list, subscriber or soft-bounce file, or a folder that is not a Maildir; 1 I/O.";
 
 const TOKEN_EXAMPLES: &str = "\
 The key is read from NEWSLETTER_UNSUBSCRIBE_KEY. The scheme is described in README.md.
@@ -72,6 +90,28 @@ Examples:
 
 A run records each recipient in a journal (ISSUE.journal); run the same command again after
 a crash, Ctrl-C or relay failure to continue without mailing anyone twice.";
+
+#[derive(Debug, Args)]
+pub(crate) struct BouncesArguments {
+    /// The list file, e.g. newsletters/list.yaml
+    pub(crate) list: PathBuf,
+
+    /// Mailboxes of returned mail: mbox files, Maildir folders or .eml files
+    #[arg(required = true, value_name = "MAILBOX")]
+    pub(crate) mailboxes: Vec<PathBuf>,
+
+    /// Say what would be suppressed and counted, without writing anything
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+
+    /// Subscriber file (CSV) to use instead of the one the list file names
+    #[arg(long, value_name = "FILE", env = env::SUBSCRIBERS)]
+    pub(crate) subscribers: Option<PathBuf>,
+
+    /// Suppression file to add to, instead of the one the list file names
+    #[arg(long, value_name = "FILE", env = env::SUPPRESSION)]
+    pub(crate) suppression: Option<PathBuf>,
+}
 
 /// The files a run reads.
 #[derive(Debug, Args)]

@@ -58,10 +58,10 @@ impl ExitCode {
                 "wrong command-line usage (including a send that needs `--yes` and has no terminal)"
             }
             ExitCode::Partial => {
-                "the send finished, but some recipients failed, were deferred or are in doubt"
+                "the send finished, but some recipients failed, were deferred or are in doubt; `bounces`: some messages were not understood (they are listed)"
             }
             ExitCode::InvalidInput => {
-                "invalid input: the issue, list, subscriber or suppression file, keys (the message says where)"
+                "invalid input: the issue, list, subscriber, suppression or soft-bounce file, keys, a folder that is not a Maildir (the message says where)"
             }
             ExitCode::Paused => "the send paused at its `--cap`; run it again later",
             ExitCode::Interrupted => "the send was interrupted (Ctrl-C); run it again to continue",
@@ -254,6 +254,12 @@ pub enum Error {
     #[error("cannot open `{}` in a browser", path.display())]
     BrowserOpen { path: PathBuf, source: io::Error },
 
+    #[error("`{}` is a folder but not a Maildir (it has no `cur` or `new` folder)", path.display())]
+    MailboxUnknown { path: PathBuf },
+
+    #[error("`{}` names no suppression file, so there is nowhere to record bounces", list.display())]
+    SuppressionFileUnset { list: PathBuf },
+
     #[error("{}", check_verdict(*errors, *warnings, *denied))]
     CheckFailed {
         errors: usize,
@@ -315,7 +321,9 @@ impl Error {
             | Error::DkimKey { .. }
             | Error::UnsubscribeKeyUnset
             | Error::DkimKeyMissing { .. }
-            | Error::CheckFailed { .. } => ExitCode::InvalidInput,
+            | Error::CheckFailed { .. }
+            | Error::MailboxUnknown { .. }
+            | Error::SuppressionFileUnset { .. } => ExitCode::InvalidInput,
             Error::SmtpUrl { .. }
             | Error::SmtpPasswordInUrl
             | Error::PlaintextCredentials { .. }
@@ -413,6 +421,12 @@ impl Error {
             )),
             Error::SubscriberHeader { .. } => Some(
                 "the first row of the subscriber file names its columns, e.g. `email,name,status`; see README.md, section \"The subscriber file\"".into(),
+            ),
+            Error::SuppressionFileUnset { .. } => Some(
+                "add `suppression: suppressed.txt` to the list file (send then skips the addresses in it), or pass --suppression FILE".into(),
+            ),
+            Error::MailboxUnknown { .. } => Some(
+                "give a Maildir folder (with `cur/` and `new/`), an mbox file or an .eml file".into(),
             ),
             _ => None,
         }

@@ -8,12 +8,15 @@
 //! 2. [`compose`]: the issue rendered once, then each subscriber's message built from it
 //!    (Markdown, templates, headers, DKIM, unsubscribe tokens), and linted;
 //! 3. [`deliver`]: the messages handed to the relay over SMTP, every outcome kept in a journal
-//!    so a send resumes and never sends twice.
+//!    so a send resumes and never sends twice;
+//! 4. [`bounces`]: the mail that comes back (bounces, complaints, unsubscribe requests) read
+//!    and judged, so the addresses it ends go into the suppression file.
 //!
 //! [`cli`] declares the command line; [`commands`] holds one file per command, which resolves
 //! its arguments once and calls the stages. [`error`] and [`env`] sit below everything: the
 //! ways a run fails with their exit codes, and the environment variables read.
 
+pub(crate) mod bounces;
 pub(crate) mod cli;
 pub(crate) mod commands;
 pub(crate) mod compose;

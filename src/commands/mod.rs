@@ -1,6 +1,7 @@
 //! The commands, one file each. Each resolves its arguments, then calls the stages
 //! ([`crate::input`], [`crate::compose`], [`crate::deliver`]) that do the work.
 
+pub(crate) mod bounces;
 pub(crate) mod check;
 pub(crate) mod load;
 pub(crate) mod preview;
@@ -18,6 +19,7 @@ pub(crate) fn execute(command: Command) -> Result<ExitCode, Error> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match command {
+        Command::Bounces(arguments) => bounces::run(&arguments, &mut out),
         Command::Check(arguments) => check::run(&arguments, &mut out),
         Command::Preview(arguments) => preview::run(&arguments, &mut out),
         Command::Send(arguments) => send::run(&arguments, &mut out),

@@ -34,6 +34,8 @@ pub struct Built {
 #[derive(Debug, Clone)]
 pub(crate) struct Composer {
     from: Mailbox,
+    /// `MAIL FROM`: the list's `bounce_address`, or the `From` address.
+    envelope_sender: lettre::Address,
     reply_to: Option<Mailbox>,
     list_id: String,
     unsubscribe_mailto: Option<String>,
@@ -56,8 +58,13 @@ impl Composer {
             .reply_to
             .as_ref()
             .map(|address| Mailbox::new(None, address.address().clone()));
+        let envelope_sender = list
+            .bounce_address
+            .as_ref()
+            .map_or_else(|| from.email.clone(), |address| address.address().clone());
         Composer {
             from,
+            envelope_sender,
             reply_to,
             list_id: list_id_header(list.name.as_str(), list.id.as_str()),
             unsubscribe_mailto: list
@@ -90,11 +97,11 @@ impl Composer {
     /// sent to the same address, so a resent message (after a crash left its delivery in doubt)
     /// can be recognised as a duplicate by the receiving side.
     pub(crate) fn message_id(&self, email: &str) -> String {
-        let digest = Sha256::digest(email.to_lowercase().as_bytes());
-        let hex = crate::units::hex(&digest[..8]);
         format!(
-            "<{}.{hex}@{}>",
-            self.message_id_stem, self.message_id_domain
+            "<{}.{}@{}>",
+            self.message_id_stem,
+            recipient_digest(email),
+            self.message_id_domain
         )
     }
 
@@ -144,7 +151,7 @@ impl Composer {
             signer.sign(&mut message);
         }
         let envelope = Envelope::new(
-            Some(self.from.email.clone()),
+            Some(self.envelope_sender.clone()),
             vec![subscriber.email.clone()],
         )
         .map_err(|source| Error::MessageBuild {
@@ -162,6 +169,58 @@ impl Composer {
     pub(crate) fn signs(&self) -> Option<&Signer> {
         self.signer.as_deref()
     }
+}
+
+/// The last part of a `Message-ID` before the `@`: 16 hex digits of the SHA-256 of the
+/// recipient's address in lower case. It names the recipient without showing the address, so
+/// a bounce that quotes the `Message-ID` can be traced to the subscriber it was sent to.
+pub(crate) fn recipient_digest(email: &str) -> String {
+    let digest = Sha256::digest(email.to_lowercase().as_bytes());
+    crate::units::hex(&digest[..8])
+}
+
+/// What one of our `Message-ID`s says: the issue it belongs to and the recipient's digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OurMessageId {
+    /// The issue's name (its file name without `.yaml`); a test send's id names the issue too.
+    pub(crate) issue: String,
+    /// [`recipient_digest`] of the address it was sent to.
+    pub(crate) recipient: String,
+}
+
+/// Reads `id` (with or without angle brackets) as a `Message-ID` that [`Composer`] made for
+/// the domain `domain`: `<ISSUE.HASH12[.test-RUN].DIGEST16@DOMAIN>`. Anything else is not ours.
+pub(crate) fn parse_message_id(id: &str, domain: &str) -> Option<OurMessageId> {
+    let id = id.trim().trim_start_matches('<').trim_end_matches('>');
+    let (local, id_domain) = id.rsplit_once('@')?;
+    if !id_domain.eq_ignore_ascii_case(domain) {
+        return None;
+    }
+    let is_hex = |part: &str, length: usize| {
+        part.len() == length
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let parts: Vec<&str> = local.split('.').collect();
+    let (&recipient, stem) = parts.split_last()?;
+    if !is_hex(recipient, 16) {
+        return None;
+    }
+    // The issue's name may itself contain dots: it ends before the content hash.
+    let hash_at = stem.iter().rposition(|part| is_hex(part, 12))?;
+    let tail_ok = match &stem[hash_at + 1..] {
+        [] => true,
+        [test] => test.starts_with("test-"),
+        _ => false,
+    };
+    if hash_at == 0 || !tail_ok {
+        return None;
+    }
+    Some(OurMessageId {
+        issue: stem[..hash_at].join("."),
+        recipient: recipient.to_owned(),
+    })
 }
 
 /// A body part already encoded as quoted-printable by [`crate::compose::render`].
@@ -231,6 +290,34 @@ impl Header for ListUnsubscribePost {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn our_message_ids_are_read_back() {
+        let digest = recipient_digest("Zoe@Example.org");
+        assert_eq!(digest, recipient_digest("zoe@example.org"));
+        let id = format!("<2019-06.mou.0123456789ab.{digest}@example.org>");
+        assert_eq!(
+            parse_message_id(&id, "EXAMPLE.org"),
+            Some(OurMessageId {
+                issue: "2019-06.mou".into(),
+                recipient: digest.clone(),
+            })
+        );
+        let test = format!("2019-06.0123456789ab.test-1700000000.{digest}@example.org");
+        assert_eq!(
+            parse_message_id(&test, "example.org").unwrap().issue,
+            "2019-06"
+        );
+        for other in [
+            format!("<2019-06.0123456789ab.{digest}@other.example>"),
+            format!("<0123456789ab.{digest}@example.org>"),
+            "<2019-06.0123456789ab.xyz@example.org>".to_owned(),
+            format!("<2019-06.0123456789ab.extra.more.{digest}@example.org>"),
+            "<CAF=abc@mail.gmail.com>".to_owned(),
+        ] {
+            assert_eq!(parse_message_id(&other, "example.org"), None, "{other}");
+        }
+    }
 
     #[test]
     fn list_id_quotes_plain_names_only() {

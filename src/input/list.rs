@@ -29,6 +29,10 @@ pub struct ListFile {
     /// Where replies go, if not to `from`.
     #[serde(default)]
     pub reply_to: Option<EmailAddress>,
+    /// The envelope sender (`MAIL FROM`) of every message, where bounces are returned: the
+    /// mailbox `newsletter bounces` reads. Defaults to `from.address`.
+    #[serde(default)]
+    pub(crate) bounce_address: Option<EmailAddress>,
     /// Language of the issues, for the HTML `lang` attribute.
     #[serde(default)]
     pub(crate) language: Language,
