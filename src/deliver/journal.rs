@@ -3,7 +3,7 @@
 //! never mails anyone twice.
 //!
 //! ```text
-//! {"e":"open","v":1,"issue":"2019-06-uk-sg-mou","hash":"…","t":"2026-11-26T22:52:08Z"}
+//! {"e":"open","n":"000000000015","v":2,"issue":"2019-06-uk-sg-mou","hash":"…","t":"…"}
 //! {"e":"run","t":"…","relay":"127.0.0.1:1025 (no TLS)"}
 //! {"e":"data","to":"zoe@example.org","id":"<…@example.org>","t":"…"}
 //! {"e":"sent","to":"zoe@example.org","reply":"250 2.0.0 Ok: queued","t":"…"}
@@ -24,6 +24,14 @@
 //! of that last stretch: their recipients are then in doubt, which is safe. A record cut short
 //! (a write can stop part way when the process is killed or the disk fills) is the last line:
 //! replay ignores it, and the next run cuts it off before appending.
+//!
+//! The header's `n` counts the records after it that are on disk: the sync thread rewrites its
+//! fixed-width digits in place after a sync (at most once per [`SYNC_INTERVAL`], and at the
+//! end), never before the records it counts are synced. So the file holds at least `n` records
+//! even after a power cut, and a journal with fewer has lost its end (a truncated copy, an old
+//! backup put back): opening it fails with [`Error::JournalTailLost`] unless the user accepts
+//! the loss, instead of mailing everyone after the cut again. A file that does not start with
+//! a header is not a journal and is neither cut nor appended to.
 
 use std::{
     collections::HashMap,
