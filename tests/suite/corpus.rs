@@ -510,6 +510,54 @@ corpus_cases! {
         );
     }
 
+    "csv-address-with-quoted-local-part" => fn quoted_local_part_is_refused_at_its_row() {
+        rows_are_refused(
+            CASE,
+            1,
+            "`subscribers.csv` line 3: `\\\"x>, <https://evil.example/u?\\\"@example.org` is not accepted: an address with a quoted part before `@` cannot be written safely into headers",
+        );
+    }
+
+    "csv-address-with-zero-width-space" => fn invisible_character_in_an_address_is_refused() {
+        rows_are_refused(
+            CASE,
+            1,
+            "`subscribers.csv` line 3: `gr\\u{200b}ace@example.org` is not a valid email address: it contains the invisible or text-direction character U+200B",
+        );
+    }
+
+    "csv-name-with-bidi-control" => fn text_direction_characters_are_stripped_from_names() {
+        let warning = "`subscribers.csv` line 2: the name contains the invisible or text-direction character U+202E; it is used as `Ada ecalevoL`\n";
+        check(CASE)
+            .stdout_contains("ok: no errors, 1 warning(s)\n")
+            .stderr(&format!("warning[subscriber-name]: {warning}"))
+            .run();
+        let output = preview(CASE).stderr(&format!("warning: {warning}")).run();
+        let eml = output.read("out/0002-ada_example.org.eml");
+        assert!(eml.contains("Ada ecalevoL"), "{eml}");
+    }
+
+    "issue-bidi-control-in-subject" => fn text_direction_character_in_the_subject_is_refused() {
+        check_fails_with(
+            CASE,
+            "`issue.yaml` line 4, column 1: field `subject`: must not contain invisible or text-direction characters (found U+202E)",
+        );
+    }
+
+    "list-sender-name-with-line-separator" => fn line_separator_in_the_sender_name_is_refused() {
+        check_fails_with(
+            CASE,
+            "`list.yaml` line 4, column 3: field `from.name`: must not contain invisible or text-direction characters (found U+2028)",
+        );
+    }
+
+    "list-unsubscribe-mailto-quoted-local-part" => fn quoted_unsubscribe_mailto_is_refused() {
+        check_fails_with(
+            CASE,
+            "`list.yaml` line 9, column 3: field `unsubscribe.mailto`: `\\\"x>, <https://evil.example/u?\\\"@example.org` is not accepted: an address with a quoted part before `@` cannot be written safely into headers",
+        );
+    }
+
     "csv-address-with-crlf" => fn address_with_a_line_break_is_refused_and_escaped() {
         rows_are_refused(
             CASE,

@@ -176,3 +176,34 @@ fn markup_in_a_name_is_escaped_in_the_html_file() {
     assert!(!html.contains("<script"));
     assert!(!html.contains("<b>Mallory"));
 }
+
+#[test]
+fn a_251_character_address_gets_a_short_file_name() {
+    let label = "d".repeat(60);
+    let long = format!(
+        "kate@{label}.{label}.{label}.{}.example.org",
+        "e".repeat(51)
+    );
+    assert_eq!(long.len(), 251);
+    let output = Test::fixture("minimal")
+        .write("subscribers.csv", format!("email,name\n{long},Kate\n"))
+        .args(["preview", "issue.yaml", "--out", "out"])
+        .stdout("wrote 1 message(s) to out (0 skipped)\n  open out/index.html\n")
+        .run();
+    let files = output.files("out");
+    assert_eq!(files.len(), 5, "{files:?}");
+    assert!(files.iter().all(|name| name.len() < 128), "{files:?}");
+}
+
+#[test]
+fn a_kelvin_sign_is_not_a_k_when_addresses_are_compared() {
+    // `\u{212A}ate` lower-cases to `kate` under Unicode rules, but mail systems fold only ASCII.
+    Test::fixture("minimal")
+        .write(
+            "subscribers.csv",
+            "email,name\nkate@example.org,Kate\n\u{212A}ate@example.org,Kelvin\nKATE@EXAMPLE.ORG,Kate again\n",
+        )
+        .args(["preview", "issue.yaml", "--out", "out"])
+        .stdout("wrote 2 message(s) to out (1 skipped)\n  open out/index.html\n")
+        .run();
+}
