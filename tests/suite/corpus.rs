@@ -558,6 +558,13 @@ corpus_cases! {
         );
     }
 
+    "list-unsubscribe-url-too-long" => fn unsubscribe_url_making_a_long_header_line_is_refused_at_check() {
+        check(CASE)
+            .status(4)
+            .stderr("error: `list.yaml` line 8: field `unsubscribe.url`: makes a `List-Unsubscribe` header line of 1253 characters (message to grace.brewster.murray.hopper@navy.example.org); a header line may have at most 998\nwarning[text-width]: line 15 of the text part is 82 columns (at most 78, wrapping is at 76): \"You are receiving this email because grace.brewster.murray.hopper@navy.example.org\" (message to grace.brewster.murray.hopper@navy.example.org)\nerror: 1 error(s) and 1 warning(s) found\n")
+            .run();
+    }
+
     "csv-address-with-crlf" => fn address_with_a_line_break_is_refused_and_escaped() {
         rows_are_refused(
             CASE,
