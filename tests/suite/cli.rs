@@ -34,3 +34,20 @@ fn help_documents_the_exit_codes() {
         .stdout_contains("  130  the send was interrupted (Ctrl-C)")
         .run();
 }
+
+#[test]
+fn help_never_shows_a_password_held_in_the_environment() {
+    let output = Test::new()
+        .env(
+            "NEWSLETTER_SMTP_URL",
+            "smtp://user:hunter2@relay.example.org:587",
+        )
+        .args(["send", "--help"])
+        .run();
+    assert!(
+        output.stdout.contains("NEWSLETTER_SMTP_URL"),
+        "{}",
+        output.stdout
+    );
+    assert!(!output.stdout.contains("hunter2"), "{}", output.stdout);
+}

@@ -207,3 +207,42 @@ fn a_kelvin_sign_is_not_a_k_when_addresses_are_compared() {
         .stdout("wrote 2 message(s) to out (1 skipped)\n  open out/index.html\n")
         .run();
 }
+
+#[test]
+fn the_browser_gets_no_secret_from_the_environment() {
+    let test = Test::fixture("minimal").env("NEWSLETTER_SMTP_PASSWORD", "hunter2-password");
+    // A stand-in for xdg-open, first on PATH, that writes down the environment it was given.
+    let bin = test.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let opener = bin.join("xdg-open");
+    std::fs::write(&opener, "#!/bin/sh\nenv > \"$PWD/opener-env\"\n").unwrap();
+    std::fs::set_permissions(&opener, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let output = test
+        .env("PATH", path)
+        .args(["preview", "issue.yaml", "--out", "out", "--open"])
+        .run();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !output.path("opener-env").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the opener was not started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let environment = output.read("opener-env");
+    assert!(environment.contains("PATH="), "{environment}");
+    assert!(
+        !environment.contains("NEWSLETTER_SMTP_PASSWORD"),
+        "{environment}"
+    );
+    assert!(
+        !environment.contains("NEWSLETTER_UNSUBSCRIBE_KEY"),
+        "{environment}"
+    );
+}
