@@ -19,11 +19,12 @@ pub(crate) enum ExitCode {
     InvalidInput,
     Paused,
     Interrupted,
+    Terminated,
 }
 
 impl ExitCode {
     /// Every exit code, in the order the help and README list them.
-    pub(crate) const ALL: [ExitCode; 7] = [
+    pub(crate) const ALL: [ExitCode; 8] = [
         ExitCode::Success,
         ExitCode::Failure,
         ExitCode::Usage,
@@ -31,6 +32,7 @@ impl ExitCode {
         ExitCode::InvalidInput,
         ExitCode::Paused,
         ExitCode::Interrupted,
+        ExitCode::Terminated,
     ];
 
     pub(crate) fn code(self) -> i32 {
@@ -44,6 +46,8 @@ impl ExitCode {
             ExitCode::Paused => 5,
             // 128 + SIGINT, as shells report a process stopped by Ctrl-C.
             ExitCode::Interrupted => 130,
+            // 128 + SIGTERM, likewise.
+            ExitCode::Terminated => 143,
         }
     }
 
@@ -65,6 +69,9 @@ impl ExitCode {
             }
             ExitCode::Paused => "the send paused at its `--cap`; run it again later",
             ExitCode::Interrupted => "the send was interrupted (Ctrl-C); run it again to continue",
+            ExitCode::Terminated => {
+                "the send was stopped by SIGTERM (`kill`, systemd, CI), like Ctrl-C; run it again to continue"
+            }
         }
     }
 

@@ -4,7 +4,10 @@
 
 use std::{
     io::Write,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -104,13 +107,17 @@ fn send(plan: &SendPlan, out: &mut dyn Write) -> Result<ExitCode, Error> {
     ));
 
     let started = Instant::now();
-    let early = deliver_all(plan, &engine, &audience, &issue, &history, tests, planned)?;
+    let (early, terminated) =
+        deliver_all(plan, &engine, &audience, &issue, &history, tests, planned);
     let elapsed = started.elapsed();
 
-    if let Some(journal) = &engine.journal {
-        journal.close()?;
-    }
-    engine.recorder.finish()?;
+    // The journal and the report are flushed however the run ended, so the report keeps every
+    // outcome the journal has.
+    let closed = engine.journal.as_ref().map_or(Ok(()), Journal::close);
+    let finished = engine.recorder.finish();
+    let early = early?;
+    closed?;
+    finished?;
     let totals = engine.recorder.counts.totals();
     let summary = Summary {
         issue: &issue,
@@ -133,7 +140,8 @@ fn send(plan: &SendPlan, out: &mut dyn Write) -> Result<ExitCode, Error> {
         test_send,
     };
     write_text(out, &summary.text())?;
-    conclude(out, plan, engine.stopped(), early, &totals)
+    let stopped = engine.stopped();
+    conclude(out, plan, stopped, early, &totals, terminated)
 }
 
 /// The exit code of a finished run, after a last line saying why it stopped, if it did.
@@ -143,9 +151,17 @@ fn conclude(
     stopped: Option<Stopped>,
     early: Option<Early>,
     totals: &Totals,
+    terminated: bool,
 ) -> Result<ExitCode, Error> {
     match stopped {
         Some(Stopped::Failed(error)) => Err(error),
+        Some(Stopped::Interrupted) if terminated => {
+            write_text(
+                out,
+                "terminated (SIGTERM): deliveries under way were finished and recorded; run the same command again to continue\n",
+            )?;
+            Ok(ExitCode::Terminated)
+        }
         Some(Stopped::Interrupted) => {
             write_text(
                 out,
@@ -246,7 +262,8 @@ fn transport(
     }))
 }
 
-/// Streams recipients into the engine and runs it, with progress and Ctrl-C handling.
+/// Streams recipients into the engine and runs it, with progress and Ctrl-C handling; also
+/// says whether a SIGTERM (rather than Ctrl-C) stopped it.
 fn deliver_all(
     plan: &SendPlan,
     engine: &Arc<Engine>,
@@ -255,6 +272,31 @@ fn deliver_all(
     history: &History,
     tests: Vec<Subscriber>,
     planned: usize,
+) -> (Result<Option<Early>, Error>, bool) {
+    let terminated = Arc::new(AtomicBool::new(false));
+    let delivered = deliver(
+        plan,
+        engine,
+        audience,
+        issue,
+        history,
+        tests,
+        planned,
+        &terminated,
+    );
+    (delivered, terminated.load(Ordering::Acquire))
+}
+
+#[allow(clippy::too_many_arguments)] // `deliver_all`'s arguments and its SIGTERM flag.
+fn deliver(
+    plan: &SendPlan,
+    engine: &Arc<Engine>,
+    audience: &Audience,
+    issue: &Issue,
+    history: &History,
+    tests: Vec<Subscriber>,
+    planned: usize,
+    terminated: &Arc<AtomicBool>,
 ) -> Result<Option<Early>, Error> {
     // One thread runs every worker: the work is waiting on sockets and short bursts of message
     // building, and keeping it on one thread avoids cross-thread wake-ups (measured 20% faster
@@ -285,7 +327,10 @@ fn deliver_all(
         runtime.block_on(async {
             let verb = if plan.is_dry_run() { "built" } else { "sent" };
             let progress = Progress::start(plan.progress, engine, planned, verb);
-            let interrupts = tokio::spawn(prompt::watch_interrupts(Arc::clone(engine)));
+            let interrupts = tokio::spawn(prompt::watch_interrupts(
+                Arc::clone(engine),
+                Arc::clone(terminated),
+            ));
             engine.run(queue).await;
             interrupts.abort();
             progress.finish();
