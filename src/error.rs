@@ -62,7 +62,7 @@ impl ExitCode {
                 "wrong command-line usage (including a send that needs `--yes` and has no terminal)"
             }
             ExitCode::Partial => {
-                "the send finished, but some recipients failed, were deferred or are in doubt"
+                "the send finished, but some recipients (of this run or an earlier one) failed, were deferred or are in doubt"
             }
             ExitCode::InvalidInput => {
                 "invalid input: the issue, list, subscriber or suppression file, keys (the message says where)"

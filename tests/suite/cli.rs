@@ -28,7 +28,7 @@ fn help_documents_the_exit_codes() {
         .arg("--help")
         .stdout_contains("Exit codes:\n  0    success\n")
         .stdout_contains("  2    wrong command-line usage (including a send that needs --yes")
-        .stdout_contains("  3    the send finished, but some recipients failed")
+        .stdout_contains("  3    the send finished, but some recipients (of this run or an earlier one)\n       failed")
         .stdout_contains("  4    invalid input: the issue, list, subscriber or suppression file")
         .stdout_contains("  5    the send paused at its --cap")
         .stdout_contains("  130  the send was interrupted (Ctrl-C)")

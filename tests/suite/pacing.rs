@@ -155,14 +155,14 @@ fn sigterm_stops_like_ctrl_c_and_exits_143_with_a_full_report() {
     }
     // The unsubscribe key is loaded: no core file may be written from now on.
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
-    let core = limits
+    let core_limit = limits
         .lines()
         .find(|line| line.starts_with("Max core file size"))
         .unwrap();
     assert_eq!(
-        core.split_whitespace().collect::<Vec<_>>()[4..6],
+        core_limit.split_whitespace().collect::<Vec<_>>()[4..6],
         ["0", "0"],
-        "{core}"
+        "{core_limit}"
     );
     let terminated = Command::new("kill")
         .args(["-TERM", &pid])
@@ -181,7 +181,10 @@ fn sigterm_stops_like_ctrl_c_and_exits_143_with_a_full_report() {
     // The report holds every delivery the journal and the server have.
     let report = folder.read("report.jsonl");
     assert_eq!(
-        report.lines().filter(|line| line.contains("\"sent\"")).count(),
+        report
+            .lines()
+            .filter(|line| line.contains("\"sent\""))
+            .count(),
         sent_before,
         "{report}"
     );

@@ -683,9 +683,11 @@ fn rejected_recipient_fails_exit_3_and_everyone_else_gets_one_message() {
     // No `data` record: the body was never sent.
     assert_eq!(li, [("failed".to_owned(), Some(rejection.to_owned()))]);
 
-    // A failure for good is not retried by the next run.
+    // A failure for good is not retried by the next run, which exits 3 as long as it stands.
     let output = send_in(output.again(), &server)
         .args(["--yes", "--report", "again.jsonl"])
+        .status(3)
+        .stdout_contains("\nunresolved: 1 recipient(s) failed, deferred or in doubt in earlier runs (`newsletter status` lists them)\n")
         .run();
     assert!(
         report_reasons(&output, "li.ming@example.com")

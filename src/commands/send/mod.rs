@@ -28,7 +28,7 @@ use crate::{
     commands::load::Input,
     compose::unsubscribe::KeyUse,
     deliver::engine::{Engine, Stopped, Transport},
-    deliver::journal::{self, History, Journal},
+    deliver::journal::{self, History, Journal, State},
     deliver::relay::{Relay, RelaySettings},
     deliver::report::{Outcome, Recorder, Totals},
     error::{Error, ExitCode},
@@ -141,7 +141,20 @@ fn send(plan: &SendPlan, out: &mut dyn Write) -> Result<ExitCode, Error> {
     };
     write_text(out, &summary.text())?;
     let stopped = engine.stopped();
-    conclude(out, plan, stopped, early, &totals, terminated)
+    let unresolved = match &engine.journal {
+        Some(journal) => unresolved(&Journal::read(journal.path())?),
+        None => 0,
+    };
+    conclude(out, plan, stopped, early, &totals, terminated, unresolved)
+}
+
+/// How many recipients the journal (this run and every earlier one) leaves failed, deferred or
+/// in doubt: while any is, the send has not reached everyone, and exits 3.
+fn unresolved(history: &History) -> usize {
+    [State::Failed, State::Deferred, State::InDoubt]
+        .into_iter()
+        .map(|state| history.count(state))
+        .sum()
 }
 
 /// The exit code of a finished run, after a last line saying why it stopped, if it did.
@@ -152,7 +165,17 @@ fn conclude(
     early: Option<Early>,
     totals: &Totals,
     terminated: bool,
+    unresolved: usize,
 ) -> Result<ExitCode, Error> {
+    let partial = totals.has_problems() || unresolved > 0;
+    if unresolved > 0 && !totals.has_problems() {
+        write_text(
+            out,
+            &format!(
+                "unresolved: {unresolved} recipient(s) failed, deferred or in doubt in earlier runs (`newsletter status` lists them)\n"
+            ),
+        )?;
+    }
     match stopped {
         Some(Stopped::Failed(error)) => Err(error),
         Some(Stopped::Interrupted) if terminated => {
@@ -191,13 +214,13 @@ fn conclude(
                         plan.limit.unwrap_or(0)
                     ),
                 )?;
-                Ok(if totals.has_problems() {
+                Ok(if partial {
                     ExitCode::Partial
                 } else {
                     ExitCode::Success
                 })
             }
-            _ if totals.has_problems() => Ok(ExitCode::Partial),
+            _ if partial => Ok(ExitCode::Partial),
             _ => Ok(ExitCode::Success),
         },
     }
