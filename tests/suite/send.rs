@@ -1030,3 +1030,29 @@ fn smtp_password_appears_in_no_output_and_no_file() {
         }
     }
 }
+
+#[test]
+fn a_bad_sender_address_stops_the_send_before_anyone_is_recorded() {
+    let server = CaptureServer::start();
+    let list = include_str!("../../newsletters/list.yaml");
+    let broken = list.replace(
+        "address: bulletin@sin-singapore.example.org",
+        "address: '\"x>, <https://evil.example/u?\"@sin-singapore.example.org'",
+    );
+    let output = send_in(
+        Test::newsletters().write("newsletters/list.yaml", broken),
+        &server,
+    )
+    .arg("--yes")
+    .status(4)
+    .stderr_contains("`newsletters/list.yaml` line 7, column 3: field `from.address`: ")
+    .run();
+    assert_eq!(server.stats().messages, 0);
+    assert!(!output.path(JOURNAL).exists(), "a journal was written");
+    // Once the file is fixed, everyone gets the issue.
+    send_in(output.again().write("newsletters/list.yaml", list), &server)
+        .arg("--yes")
+        .stdout_contains("sent 7 via ")
+        .run();
+    assert_eq!(server.stats().messages, 7);
+}

@@ -88,6 +88,11 @@ fn send(plan: &SendPlan, out: &mut dyn Write) -> Result<ExitCode, Error> {
     })?;
     let planned = plan.planned(eligible, tests.len());
 
+    // A message the sender's settings make unbuildable fails for everyone: find out now, before
+    // asking, connecting or recording anybody, with one built to the sender's own address.
+    let sender = Subscriber::ad_hoc(issue.list.file.from.address.address().clone());
+    mailing.message(&sender, std::time::SystemTime::now())?;
+
     let transport = transport(plan, &issue, planned, &relay)?;
     if let Some(journal) = &journal {
         journal.record(&journal::Entry::Run {
