@@ -175,7 +175,9 @@ pub(crate) struct SendArguments {
 
     /// The SMTP relay: smtp://HOST:PORT, smtp://HOST:587?tls=required, smtps://HOST:465, with
     /// an optional USER@ before the host
-    #[arg(long, value_name = "URL", env = env::SMTP_URL, default_value = crate::deliver::relay::DEFAULT_URL)]
+    // The URL may carry a password (refused, but only after parsing), so help never shows it.
+    #[arg(long, value_name = "URL", env = env::SMTP_URL, hide_env_values = true,
+          default_value = crate::deliver::relay::DEFAULT_URL)]
     pub(crate) smtp: String,
 
     /// Also trust the certificate authorities in this PEM file (a private relay's CA)

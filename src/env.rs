@@ -5,6 +5,9 @@
 
 /// The SMTP password (secret).
 pub(crate) const SMTP_PASSWORD: &str = "NEWSLETTER_SMTP_PASSWORD";
+/// The variables that hold (or may hold) a secret: never shown in `--help` and removed from
+/// the environment of any process newsletter starts.
+pub(crate) const SECRETS: [&str; 3] = [SMTP_PASSWORD, UNSUBSCRIBE_KEY, SMTP_URL];
 /// The key that signs unsubscribe tokens (secret, at least [`MIN_UNSUBSCRIBE_KEY_BYTES`]).
 pub(crate) const UNSUBSCRIBE_KEY: &str = "NEWSLETTER_UNSUBSCRIBE_KEY";
 /// The shortest unsubscribe key accepted, in bytes.

@@ -19,11 +19,12 @@ pub(crate) enum ExitCode {
     InvalidInput,
     Paused,
     Interrupted,
+    Terminated,
 }
 
 impl ExitCode {
     /// Every exit code, in the order the help and README list them.
-    pub(crate) const ALL: [ExitCode; 7] = [
+    pub(crate) const ALL: [ExitCode; 8] = [
         ExitCode::Success,
         ExitCode::Failure,
         ExitCode::Usage,
@@ -31,6 +32,7 @@ impl ExitCode {
         ExitCode::InvalidInput,
         ExitCode::Paused,
         ExitCode::Interrupted,
+        ExitCode::Terminated,
     ];
 
     pub(crate) fn code(self) -> i32 {
@@ -44,6 +46,8 @@ impl ExitCode {
             ExitCode::Paused => 5,
             // 128 + SIGINT, as shells report a process stopped by Ctrl-C.
             ExitCode::Interrupted => 130,
+            // 128 + SIGTERM, likewise.
+            ExitCode::Terminated => 143,
         }
     }
 
@@ -58,13 +62,16 @@ impl ExitCode {
                 "wrong command-line usage (including a send that needs `--yes` and has no terminal)"
             }
             ExitCode::Partial => {
-                "the send finished, but some recipients failed, were deferred or are in doubt; `bounces`: some messages were not understood (they are listed)"
+                "the send finished, but some recipients (of this run or an earlier one) failed, were deferred or are in doubt; `bounces`: some messages were not understood (they are listed)"
             }
             ExitCode::InvalidInput => {
                 "invalid input: the issue, list, subscriber, suppression or soft-bounce file, keys, a folder that is not a Maildir (the message says where)"
             }
             ExitCode::Paused => "the send paused at its `--cap`; run it again later",
             ExitCode::Interrupted => "the send was interrupted (Ctrl-C); run it again to continue",
+            ExitCode::Terminated => {
+                "the send was stopped by SIGTERM (`kill`, systemd, CI), like Ctrl-C; run it again to continue"
+            }
         }
     }
 

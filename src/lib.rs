@@ -38,6 +38,13 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    // A secret in the environment is in the process's memory from the start.
+    if env::SECRETS
+        .iter()
+        .any(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()))
+    {
+        secret::forbid_core_dumps();
+    }
     let command = cli::Arguments::command().after_help(error::ExitCode::help());
     let parsed = command
         .try_get_matches_from(args)

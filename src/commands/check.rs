@@ -68,8 +68,15 @@ pub(crate) fn run(arguments: &CheckArguments, out: &mut dyn Write) -> Result<Exi
     let now = SystemTime::now();
     let mut largest = Largest::default();
     let mut message_lints = MessageLints::default();
+    let mut long_headers: Vec<lint::LongHeader> = Vec::new();
     let tally = audience.scan(&issue, |subscriber| {
         let (built, rendered) = mailing.message_and_parts(&subscriber, now)?;
+        let row = Location::line(&audience.subscribers_path, subscriber.line);
+        for long in lint::long_header_lines(&issue, &built.bytes, subscriber.email.as_ref(), &row) {
+            if !long_headers.iter().any(|known| known.header == long.header) {
+                long_headers.push(long);
+            }
+        }
         if built.bytes.len() > largest.bytes {
             largest = Largest {
                 bytes: built.bytes.len(),
@@ -99,6 +106,9 @@ pub(crate) fn run(arguments: &CheckArguments, out: &mut dyn Write) -> Result<Exi
     for (location, message) in &tally.invalid {
         eprintln!("error: {location}: {message}");
     }
+    for long in &long_headers {
+        eprintln!("error: {long}");
+    }
     for lint in &lints {
         eprintln!("{lint}");
     }
@@ -120,7 +130,7 @@ pub(crate) fn run(arguments: &CheckArguments, out: &mut dyn Write) -> Result<Exi
     for note in mailing.notes() {
         eprintln!("note: {note}");
     }
-    let errors = tally.invalid.len();
+    let errors = tally.invalid.len() + long_headers.len();
     let warnings = lints.len() + tally.warnings.len();
     if errors > 0 {
         return Err(Error::CheckFailed {

@@ -216,7 +216,12 @@ fn open_in_browser(path: &Path) -> Result<(), Error> {
         "xdg-open"
     };
     let absolute: PathBuf = fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
-    Command::new(opener)
+    let mut command = Command::new(opener);
+    // The browser has no use for our secrets, and would hand them on to everything it starts.
+    for name in crate::env::SECRETS {
+        command.env_remove(name);
+    }
+    command
         .arg(&absolute)
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -36,6 +36,8 @@ pub(crate) const MAX_HTML_BYTES: usize = 90_000;
 pub(crate) const MAX_PREHEADER_CHARS: usize = 100;
 /// The longest subject that mail clients show in full.
 pub(crate) const MAX_SUBJECT_CHARS: usize = 80;
+/// The longest line a header may have (RFC 5322 §2.1.1), without its CRLF.
+pub(crate) const MAX_HEADER_LINE: usize = 998;
 /// The longest line of a text part (RFC 5322 recommends 78).
 pub(crate) const MAX_TEXT_COLUMNS: usize = 78;
 
@@ -179,6 +181,97 @@ fn lint_stories(issue: &Issue, lints: &mut Vec<Lint>) {
             });
         }
     }
+}
+
+/// A header line of a built message that is over [`MAX_HEADER_LINE`]: an error, since relays
+/// refuse such a message (or cut it). It names the setting the header is made from, at its line.
+#[derive(Debug)]
+pub(crate) struct LongHeader {
+    pub(crate) header: String,
+    pub(crate) location: Location,
+    pub(crate) field: &'static str,
+    pub(crate) length: usize,
+    /// The recipient of the first message found with the long line.
+    pub(crate) email: String,
+}
+
+impl fmt::Display for LongHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: field `{}`: makes a `{}` header line of {} characters (message to {}); a header line may have at most {MAX_HEADER_LINE}",
+            self.location, self.field, self.header, self.length, self.email
+        )
+    }
+}
+
+/// The header lines of `message` over [`MAX_HEADER_LINE`], each with the setting it comes from
+/// (`row` is the subscriber's row, for `To`).
+pub(crate) fn long_header_lines(
+    issue: &Issue,
+    message: &[u8],
+    email: &str,
+    row: &Location,
+) -> Vec<LongHeader> {
+    let header_end = message
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .unwrap_or(message.len());
+    let mut found = Vec::new();
+    let mut name = String::new();
+    for line in message[..header_end].split(|&byte| byte == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if !line.starts_with(b" ") && !line.starts_with(b"\t") {
+            name = String::from_utf8_lossy(line.split(|&b| b == b':').next().unwrap_or(b""))
+                .into_owned();
+        }
+        if line.len() <= MAX_HEADER_LINE || found.iter().any(|h: &LongHeader| h.header == name) {
+            continue;
+        }
+        let list_at = |parent: &str, key: &str| {
+            Location::line(
+                &issue.list.path,
+                nested_key_line(&issue.list.text, parent, key),
+            )
+        };
+        let (location, field) = match name.to_ascii_lowercase().as_str() {
+            "list-unsubscribe" => (list_at("unsubscribe", "url"), "unsubscribe.url"),
+            "from" => (list_at("from", "name"), "from.name"),
+            "list-id" => (list_at("name", ""), "name"),
+            "to" => (row.clone(), "name"),
+            _ => (
+                Location::line(&issue.path, top_level_key_line(&issue.text, "subject")),
+                "subject",
+            ),
+        };
+        found.push(LongHeader {
+            header: name.clone(),
+            location,
+            field,
+            length: line.len(),
+            email: email.to_owned(),
+        });
+    }
+    found
+}
+
+/// The line of `key:` inside the top-level mapping `parent:` (the parent's own line when
+/// `key` is empty or not found).
+fn nested_key_line(text: &str, parent: &str, key: &str) -> usize {
+    let start = top_level_key_line(text, parent);
+    if key.is_empty() {
+        return start;
+    }
+    text.lines()
+        .enumerate()
+        .skip(start)
+        .take_while(|(_, line)| line.is_empty() || line.starts_with([' ', '\t', '#']))
+        .find(|(_, line)| {
+            line.trim_start()
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with(':'))
+        })
+        .map_or(start, |(index, _)| index + 1)
 }
 
 /// The list's sender and unsubscribe settings.

@@ -30,8 +30,14 @@ pub(crate) fn is_safe_link(url: &str) -> bool {
 }
 
 /// Renders Markdown to an HTML fragment.
+///
+/// The fragment is balanced whatever the input: every element it opens closes inside it, so a
+/// story can never leave a link or emphasis open over the rest of the email.
 pub fn to_html(markdown: &str) -> String {
-    let mut unsafe_link_depth = 0usize;
+    // One entry per open link or image: whether its tags are written. Ends are matched to their
+    // own start through this stack, never by counting, so dropping an image cannot swallow the
+    // end of a link nested in its alt text (which would leave that `<a>` open).
+    let mut open_targets: Vec<bool> = Vec::new();
     let events = parser(markdown).filter_map(|event| match event {
         // Raw HTML is shown as text so that it cannot break the layout.
         Event::Html(html) | Event::InlineHtml(html) => Some(Event::Text(html)),
@@ -49,17 +55,14 @@ pub fn to_html(markdown: &str) -> String {
         Event::End(TagEnd::Heading(level)) => {
             Some(Event::End(TagEnd::Heading(body_heading(level))))
         }
-        Event::Start(Tag::Link { dest_url, .. }) if !is_safe_link(&dest_url) => {
-            unsafe_link_depth += 1;
-            None
+        Event::Start(Tag::Link { ref dest_url, .. } | Tag::Image { ref dest_url, .. }) => {
+            // Inside a dropped image everything is its alt text: no tag of it is written.
+            let kept = is_safe_link(dest_url) && open_targets.iter().all(|&kept| kept);
+            open_targets.push(kept);
+            kept.then_some(event)
         }
-        Event::Start(Tag::Image { dest_url, .. }) if !is_safe_link(&dest_url) => {
-            unsafe_link_depth += 1;
-            None
-        }
-        Event::End(TagEnd::Link | TagEnd::Image) if unsafe_link_depth > 0 => {
-            unsafe_link_depth -= 1;
-            None
+        Event::End(TagEnd::Link | TagEnd::Image) => {
+            open_targets.pop().unwrap_or(true).then_some(event)
         }
         other => Some(other),
     });
@@ -432,6 +435,12 @@ mod tests {
             html.contains("click and <a href=\"https://example.org\">ok</a>"),
             "{html}"
         );
+    }
+
+    #[test]
+    fn html_closes_a_link_nested_in_a_dropped_image() {
+        let html = to_html("![[click me](https://x.example)](javascript:0) after");
+        assert_eq!(html, "<p>click me after</p>\n");
     }
 
     #[test]

@@ -15,8 +15,8 @@ use lettre::{
 use sha2::{Digest, Sha256};
 
 use crate::{
-    compose::dkim::Signer,
     compose::render::{Encoded, Personal, Prepared},
+    compose::{dkim::Signer, encoded_words},
     error::Error,
     input::issue::Issue,
     input::subscribers::Subscriber,
@@ -73,7 +73,11 @@ impl Composer {
                 .as_ref()
                 .map(|address| format!("mailto:{address}?subject=unsubscribe")),
             subject: prepared.subject.clone(),
-            message_id_stem: format!("{}.{}", issue.slug(), &issue.content_hash()[..12]),
+            message_id_stem: format!(
+                "{}.{}",
+                message_id_slug(&issue.slug()),
+                &issue.content_hash()[..12]
+            ),
             message_id_domain: issue.list.message_id_domain().to_owned(),
             user_agent: format!("newsletter/{}", env!("CARGO_PKG_VERSION")),
             signer,
@@ -126,8 +130,11 @@ impl Composer {
         }
         let mut builder = Message::builder()
             .from(self.from.clone())
-            .to(to)
-            .subject(self.subject.clone())
+            .to(to.clone())
+            // lettre's own headers write text that looks like an encoded word raw.
+            .header(encoded_words::From(self.from.clone()))
+            .header(encoded_words::To(to))
+            .header(encoded_words::Subject(self.subject.clone()))
             .date(date)
             .message_id(Some(message_id.clone()))
             .user_agent(self.user_agent.clone())
@@ -221,6 +228,29 @@ pub(crate) fn parse_message_id(id: &str, domain: &str) -> Option<OurMessageId> {
         issue: stem[..hash_at].join("."),
         recipient: recipient.to_owned(),
     })
+}
+
+/// The issue's name as it may appear in a `Message-ID` (RFC 5322 `dot-atom-text`, kept short):
+/// ASCII letters, digits, `-` and `_`, with every other run of characters (spaces, line breaks,
+/// non-ASCII, `<`, `>`, `@`) made one `-`. A file name is the user's to choose; a header is not.
+fn message_id_slug(name: &str) -> String {
+    let mut slug = String::with_capacity(name.len().min(48));
+    for c in name.chars() {
+        if slug.len() >= 48 {
+            break;
+        }
+        if c.is_ascii_alphanumeric() || c == '_' {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    let slug = slug.trim_end_matches('-');
+    if slug.is_empty() {
+        "issue".to_owned()
+    } else {
+        slug.to_owned()
+    }
 }
 
 /// A body part already encoded as quoted-printable by [`crate::compose::render`].
@@ -317,6 +347,14 @@ mod tests {
         ] {
             assert_eq!(parse_message_id(&other, "example.org"), None, "{other}");
         }
+    }
+
+    #[test]
+    fn message_id_slugs_are_safe() {
+        assert_eq!(message_id_slug("2019-06-uk-sg-mou"), "2019-06-uk-sg-mou");
+        assert_eq!(message_id_slug("Spring issue\r\n<x>@é"), "spring-issue-x");
+        assert_eq!(message_id_slug("ééé"), "issue");
+        assert_eq!(message_id_slug(&"a".repeat(300)).len(), 48);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! result ([`lint`]).
 
 pub(crate) mod dkim;
+pub(crate) mod encoded_words;
 pub(crate) mod lint;
 pub(crate) mod mailing;
 pub mod markdown;

@@ -244,10 +244,12 @@ impl Engine {
             let Some(subscriber) = next else { break };
             let built = match self.mailing.message(&subscriber, SystemTime::now()) {
                 Ok(built) => built,
+                // Every address was checked at its row, so a message that cannot be built is
+                // the sender's configuration (the same for everyone), not this recipient's:
+                // the run stops with nobody recorded failed, and a rerun after the fix sends.
                 Err(error) => {
-                    let reply = format!("the message could not be built: {error}");
-                    self.finish(&subscriber, &Outcome::Failed { reply }, None);
-                    continue;
+                    self.fail(error);
+                    break;
                 }
             };
             let outcome = match &self.transport {

@@ -28,6 +28,9 @@ use crate::{
 /// escaped.
 pub(crate) const MAX_FIELD_BYTES: usize = 256;
 
+/// The most characters of an address kept in a file name ([`Subscriber::file_stem`]).
+const MAX_STEM_ADDRESS: usize = 96;
+
 /// One subscriber who will receive the issue.
 #[derive(Debug, Clone)]
 pub struct Subscriber {
@@ -42,10 +45,12 @@ pub struct Subscriber {
 
 impl Subscriber {
     /// `0007-zoe_example.org`: the line number keeps names unique and in list order, and only
-    /// characters that are safe in file names on every system are kept from the address.
+    /// characters that are safe in file names on every system are kept from the address. An
+    /// address longer than [`MAX_STEM_ADDRESS`] is cut and ends with a hash of the whole, so
+    /// that the name (with its extension) stays far below the usual 255-byte limit.
     pub(crate) fn file_stem(&self) -> String {
         let email: &str = self.email.as_ref();
-        let email: String = email
+        let mut stem: String = email
             .chars()
             .map(|c| {
                 if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+') {
@@ -55,7 +60,14 @@ impl Subscriber {
                 }
             })
             .collect();
-        format!("{:04}-{email}", self.line)
+        if stem.len() > MAX_STEM_ADDRESS {
+            use sha2::Digest as _;
+            let digest = sha2::Sha256::digest(email.as_bytes());
+            stem.truncate(MAX_STEM_ADDRESS - 17);
+            stem.push('-');
+            stem.extend(digest[..8].iter().map(|byte| format!("{byte:02x}")));
+        }
+        format!("{:04}-{stem}", self.line)
     }
 
     /// A subscriber that is not in any file (`send --to`).
@@ -89,14 +101,29 @@ impl Subscriber {
     }
 }
 
-/// A 64-bit digest of a lower-cased address, so that sets of a million addresses stay small.
+/// A 64-bit digest of an address as mail systems compare it, so that sets of a million
+/// addresses stay small: the domain in lower case after IDNA (so `bücher.example` and
+/// `xn--bcher-kva.example` are one), the local part with ASCII letters only in lower case.
+/// Full Unicode case folding would make distinct mailboxes one (the Kelvin sign `\u{212A}`
+/// lower-cases to `k`), so a real subscriber would be skipped as a duplicate of another, and a
+/// suppression entry for one would suppress the other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct AddressKey(u64);
 
 impl AddressKey {
     pub(crate) fn of(address: &str) -> AddressKey {
+        let address = address.trim();
+        let (local, domain) = address.rsplit_once('@').unwrap_or((address, ""));
+        let domain = if domain.is_ascii() {
+            domain.to_ascii_lowercase()
+        } else {
+            match url::Host::parse(domain) {
+                Ok(url::Host::Domain(ascii)) => ascii,
+                _ => domain.to_lowercase(),
+            }
+        };
         let mut hasher = DefaultHasher::new();
-        address.trim().to_lowercase().hash(&mut hasher);
+        (local.to_ascii_lowercase(), domain).hash(&mut hasher);
         AddressKey(hasher.finish())
     }
 }
@@ -506,13 +533,24 @@ fn trim_field(raw: &[u8]) -> &[u8] {
 }
 
 /// Replaces control characters (a CR/LF smuggled into a quoted CSV field, a tab) by spaces and
-/// collapses runs of white space, so a name can never break a header line.
+/// collapses runs of white space, so a name can never break a header line; removes invisible
+/// and text-direction characters ([`is_invisible`]), so a name cannot reorder what is shown.
 fn clean_name(raw: &str) -> (String, Option<String>) {
     let had_controls = raw.chars().any(char::is_control);
-    let name = text::fold(raw);
-    let warning = had_controls.then(|| {
-        format!("the name contains line breaks or control characters; it is used as `{name}`")
-    });
+    let invisible = raw.chars().find(|&c| text::is_invisible(c));
+    let name = text::fold(raw).replace(text::is_invisible, "");
+    let warning = if had_controls {
+        Some(format!(
+            "the name contains line breaks or control characters; it is used as `{name}`"
+        ))
+    } else {
+        invisible.map(|c| {
+            format!(
+                "the name contains the invisible or text-direction character U+{:04X}; it is used as `{name}`",
+                u32::from(c)
+            )
+        })
+    };
     (name, warning)
 }
 
@@ -596,6 +634,39 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn only_ascii_letters_fold_in_the_local_part() {
+        assert_eq!(
+            AddressKey::of("Kate@Example.ORG"),
+            AddressKey::of("kate@example.org")
+        );
+        assert_ne!(
+            AddressKey::of("\u{212A}ate@example.org"),
+            AddressKey::of("kate@example.org")
+        );
+        assert_eq!(
+            AddressKey::of("a@Bücher.example"),
+            AddressKey::of("a@xn--bcher-kva.example")
+        );
+    }
+
+    #[test]
+    fn long_addresses_make_short_file_names() {
+        let label = "d".repeat(60);
+        let long = format!(
+            "kate@{label}.{label}.{label}.{}.example.org",
+            "e".repeat(50)
+        );
+        let rows = rows(format!("email\n{long}\nb{long}\n").as_bytes());
+        let (first, second) = (
+            recipient(&rows[0]).file_stem(),
+            recipient(&rows[1]).file_stem(),
+        );
+        assert_eq!(first.len(), 5 + MAX_STEM_ADDRESS);
+        assert_ne!(first[5..], second[5..]);
+        assert_eq!(recipient(&rows[0]).file_stem().len(), first.len());
     }
 
     #[test]

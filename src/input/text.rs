@@ -3,6 +3,8 @@
 //! ([`crate::input::placeholders`]), and subscriber names ([`crate::input::subscribers`]).
 //!
 //! - one-line text has no control characters; multi-line text allows only line breaks and tabs;
+//! - one-line text and addresses have no invisible or text-direction characters
+//!   ([`is_invisible`]); names have them stripped;
 //! - no text holds the private-use characters that the render-once templates use as slot
 //!   markers ([`RESERVED_CHARACTERS`]);
 //! - text that goes into a header is folded to one line, with runs of white space made one space.
@@ -41,6 +43,39 @@ pub(crate) fn check_reserved(text: &str) -> Result<(), String> {
             "contains U+{:04X}, a private-use character newsletter reserves",
             u32::from(bad)
         )),
+        None => Ok(()),
+    }
+}
+
+/// Characters that change how the text around them is shown without being seen themselves:
+/// bidirectional overrides and isolates (which can make `gro.live@` read `@evil.org`),
+/// zero-width characters and the Unicode line and paragraph separators (which some clients
+/// break a line at). They are refused in one-line fields and addresses and stripped from
+/// subscriber names.
+pub(crate) fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
+}
+
+/// The message for text that holds an [`is_invisible`] character.
+pub(crate) fn invisible_message(c: char) -> String {
+    format!(
+        "must not contain invisible or text-direction characters (found U+{:04X})",
+        u32::from(c)
+    )
+}
+
+/// Checks that `text` has no [`is_invisible`] character.
+pub(crate) fn check_visible(text: &str) -> Result<(), String> {
+    match text.chars().find(|&c| is_invisible(c)) {
+        Some(bad) => Err(invisible_message(bad)),
         None => Ok(()),
     }
 }

@@ -53,6 +53,7 @@ impl FromStr for Line {
             return Err("must not be empty".into());
         }
         text::check_one_line(value)?;
+        text::check_visible(value)?;
         text::check_reserved(value)?;
         let chars = value.chars().count();
         if chars > MAX_LINE_CHARS {
@@ -126,11 +127,44 @@ impl FromStr for WebUrl {
 
 deserialize_from_str!(WebUrl);
 
+/// Whether `local` (the part of an address before `@`) is a dot-atom (RFC 5322 §3.4.1): atoms
+/// of letters, digits and ``!#$%&'*+-/=?^_`{|}~`` (or non-ASCII letters, RFC 6531) joined by
+/// single dots. Anything else needs quoting, and a quoted local part can carry `<`, `>`, `,`
+/// and `"` into a header such as `List-Unsubscribe`, where they end one URI and start another.
+fn is_dot_atom(local: &str) -> bool {
+    let atext = |c: char| {
+        c.is_ascii_alphanumeric()
+            || "!#$%&'*+-/=?^_`{|}~".contains(c)
+            || (!c.is_ascii() && !c.is_control() && !c.is_whitespace() && !text::is_invisible(c))
+    };
+    !local.is_empty()
+        && local
+            .split('.')
+            .all(|atom| !atom.is_empty() && atom.chars().all(atext))
+}
+
 /// Parses an address, turning an internationalised domain into its ASCII (punycode) form so
-/// that any SMTP server accepts it.
+/// that any SMTP server accepts it. This is the one place every address (list file, subscriber
+/// rows, `--to`) is checked, so an address refused here never reaches a message.
 pub(crate) fn parse_address(raw: &str) -> Result<lettre::Address, String> {
     let invalid = || format!("`{}` is not a valid email address", raw.escape_debug());
     let (user, domain) = raw.rsplit_once('@').ok_or_else(invalid)?;
+    if let Some(bad) = raw.chars().find(|&c| text::is_invisible(c)) {
+        return Err(format!(
+            "`{}` is not a valid email address: it contains the invisible or text-direction character U+{:04X}",
+            raw.escape_debug(),
+            u32::from(bad)
+        ));
+    }
+    if user.starts_with('"') {
+        return Err(format!(
+            "`{}` is not accepted: an address with a quoted part before `@` cannot be written safely into headers",
+            raw.escape_debug()
+        ));
+    }
+    if !is_dot_atom(user) {
+        return Err(invalid());
+    }
     // lettre accepts an address at an IP address (`user@[192.0.2.1]`) but cannot build a
     // message to or from one, so it would fail every message instead of this one row.
     if domain.starts_with('[') {
@@ -173,9 +207,7 @@ impl FromStr for EmailAddress {
     type Err = String;
 
     fn from_str(value: &str) -> Result<Self, Self::Err> {
-        parse_address(value.trim())
-            .map(EmailAddress)
-            .map_err(|_| format!("`{value}` is not a valid email address"))
+        parse_address(value.trim()).map(EmailAddress)
     }
 }
 
@@ -353,5 +385,24 @@ mod tests {
         assert!(parse_address("a b@example.org").is_err());
         assert!(parse_address("a@[192.0.2.1]").is_err());
         assert!(parse_address("a@example.org\r\nBcc: x@example.org").is_err());
+    }
+
+    #[test]
+    fn quoted_local_parts_and_invisible_characters_are_refused() {
+        let quoted = parse_address("\"x>, <https://evil.example/u?\"@example.org").unwrap_err();
+        assert!(quoted.contains("quoted part before `@`"), "{quoted}");
+        assert!(parse_address("\"a b\"@example.org").is_err());
+        assert!(parse_address("a..b@example.org").is_err());
+        assert!(parse_address(".a@example.org").is_err());
+        assert!(parse_address("a\u{202E}gro@example.org").is_err());
+        assert!(parse_address("a@exa\u{200B}mple.org").is_err());
+        assert!(parse_address("o'brien+news@example.org").is_ok());
+        assert!(parse_address("zoë@example.org").is_ok());
+        assert!(
+            "Spring\u{2028}issue"
+                .parse::<Line>()
+                .unwrap_err()
+                .contains("U+2028")
+        );
     }
 }

@@ -28,11 +28,28 @@ fn help_documents_the_exit_codes() {
         .arg("--help")
         .stdout_contains("Exit codes:\n  0    success\n")
         .stdout_contains("  2    wrong command-line usage (including a send that needs --yes")
-        .stdout_contains("  3    the send finished, but some recipients failed")
+        .stdout_contains("  3    the send finished, but some recipients (of this run or an earlier one)\n       failed")
         .stdout_contains(
             "  4    invalid input: the issue, list, subscriber, suppression or soft-bounce",
         )
         .stdout_contains("  5    the send paused at its --cap")
         .stdout_contains("  130  the send was interrupted (Ctrl-C)")
         .run();
+}
+
+#[test]
+fn help_never_shows_a_password_held_in_the_environment() {
+    let output = Test::new()
+        .env(
+            "NEWSLETTER_SMTP_URL",
+            "smtp://user:hunter2@relay.example.org:587",
+        )
+        .args(["send", "--help"])
+        .run();
+    assert!(
+        output.stdout.contains("NEWSLETTER_SMTP_URL"),
+        "{}",
+        output.stdout
+    );
+    assert!(!output.stdout.contains("hunter2"), "{}", output.stdout);
 }

@@ -562,9 +562,13 @@ fn a_5xx_fails_once_and_is_not_retried(script: Script) {
         .expect("reader 5 is in the report");
     assert_eq!(line["reply"], format!("{USER_UNKNOWN} (at RCPT TO)"));
 
-    // A rerun sends nothing: the failed ones are not retried, the others are done.
+    // A rerun sends nothing: the failed ones are not retried, the others are done; it still
+    // exits 3, since three recipients never got the issue.
     let rerun = FaultServer::start(Script::accept_all());
-    let output = send_again(output, &rerun.url(), &[]).run();
+    let output = send_again(output, &rerun.url(), &[])
+        .status(3)
+        .stdout_contains("\nunresolved: 3 recipient(s) failed, deferred or in doubt in earlier runs (`newsletter status` lists them)\n")
+        .run();
     assert_outcomes(&output, &rerun, &everyone(10, Expect::Skipped, &[]));
     assert_summary(&output, &rerun.relay(), "sent 0");
     assert_eq!(rerun.connections(), 0);
@@ -656,9 +660,10 @@ fn no_reply_to_the_final_dot_is_in_doubt_until_resent_on_request() {
     assert_eq!(fates(&server, 4), [Fate::Unanswered]);
     assert_eq!(attempts(&server, 4), 1);
 
-    // A rerun leaves it alone, and says so.
+    // A rerun leaves it alone, says so, and exits 3 while it is in doubt.
     let rerun = FaultServer::start(Script::accept_all());
     let output = send_again(output, &rerun.url(), &[])
+        .status(3)
         .stdout_contains("\n  in doubt:      1 from earlier runs, perhaps delivered, not sent again (`newsletter status` lists them; --resend-in-doubt sends them)\n")
         .run();
     assert_outcomes(&output, &rerun, &everyone(10, Expect::Skipped, &[]));

@@ -196,6 +196,35 @@ fn markdown_text() -> impl Strategy<Value = String> {
     vec(line, 1..8).prop_map(|lines| lines.join("\n"))
 }
 
+/// Inline Markdown nested to any depth: links and images inside each other's text (with safe
+/// and unsafe targets), emphasis, code and stray brackets.
+fn nested_inline() -> impl Strategy<Value = String> {
+    const TARGETS: &[&str] = &[
+        "https://x.example",
+        "javascript:0",
+        "mailto:a@example.org",
+        "data:text/html,x",
+        "",
+        "<https://y.example>",
+    ];
+    let leaf = prop_oneof![
+        "[a-z ]{0,5}",
+        select(&["[", "]", "(", ")", "!", "*", "_", "`", "<", ">", "&", "\\"][..])
+            .prop_map(str::to_owned),
+    ];
+    leaf.prop_recursive(5, 48, 4, |inner| {
+        prop_oneof![
+            vec(inner.clone(), 1..4).prop_map(|pieces| pieces.concat()),
+            (inner.clone(), select(TARGETS)).prop_map(|(text, url)| format!("[{text}]({url})")),
+            (inner.clone(), select(TARGETS)).prop_map(|(text, url)| format!("![{text}]({url})")),
+            inner.clone().prop_map(|text| format!("*{text}*")),
+            inner.clone().prop_map(|text| format!("**{text}**")),
+            inner.clone().prop_map(|text| format!("~~{text}~~")),
+            inner.prop_map(|text| format!("`{text}`")),
+        ]
+    })
+}
+
 /// Whether newsletter reserves `c` for its own use (it refuses it in every text field).
 fn is_reserved(c: char) -> bool {
     newsletter::testing::RESERVED_CHARACTERS.contains(&c)
@@ -855,6 +884,18 @@ proptest! {
             }
         }
         let _ = markdown::to_text(&body, &mut LinkList::default());
+    }
+
+    #[test]
+    fn markdown_html_is_always_balanced(
+        lines in vec((select(&["", "# ", "> ", "- ", "1. ", "> - "][..]), nested_inline()), 1..5),
+        plain in markdown_text(),
+    ) {
+        let nested: Vec<String> = lines.iter().map(|(marker, text)| format!("{marker}{text}")).collect();
+        for body in [nested.join("\n"), plain] {
+            let html = markdown::to_html(&body);
+            prop_assert_eq!(crate::html::unbalanced(&html), None, "{:?} gave {}", body, html);
+        }
     }
 
     #[test]

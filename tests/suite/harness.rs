@@ -211,6 +211,11 @@ impl Test {
         self.env("NEWSLETTER_UNSUBSCRIBE_KEY", UNSUBSCRIBE_KEY)
     }
 
+    /// A path in the test's folder.
+    pub(crate) fn path(&self, relative: impl AsRef<Path>) -> PathBuf {
+        self.tempdir.path().join(relative)
+    }
+
     /// Writes a file into the folder (creating its parent folders), replacing any copy.
     pub(crate) fn write(self, path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> Test {
         let path = self.tempdir.path().join(path);

@@ -123,3 +123,66 @@ fn layout_is_600_pixel_tables_with_a_hidden_preheader_and_a_language() {
         "a visible unsubscribe link"
     );
 }
+
+/// The start and end tags of an HTML fragment, in order, as `(name, is_end)`; void elements
+/// (`<img>`, `<br>`, `<hr>`, `<input>`) and self-closed tags are left out.
+pub(crate) fn tags(html: &str) -> Vec<(String, bool)> {
+    let mut tags = Vec::new();
+    for piece in html.split('<').skip(1) {
+        let is_end = piece.starts_with('/');
+        let name: String = piece
+            .trim_start_matches('/')
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .collect::<String>()
+            .to_ascii_lowercase();
+        let self_closed = piece.split('>').next().unwrap_or("").ends_with('/');
+        if name.is_empty()
+            || self_closed
+            || ["img", "br", "hr", "input", "meta"].contains(&name.as_str())
+        {
+            continue;
+        }
+        tags.push((name, is_end));
+    }
+    tags
+}
+
+/// Where `html` is not balanced: an end tag that does not close the innermost open element, or
+/// an element left open at the end.
+pub(crate) fn unbalanced(html: &str) -> Option<String> {
+    let mut open: Vec<String> = Vec::new();
+    for (name, is_end) in tags(html) {
+        if !is_end {
+            open.push(name);
+        } else if open.last() == Some(&name) {
+            open.pop();
+        } else {
+            return Some(format!("</{name}> closes {:?}", open.last()));
+        }
+    }
+    (!open.is_empty()).then(|| format!("left open: {open:?}"))
+}
+
+#[test]
+fn a_link_nested_in_an_unsafe_image_does_not_swallow_the_rest_of_the_email() {
+    let output = Test::fixture("minimal")
+        .write(
+            "issue.yaml",
+            include_str!("../fixtures/minimal/issue.yaml").replace(
+                "      The first story of the spring issue.\n",
+                "      ![[click me](https://x.example)](javascript:0)\n  - title: \"Second story\"\n    body: Plain text.\n",
+            ),
+        )
+        .args(["preview", "issue.yaml", "--out", "out"])
+        .run();
+    let html = output.read("out/0002-ada_example.org.html");
+    let body = &html[html.find("<body").unwrap()..html.find("</body>").unwrap() + "</body>".len()];
+    assert_eq!(unbalanced(body), None, "{body}");
+    let second = body.find("Second story").unwrap();
+    assert_eq!(
+        body[..second].matches("<a ").count(),
+        body[..second].matches("</a>").count(),
+        "the second story is inside a link: {body}"
+    );
+}

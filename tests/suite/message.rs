@@ -376,3 +376,50 @@ fn message_lines_end_with_crlf() {
     assert_eq!(bare, 0, "line feeds without a carriage return");
     assert!(bytes.ends_with(b"\r\n"));
 }
+
+#[test]
+fn text_that_looks_like_an_encoded_word_reads_as_written() {
+    let output = Test::fixture("minimal")
+        .write(
+            "issue.yaml",
+            include_str!("../fixtures/minimal/issue.yaml").replace(
+                "subject: \"Spring issue\"",
+                "subject: \"Spring =?utf-8?b?SGFja2Vk?= issue\"",
+            ),
+        )
+        .write(
+            "list.yaml",
+            include_str!("../fixtures/minimal/list.yaml")
+                .replace("name: Test Sender", "name: \"=?utf-8?q?Your_Bank?=\""),
+        )
+        .write(
+            "subscribers.csv",
+            "email,name\nada@example.org,=?utf-8?b?Qm9zcw==?=\n",
+        )
+        .args(["preview", "issue.yaml", "--out", "out"])
+        .run();
+    let message = output.email("out/0002-ada_example.org.eml");
+    assert_eq!(message.subject(), Some("Spring =?utf-8?b?SGFja2Vk?= issue"));
+    let from = message.from().and_then(|from| from.first()).unwrap();
+    assert_eq!(from.name(), Some("=?utf-8?q?Your_Bank?="));
+    let to = message.to().and_then(|to| to.first()).unwrap();
+    assert_eq!(to.name(), Some("=?utf-8?b?Qm9zcw==?="));
+}
+
+#[test]
+fn an_issue_file_name_with_spaces_and_accents_makes_a_safe_message_id() {
+    let output = Test::fixture("minimal")
+        .write(
+            "Spring issue é.yaml",
+            include_str!("../fixtures/minimal/issue.yaml"),
+        )
+        .args(["preview", "Spring issue é.yaml", "--out", "out"])
+        .run();
+    let eml = output.read("out/0002-ada_example.org.eml");
+    let id = eml
+        .lines()
+        .find_map(|line| line.strip_prefix("Message-ID: "))
+        .unwrap();
+    assert!(id.starts_with("<spring-issue."), "{id}");
+    assert!(id.is_ascii() && !id.contains(' '), "{id}");
+}

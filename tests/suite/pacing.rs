@@ -133,3 +133,69 @@ fn ctrl_c_finishes_the_deliveries_under_way_and_the_next_run_continues() {
         .run();
     assert_everyone_once(&server);
 }
+
+#[test]
+fn sigterm_stops_like_ctrl_c_and_exits_143_with_a_full_report() {
+    let server = CaptureServer::start();
+    let running = send(Test::newsletters(), &server)
+        .args([
+            "--rate",
+            "1",
+            "--concurrency",
+            "2",
+            "--report",
+            "report.jsonl",
+        ])
+        .spawn();
+    let pid = running.child.id().to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.stats().messages < 2 {
+        assert!(Instant::now() < deadline, "the send did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The unsubscribe key is loaded: no core file may be written from now on.
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let core_limit = limits
+        .lines()
+        .find(|line| line.starts_with("Max core file size"))
+        .unwrap();
+    assert_eq!(
+        core_limit.split_whitespace().collect::<Vec<_>>()[4..6],
+        ["0", "0"],
+        "{core_limit}"
+    );
+    let terminated = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(terminated.success());
+    let (code, stdout, stderr, folder) = running.finish();
+    assert_eq!(code, Some(143), "{stdout}{stderr}");
+    assert!(
+        stdout.ends_with(
+            "terminated (SIGTERM): deliveries under way were finished and recorded; run the same command again to continue\n"
+        ),
+        "{stdout}"
+    );
+    let sent_before = server.stats().messages;
+    // The report holds every delivery the journal and the server have.
+    let report = folder.read("report.jsonl");
+    assert_eq!(
+        report
+            .lines()
+            .filter(|line| line.contains("\"sent\""))
+            .count(),
+        sent_before,
+        "{report}"
+    );
+    let status = folder
+        .again()
+        .args(["status", MOU])
+        .stdout_contains(&format!("  sent:          {sent_before}\n"))
+        .stdout_contains("  in doubt:      0\n")
+        .run();
+    send(status.again(), &server)
+        .stdout_contains(&format!("sent {} via ", 7 - sent_before))
+        .run();
+    assert_everyone_once(&server);
+}

@@ -176,3 +176,73 @@ fn markup_in_a_name_is_escaped_in_the_html_file() {
     assert!(!html.contains("<script"));
     assert!(!html.contains("<b>Mallory"));
 }
+
+#[test]
+fn a_251_character_address_gets_a_short_file_name() {
+    let label = "d".repeat(60);
+    let long = format!(
+        "kate@{label}.{label}.{label}.{}.example.org",
+        "e".repeat(51)
+    );
+    assert_eq!(long.len(), 251);
+    let output = Test::fixture("minimal")
+        .write("subscribers.csv", format!("email,name\n{long},Kate\n"))
+        .args(["preview", "issue.yaml", "--out", "out"])
+        .stdout("wrote 1 message(s) to out (0 skipped)\n  open out/index.html\n")
+        .run();
+    let files = output.files("out");
+    assert_eq!(files.len(), 5, "{files:?}");
+    assert!(files.iter().all(|name| name.len() < 128), "{files:?}");
+}
+
+#[test]
+fn a_kelvin_sign_is_not_a_k_when_addresses_are_compared() {
+    // `\u{212A}ate` lower-cases to `kate` under Unicode rules, but mail systems fold only ASCII.
+    Test::fixture("minimal")
+        .write(
+            "subscribers.csv",
+            "email,name\nkate@example.org,Kate\n\u{212A}ate@example.org,Kelvin\nKATE@EXAMPLE.ORG,Kate again\n",
+        )
+        .args(["preview", "issue.yaml", "--out", "out"])
+        .stdout("wrote 2 message(s) to out (1 skipped)\n  open out/index.html\n")
+        .run();
+}
+
+#[test]
+fn the_browser_gets_no_secret_from_the_environment() {
+    let test = Test::fixture("minimal").env("NEWSLETTER_SMTP_PASSWORD", "hunter2-password");
+    // A stand-in for xdg-open, first on PATH, that writes down the environment it was given.
+    let bin = test.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let opener = bin.join("xdg-open");
+    std::fs::write(&opener, "#!/bin/sh\nenv > \"$PWD/opener-env\"\n").unwrap();
+    std::fs::set_permissions(&opener, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let output = test
+        .env("PATH", path)
+        .args(["preview", "issue.yaml", "--out", "out", "--open"])
+        .run();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !output.path("opener-env").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the opener was not started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let environment = output.read("opener-env");
+    assert!(environment.contains("PATH="), "{environment}");
+    assert!(
+        !environment.contains("NEWSLETTER_SMTP_PASSWORD"),
+        "{environment}"
+    );
+    assert!(
+        !environment.contains("NEWSLETTER_UNSUBSCRIBE_KEY"),
+        "{environment}"
+    );
+}

@@ -683,9 +683,11 @@ fn rejected_recipient_fails_exit_3_and_everyone_else_gets_one_message() {
     // No `data` record: the body was never sent.
     assert_eq!(li, [("failed".to_owned(), Some(rejection.to_owned()))]);
 
-    // A failure for good is not retried by the next run.
+    // A failure for good is not retried by the next run, which exits 3 as long as it stands.
     let output = send_in(output.again(), &server)
         .args(["--yes", "--report", "again.jsonl"])
+        .status(3)
+        .stdout_contains("\nunresolved: 1 recipient(s) failed, deferred or in doubt in earlier runs (`newsletter status` lists them)\n")
         .run();
     assert!(
         report_reasons(&output, "li.ming@example.com")
@@ -1027,4 +1029,30 @@ fn smtp_password_appears_in_no_output_and_no_file() {
             );
         }
     }
+}
+
+#[test]
+fn a_bad_sender_address_stops_the_send_before_anyone_is_recorded() {
+    let server = CaptureServer::start();
+    let list = include_str!("../../newsletters/list.yaml");
+    let broken = list.replace(
+        "address: bulletin@sin-singapore.example.org",
+        "address: '\"x>, <https://evil.example/u?\"@sin-singapore.example.org'",
+    );
+    let output = send_in(
+        Test::newsletters().write("newsletters/list.yaml", broken),
+        &server,
+    )
+    .arg("--yes")
+    .status(4)
+    .stderr_contains("`newsletters/list.yaml` line 7, column 3: field `from.address`: ")
+    .run();
+    assert_eq!(server.stats().messages, 0);
+    assert!(!output.path(JOURNAL).exists(), "a journal was written");
+    // Once the file is fixed, everyone gets the issue.
+    send_in(output.again().write("newsletters/list.yaml", list), &server)
+        .arg("--yes")
+        .stdout_contains("sent 7 via ")
+        .run();
+    assert_eq!(server.stats().messages, 7);
 }

@@ -5,7 +5,10 @@
 use std::{
     io::Write,
     path::PathBuf,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -26,7 +29,7 @@ use crate::{
     commands::load::Input,
     compose::unsubscribe::KeyUse,
     deliver::engine::{Engine, Stopped, Transport},
-    deliver::journal::{self, History, Journal},
+    deliver::journal::{self, History, Journal, State},
     deliver::relay::{Relay, RelaySettings},
     deliver::report::{Outcome, Recorder, Totals},
     error::{Error, ExitCode},
@@ -94,6 +97,11 @@ fn send(plan: &SendPlan, out: &mut dyn Write) -> Result<ExitCode, Error> {
     })?;
     let planned = plan.planned(eligible, tests.len());
 
+    // A message the sender's settings make unbuildable fails for everyone: find out now, before
+    // asking, connecting or recording anybody, with one built to the sender's own address.
+    let sender = Subscriber::ad_hoc(issue.list.file.from.address.address().clone());
+    mailing.message(&sender, std::time::SystemTime::now())?;
+
     let transport = transport(plan, &issue, planned, &relay, &protected)?;
     if let Some(journal) = &journal {
         journal.record(&journal::Entry::Run {
@@ -113,13 +121,17 @@ fn send(plan: &SendPlan, out: &mut dyn Write) -> Result<ExitCode, Error> {
     ));
 
     let started = Instant::now();
-    let early = deliver_all(plan, &engine, &audience, &issue, &history, tests, planned)?;
+    let (early, terminated) =
+        deliver_all(plan, &engine, &audience, &issue, &history, tests, planned);
     let elapsed = started.elapsed();
 
-    if let Some(journal) = &engine.journal {
-        journal.close()?;
-    }
-    engine.recorder.finish()?;
+    // The journal and the report are flushed however the run ended, so the report keeps every
+    // outcome the journal has.
+    let closed = engine.journal.as_ref().map_or(Ok(()), Journal::close);
+    let finished = engine.recorder.finish();
+    let early = early?;
+    closed?;
+    finished?;
     let totals = engine.recorder.counts.totals();
     let summary = Summary {
         issue: &issue,
@@ -142,7 +154,21 @@ fn send(plan: &SendPlan, out: &mut dyn Write) -> Result<ExitCode, Error> {
         test_send,
     };
     write_text(out, &summary.text())?;
-    conclude(out, plan, engine.stopped(), early, &totals)
+    let stopped = engine.stopped();
+    let unresolved = match &engine.journal {
+        Some(journal) => unresolved(&Journal::read(journal.path())?),
+        None => 0,
+    };
+    conclude(out, plan, stopped, early, &totals, terminated, unresolved)
+}
+
+/// How many recipients the journal (this run and every earlier one) leaves failed, deferred or
+/// in doubt: while any is, the send has not reached everyone, and exits 3.
+fn unresolved(history: &History) -> usize {
+    [State::Failed, State::Deferred, State::InDoubt]
+        .into_iter()
+        .map(|state| history.count(state))
+        .sum()
 }
 
 /// The exit code of a finished run, after a last line saying why it stopped, if it did.
@@ -152,9 +178,27 @@ fn conclude(
     stopped: Option<Stopped>,
     early: Option<Early>,
     totals: &Totals,
+    terminated: bool,
+    unresolved: usize,
 ) -> Result<ExitCode, Error> {
+    let partial = totals.has_problems() || unresolved > 0;
+    if unresolved > 0 && !totals.has_problems() {
+        write_text(
+            out,
+            &format!(
+                "unresolved: {unresolved} recipient(s) failed, deferred or in doubt in earlier runs (`newsletter status` lists them)\n"
+            ),
+        )?;
+    }
     match stopped {
         Some(Stopped::Failed(error)) => Err(error),
+        Some(Stopped::Interrupted) if terminated => {
+            write_text(
+                out,
+                "terminated (SIGTERM): deliveries under way were finished and recorded; run the same command again to continue\n",
+            )?;
+            Ok(ExitCode::Terminated)
+        }
         Some(Stopped::Interrupted) => {
             write_text(
                 out,
@@ -184,13 +228,13 @@ fn conclude(
                         plan.limit.unwrap_or(0)
                     ),
                 )?;
-                Ok(if totals.has_problems() {
+                Ok(if partial {
                     ExitCode::Partial
                 } else {
                     ExitCode::Success
                 })
             }
-            _ if totals.has_problems() => Ok(ExitCode::Partial),
+            _ if partial => Ok(ExitCode::Partial),
             _ => Ok(ExitCode::Success),
         },
     }
@@ -266,7 +310,8 @@ fn transport(
     }))
 }
 
-/// Streams recipients into the engine and runs it, with progress and Ctrl-C handling.
+/// Streams recipients into the engine and runs it, with progress and Ctrl-C handling; also
+/// says whether a SIGTERM (rather than Ctrl-C) stopped it.
 fn deliver_all(
     plan: &SendPlan,
     engine: &Arc<Engine>,
@@ -275,6 +320,31 @@ fn deliver_all(
     history: &History,
     tests: Vec<Subscriber>,
     planned: usize,
+) -> (Result<Option<Early>, Error>, bool) {
+    let terminated = Arc::new(AtomicBool::new(false));
+    let delivered = deliver(
+        plan,
+        engine,
+        audience,
+        issue,
+        history,
+        tests,
+        planned,
+        &terminated,
+    );
+    (delivered, terminated.load(Ordering::Acquire))
+}
+
+#[allow(clippy::too_many_arguments)] // `deliver_all`'s arguments and its SIGTERM flag.
+fn deliver(
+    plan: &SendPlan,
+    engine: &Arc<Engine>,
+    audience: &Audience,
+    issue: &Issue,
+    history: &History,
+    tests: Vec<Subscriber>,
+    planned: usize,
+    terminated: &Arc<AtomicBool>,
 ) -> Result<Option<Early>, Error> {
     // One thread runs every worker: the work is waiting on sockets and short bursts of message
     // building, and keeping it on one thread avoids cross-thread wake-ups (measured 20% faster
@@ -305,7 +375,10 @@ fn deliver_all(
         runtime.block_on(async {
             let verb = if plan.is_dry_run() { "built" } else { "sent" };
             let progress = Progress::start(plan.progress, engine, planned, verb);
-            let interrupts = tokio::spawn(prompt::watch_interrupts(Arc::clone(engine)));
+            let interrupts = tokio::spawn(prompt::watch_interrupts(
+                Arc::clone(engine),
+                Arc::clone(terminated),
+            ));
             engine.run(queue).await;
             interrupts.abort();
             progress.finish();

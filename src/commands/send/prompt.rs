@@ -1,10 +1,13 @@
 //! What `send` asks of the person at the terminal, and how it answers Ctrl-C: the
 //! confirmation before a real send, the SMTP password when the environment has none, and the
-//! first and second interrupt.
+//! first and second interrupt (Ctrl-C or SIGTERM).
 
 use std::{
     io::{IsTerminal, Write},
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
 use crate::{
@@ -14,21 +17,53 @@ use crate::{
     secret::Secret,
 };
 
-/// First Ctrl-C: stop taking recipients and let deliveries under way finish. Second: stop now
-/// (messages under way are then recorded as in doubt by their `data` records).
-pub(super) async fn watch_interrupts(engine: Arc<Engine>) {
-    if tokio::signal::ctrl_c().await.is_err() {
-        return;
+/// A signal that stops a send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// SIGINT: Ctrl-C at the terminal.
+    Interrupt,
+    /// SIGTERM: what `kill`, systemd and CI runners send.
+    Terminate,
+}
+
+/// Waits for the next Ctrl-C or SIGTERM; `None` if signals cannot be watched.
+async fn next_stop(terminate: &mut Option<tokio::signal::unix::Signal>) -> Option<Stop> {
+    let terminated = async {
+        match terminate {
+            Some(stream) => stream.recv().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        interrupted = tokio::signal::ctrl_c() => interrupted.ok().map(|()| Stop::Interrupt),
+        terminated = terminated => terminated.map(|()| Stop::Terminate),
     }
+}
+
+/// First Ctrl-C or SIGTERM: stop taking recipients and let deliveries under way finish (and
+/// set `terminated` for a SIGTERM, so the run exits 143 rather than 130). Second: stop now,
+/// with the report and journal flushed (messages under way are then recorded as in doubt by
+/// their `data` records).
+pub(super) async fn watch_interrupts(engine: Arc<Engine>, terminated: Arc<AtomicBool>) {
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let Some(first) = next_stop(&mut terminate).await else {
+        return;
+    };
+    terminated.store(first == Stop::Terminate, Ordering::Release);
     engine.interrupt();
     eprintln!("\nstopping: finishing the deliveries under way (press Ctrl-C again to abort now)");
-    if tokio::signal::ctrl_c().await.is_ok() {
+    if next_stop(&mut terminate).await.is_some() {
         if let Some(journal) = &engine.journal {
             let _ = journal.close();
         }
         let _ = engine.recorder.finish();
         eprintln!("aborted: messages that were being sent are recorded as in doubt");
-        std::process::exit(ExitCode::Interrupted.code());
+        let code = match first {
+            Stop::Interrupt => ExitCode::Interrupted,
+            Stop::Terminate => ExitCode::Terminated,
+        };
+        std::process::exit(code.code());
     }
 }
 
