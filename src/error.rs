@@ -282,8 +282,13 @@ const MAX_LISTED_PROBLEMS: usize = 20;
 impl Error {
     pub(crate) fn exit_code(&self) -> ExitCode {
         match self {
-            // A file the user named that is not there is a mistake in the input.
-            Error::Read { source, .. } if source.kind() == io::ErrorKind::NotFound => {
+            // A file the user named that is not there, or is a folder, is a mistake in the input.
+            Error::Read { source, .. }
+                if matches!(
+                    source.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::IsADirectory
+                ) =>
+            {
                 ExitCode::InvalidInput
             }
             Error::DocumentTooLarge { .. }
@@ -329,6 +334,9 @@ impl Error {
     /// message alone.
     pub(crate) fn hint(&self) -> Option<String> {
         match self {
+            Error::Read { source, .. } if source.kind() == io::ErrorKind::IsADirectory => Some(
+                "name a file inside the folder, e.g. newsletters/2019-06-uk-sg-mou.yaml".into(),
+            ),
             Error::DocumentInvalid { .. } => Some(
                 "the file format is described in README.md, section \"The files\""
                     .into(),

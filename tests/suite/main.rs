@@ -11,6 +11,7 @@ mod crash;
 mod dkim;
 mod fault_server;
 mod faults;
+mod friction;
 mod fuzz;
 mod harness;
 mod html;
