@@ -196,9 +196,6 @@ pub enum Error {
         relay: String,
     },
 
-    #[error("not sent: the answer was not yes")]
-    NotConfirmed,
-
     #[error("`--to`: {reason}")]
     TestAddress { reason: String },
 
@@ -320,7 +317,6 @@ impl Error {
             | Error::IssueChanged { .. }
             | Error::SmtpSession { .. }
             | Error::RelayFailing { .. }
-            | Error::NotConfirmed
             | Error::TokenInvalid { .. }
             | Error::Internal { .. }
             | Error::TemplateRender { .. }

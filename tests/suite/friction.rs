@@ -32,3 +32,61 @@ fn a_folder_named_as_the_issue_is_invalid_input_like_a_missing_file() {
         .stderr_contains("hint: name a file inside the folder")
         .run();
 }
+
+#[test]
+fn a_send_refused_for_want_of_a_terminal_leaves_no_journal() {
+    let output = Test::newsletters()
+        .unsubscribe_key()
+        .args(["send", MOU])
+        .status(2)
+        .stderr_contains("there is no terminal to confirm it")
+        .run();
+    assert!(
+        !output
+            .path("newsletters/2019-06-uk-sg-mou.journal")
+            .exists()
+    );
+}
+
+/// Answers `n` to the confirmation on a real terminal (a pseudo-terminal made by `script`).
+#[test]
+fn declining_the_prompt_cancels_with_exit_0_and_leaves_no_journal() {
+    // A run that only prints the version, to get a folder holding the sample newsletters.
+    let output = Test::newsletters().arg("--version").run();
+    let folder = output.path("");
+    let mut child = std::process::Command::new("script")
+        .args(["-qec"])
+        .arg(format!(
+            "{} send {MOU} --progress none",
+            env!("CARGO_BIN_EXE_newsletter")
+        ))
+        .arg("/dev/null")
+        .current_dir(&folder)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env(
+            "NEWSLETTER_UNSUBSCRIBE_KEY",
+            crate::harness::UNSUBSCRIBE_KEY,
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cannot run `script` (util-linux)");
+    std::io::Write::write_all(child.stdin.as_mut().expect("stdin is piped"), b"n\n")
+        .expect("cannot answer the prompt");
+    let result = child.wait_with_output().expect("cannot wait for `script`");
+    let terminal = String::from_utf8_lossy(&result.stdout);
+    assert_eq!(result.status.code(), Some(0), "{terminal}");
+    assert!(
+        terminal.contains("via 127.0.0.1:1025 (no TLS)? [y/N] ")
+            && terminal.contains("Cancelled; nothing was sent"),
+        "{terminal}"
+    );
+    assert!(!terminal.contains("error"), "{terminal}");
+    assert!(
+        !output
+            .path("newsletters/2019-06-uk-sg-mou.journal")
+            .exists()
+    );
+}

@@ -68,7 +68,9 @@ fn send(plan: &SendPlan, out: &mut dyn Write) -> Result<ExitCode, Error> {
     }
     let relay = Relay::parse(&plan.relay.url)?;
 
-    let (journal, history) = open_journal(plan, &issue)?;
+    // What earlier runs recorded, read without taking the journal: a send that is refused or
+    // cancelled at the prompt leaves no journal behind.
+    let history = read_history(plan, &issue)?;
 
     // Pass 1: validate every row and count who would be sent to now.
     let tests = test_recipients(plan.test_addresses(), &audience, &issue)?;
@@ -85,7 +87,11 @@ fn send(plan: &SendPlan, out: &mut dyn Write) -> Result<ExitCode, Error> {
     })?;
     let planned = plan.planned(eligible, tests.len());
 
-    let transport = transport(plan, &issue, planned, &relay)?;
+    let Some(transport) = transport(plan, &issue, planned, &relay)? else {
+        write_text(out, "Cancelled; nothing was sent\n")?;
+        return Ok(ExitCode::Success);
+    };
+    let (journal, history) = open_journal(plan, &issue, history)?;
     if let Some(journal) = &journal {
         journal.record(&journal::Entry::Run {
             relay: relay.to_string(),
@@ -187,21 +193,27 @@ fn conclude(
     }
 }
 
-/// The journal of a real send (locked for this run) and what earlier runs recorded. A dry run
-/// reads the journal to show what a real send would do now; a test send ignores it, since a
-/// test does not count as the issue being sent.
-fn open_journal(plan: &SendPlan, issue: &Issue) -> Result<(Option<Journal>, History), Error> {
+/// What earlier runs recorded, to count who would be sent to now. A test send ignores the
+/// journal, since a test does not count as the issue being sent.
+fn read_history(plan: &SendPlan, issue: &Issue) -> Result<History, Error> {
     let path = plan.journal.path_for(&issue.path);
     match plan.mode {
-        Mode::Test { .. } => Ok((None, History::default())),
-        Mode::DryRun { .. } => {
-            let history = if path.exists() {
-                Journal::read(&path)?
-            } else {
-                History::default()
-            };
-            Ok((None, history))
-        }
+        Mode::Test { .. } => Ok(History::default()),
+        Mode::DryRun { .. } | Mode::Real { .. } if path.exists() => Journal::read(&path),
+        Mode::DryRun { .. } | Mode::Real { .. } => Ok(History::default()),
+    }
+}
+
+/// The journal of a real send, locked for this run, with what earlier runs recorded (read
+/// again under the lock). A dry run and a test send keep `read` and write no journal.
+fn open_journal(
+    plan: &SendPlan,
+    issue: &Issue,
+    read: History,
+) -> Result<(Option<Journal>, History), Error> {
+    let path = plan.journal.path_for(&issue.path);
+    match plan.mode {
+        Mode::Test { .. } | Mode::DryRun { .. } => Ok((None, read)),
         Mode::Real { .. } => {
             let (journal, history) = Journal::open(
                 &path,
@@ -214,13 +226,14 @@ fn open_journal(plan: &SendPlan, issue: &Issue) -> Result<(Option<Journal>, Hist
     }
 }
 
-/// The dry-run transport, or the relay after confirmation and with its password.
+/// The dry-run transport, or the relay after confirmation and with its password; `None` when
+/// the person at the terminal did not confirm.
 fn transport(
     plan: &SendPlan,
     issue: &Issue,
     planned: usize,
     relay: &Relay,
-) -> Result<Transport, Error> {
+) -> Result<Option<Transport>, Error> {
     if let Mode::DryRun { out } = &plan.mode {
         if let Some(folder) = out {
             std::fs::create_dir_all(folder).map_err(|source| Error::Write {
@@ -228,12 +241,12 @@ fn transport(
                 source,
             })?;
         }
-        return Ok(Transport::DryRun { out: out.clone() });
+        return Ok(Some(Transport::DryRun { out: out.clone() }));
     }
-    if plan.asks_before_sending(planned) {
-        prompt::confirm(issue, planned, relay)?;
+    if plan.asks_before_sending(planned) && !prompt::confirm(issue, planned, relay)? {
+        return Ok(None);
     }
-    Ok(Transport::Smtp(RelaySettings {
+    Ok(Some(Transport::Smtp(RelaySettings {
         password: prompt::password(relay)?,
         helo: plan
             .relay
@@ -243,7 +256,7 @@ fn transport(
         ca_file: plan.relay.ca_file.clone(),
         timeout: plan.relay.timeout,
         relay: relay.clone(),
-    }))
+    })))
 }
 
 /// Streams recipients into the engine and runs it, with progress and Ctrl-C handling.
