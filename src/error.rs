@@ -217,6 +217,9 @@ pub enum Error {
     #[error("{reason}")]
     TokenArguments { reason: String },
 
+    #[error("there is no command `{command}` to show the manual page of")]
+    ManPageUnknown { command: String },
+
     #[error("cannot render the `{template}` template")]
     TemplateRender {
         template: &'static str,
@@ -308,7 +311,8 @@ impl Error {
             | Error::SmtpPasswordMissing { .. }
             | Error::ConfirmationNeeded { .. }
             | Error::TestAddress { .. }
-            | Error::TokenArguments { .. } => ExitCode::Usage,
+            | Error::TokenArguments { .. }
+            | Error::ManPageUnknown { .. } => ExitCode::Usage,
             Error::Read { .. }
             | Error::Write { .. }
             | Error::JournalWrite { .. }
@@ -371,6 +375,9 @@ impl Error {
                 "set {} in the environment of the command",
                 crate::env::SMTP_PASSWORD
             )),
+            Error::ManPageUnknown { .. } => Some(
+                "the commands are check, preview, send, status, token, completions and man".into(),
+            ),
             Error::ConfirmationNeeded { .. } => {
                 Some("add --yes to send without asking, or --dry-run to see what would be sent".into())
             }

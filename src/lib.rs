@@ -26,7 +26,7 @@ pub(crate) mod units;
 
 use std::ffi::OsString;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::FromArgMatches;
 
 /// Runs the command line `args` (program name first) and returns the process exit code.
 pub fn run<I, T>(args: I) -> i32
@@ -34,8 +34,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let command = cli::Arguments::command().after_help(error::ExitCode::help());
-    let parsed = command
+    let parsed = cli::command()
         .try_get_matches_from(args)
         .and_then(|matches| cli::Arguments::from_arg_matches(&matches));
     let arguments = match parsed {

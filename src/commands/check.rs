@@ -63,7 +63,10 @@ pub(crate) fn run(arguments: &CheckArguments, out: &mut dyn Write) -> Result<Exi
         issue,
         mailing,
         audience,
-    } = Input::load(&InputFiles::from(&arguments.input), KeyUse::Preview)?;
+    } = Input::load(
+        &InputFiles::new(&arguments.input, &arguments.signing),
+        KeyUse::Preview,
+    )?;
     let now = SystemTime::now();
     let mut largest = Largest::default();
     let mut message_lints = MessageLints::default();

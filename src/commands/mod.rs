@@ -2,7 +2,9 @@
 //! ([`crate::input`], [`crate::compose`], [`crate::deliver`]) that do the work.
 
 pub(crate) mod check;
+pub(crate) mod completions;
 pub(crate) mod load;
+pub(crate) mod man;
 pub(crate) mod preview;
 pub(crate) mod send;
 pub(crate) mod status;
@@ -23,5 +25,7 @@ pub(crate) fn execute(command: Command) -> Result<ExitCode, Error> {
         Command::Send(arguments) => send::run(&arguments, &mut out),
         Command::Status(arguments) => status::run(&arguments, &mut out),
         Command::Token(arguments) => token::run(&arguments, &mut out),
+        Command::Completions(arguments) => completions::run(&arguments, &mut out),
+        Command::Man(arguments) => man::run(&arguments, &mut out),
     }
 }

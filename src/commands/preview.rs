@@ -50,7 +50,10 @@ pub(crate) fn run(arguments: &PreviewArguments, out: &mut dyn Write) -> Result<E
         issue,
         mailing,
         audience,
-    } = Input::load(&InputFiles::from(&arguments.input), KeyUse::Preview)?;
+    } = Input::load(
+        &InputFiles::new(&arguments.input, &arguments.signing),
+        KeyUse::Preview,
+    )?;
     let wanted = arguments.for_email.as_deref().map(AddressKey::of);
     // A first pass validates every row (and finds the --for subscriber), so nothing is written
     // for a broken list or an address that gets no message.

@@ -90,3 +90,95 @@ fn declining_the_prompt_cancels_with_exit_0_and_leaves_no_journal() {
             .exists()
     );
 }
+
+#[test]
+fn bash_completion_script_registers_the_commands() {
+    let output = Test::new().args(["completions", "bash"]).run();
+    std::fs::write(output.path("newsletter.bash"), &output.stdout).unwrap();
+    // Load the script in a real bash and ask it to complete `newsletter st`.
+    let completed = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(
+            "source ./newsletter.bash && complete -p newsletter >/dev/null && \
+             COMP_WORDS=(newsletter st) COMP_CWORD=1 COMP_LINE='newsletter st' COMP_POINT=13 \
+             && _newsletter newsletter st newsletter && printf '%s\\n' \"${COMPREPLY[@]}\"",
+        )
+        .current_dir(output.path(""))
+        .output()
+        .expect("cannot run bash");
+    let words = String::from_utf8_lossy(&completed.stdout);
+    assert!(completed.status.success(), "{completed:?}");
+    assert_eq!(words.trim(), "status");
+}
+
+#[test]
+fn completions_exist_for_every_shell_named_in_the_help() {
+    for (shell, marker) in [
+        ("zsh", "#compdef newsletter"),
+        ("fish", "complete -c newsletter"),
+        ("powershell", "Register-ArgumentCompleter"),
+        ("elvish", "edit:completion:arg-completer[newsletter]"),
+    ] {
+        Test::new()
+            .args(["completions", shell])
+            .stdout_contains(marker)
+            .run();
+    }
+}
+
+#[test]
+fn man_pages_cover_the_program_and_each_command() {
+    Test::new()
+        .arg("man")
+        .stdout_contains(".TH newsletter 1")
+        .stdout_contains("newsletter\\-send(1)")
+        .stdout_contains("Exit codes:")
+        .run();
+    Test::new()
+        .args(["man", "send"])
+        .stdout_contains(".TH newsletter-send 1")
+        .stdout_contains("\\fB\\-\\-smtp\\fR")
+        .run();
+    Test::new()
+        .args(["man", "sned"])
+        .status(2)
+        .stderr_contains("error: there is no command `sned` to show the manual page of\n")
+        .run();
+}
+
+#[test]
+fn status_help_lists_only_what_status_uses_within_80_columns() {
+    let output = Test::new().args(["status", "--help"]).run();
+    assert!(!output.stdout.contains("--dkim-key"), "{}", output.stdout);
+    assert!(output.stdout.contains("--journal"));
+    for line in output.stdout.lines() {
+        assert!(line.chars().count() <= 80, "{line:?}");
+    }
+}
+
+/// What `cargo install --path .` does, without the minutes of a release build: the binary
+/// alone, copied to a folder outside the repository, with a copy of the newsletter files, does
+/// the dry run and the preview (its templates are compiled in; it reads nothing of the checkout).
+#[test]
+fn the_binary_alone_works_outside_the_checkout() {
+    let installed = tempfile::Builder::new()
+        .prefix("newsletter-install")
+        .tempdir()
+        .expect("cannot create a temporary folder");
+    let program = installed.path().join("newsletter");
+    std::fs::copy(env!("CARGO_BIN_EXE_newsletter"), &program).expect("cannot copy the binary");
+    let output = Test::newsletters()
+        .program(&program)
+        .unsubscribe_key()
+        .args(["send", MOU, "--dry-run", "--out", "eml"])
+        .stdout_contains("dry run: 7 message(s) built for 2019-06-uk-sg-mou")
+        .run();
+    assert_eq!(output.files("eml").len(), 7);
+    let preview = output
+        .again()
+        .program(&program)
+        .unsubscribe_key()
+        .args(["preview", MOU, "--out", "out"])
+        .run();
+    assert!(preview.read("out/index.html").contains("2019-06-uk-sg-mou"));
+}

@@ -54,6 +54,8 @@ pub(crate) struct Test {
     stderr: Option<String>,
     stderr_contains: Vec<String>,
     timeout: Duration,
+    /// The binary to run, if not the one cargo built.
+    program: Option<PathBuf>,
 }
 
 /// What a run produced, with the folder it ran in.
@@ -113,6 +115,7 @@ impl Test {
             stderr: None,
             stderr_contains: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
+            program: None,
         }
     }
 
@@ -234,10 +237,20 @@ impl Test {
         self
     }
 
+    /// Runs this copy of the binary instead of the one cargo built (an installed copy, say).
+    pub(crate) fn program(mut self, path: impl Into<PathBuf>) -> Test {
+        self.program = Some(path.into());
+        self
+    }
+
     /// The command this test runs: the binary, in the test's folder, with a scrubbed
     /// environment.
     fn command(&self) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_newsletter"));
+        let program = self
+            .program
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_newsletter")));
+        let mut command = Command::new(program);
         command
             .args(&self.args)
             .current_dir(self.tempdir.path())

@@ -197,11 +197,10 @@ fn conclude(
 /// journal, since a test does not count as the issue being sent.
 fn read_history(plan: &SendPlan, issue: &Issue) -> Result<History, Error> {
     let path = plan.journal.path_for(&issue.path);
-    match plan.mode {
-        Mode::Test { .. } => Ok(History::default()),
-        Mode::DryRun { .. } | Mode::Real { .. } if path.exists() => Journal::read(&path),
-        Mode::DryRun { .. } | Mode::Real { .. } => Ok(History::default()),
+    if matches!(plan.mode, Mode::Test { .. }) || !path.exists() {
+        return Ok(History::default());
     }
+    Journal::read(&path)
 }
 
 /// The journal of a real send, locked for this run, with what earlier runs recorded (read

@@ -112,7 +112,7 @@ impl SendPlan {
             OnChange::Refuse
         };
         SendPlan {
-            files: InputFiles::from(&arguments.input),
+            files: InputFiles::new(&arguments.input, &arguments.signing),
             mode,
             journal: JournalPolicy {
                 path: arguments.journal.clone(),
