@@ -172,6 +172,9 @@ pub enum Error {
         message: String,
     },
 
+    #[error("{relay}: cannot reach the relay: {message}")]
+    RelayUnreachable { relay: String, message: String },
+
     #[error(
         "{relay}: the relay keeps failing ({failures} temporary failures in a row; the last: {last})"
     )]
@@ -234,9 +237,6 @@ pub enum Error {
         email: String,
         source: lettre::error::Error,
     },
-
-    #[error("cannot open `{}` in a browser", path.display())]
-    BrowserOpen { path: PathBuf, source: io::Error },
 
     #[error("{}", check_verdict(*errors, *warnings, *denied))]
     CheckFailed {
@@ -321,12 +321,12 @@ impl Error {
             | Error::IssueChanged { .. }
             | Error::SmtpSession { .. }
             | Error::RelayFailing { .. }
+            | Error::RelayUnreachable { .. }
             | Error::TokenInvalid { .. }
             | Error::Internal { .. }
             | Error::TemplateRender { .. }
             | Error::CssInline { .. }
-            | Error::MessageBuild { .. }
-            | Error::BrowserOpen { .. } => ExitCode::Failure,
+            | Error::MessageBuild { .. } => ExitCode::Failure,
         }
     }
 
@@ -368,6 +368,10 @@ impl Error {
             Error::SmtpSession { kind: "TLS", .. } => Some(
                 "port 465 uses `smtps://`, port 587 uses `smtp://HOST:587?tls=required`; for a private CA pass --ca-file".into(),
             ),
+            Error::RelayUnreachable { .. } => Some(format!(
+                "is the relay running? Nothing was sent. Check the host and port of --smtp ({}, or `relay:` in the list file), e.g. smtp://127.0.0.1:1025 for a local MailHog",
+                crate::env::SMTP_URL
+            )),
             Error::RelayFailing { .. } => Some(
                 "everything done so far is in the journal; run the same command again to continue when the relay is back".into(),
             ),

@@ -49,7 +49,7 @@ where
     match commands::execute(arguments.command) {
         Ok(code) => code.code(),
         Err(error) => {
-            eprintln!("{}", error::Report(&error));
+            commands::style::report(&error);
             error.exit_code().code()
         }
     }

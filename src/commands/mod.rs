@@ -8,6 +8,7 @@ pub(crate) mod man;
 pub(crate) mod preview;
 pub(crate) mod send;
 pub(crate) mod status;
+pub(crate) mod style;
 pub(crate) mod token;
 
 use crate::{

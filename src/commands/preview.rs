@@ -7,14 +7,17 @@ use std::{
     io::Write,
     path::{Path, PathBuf},
     process::{Command, Stdio},
-    time::SystemTime,
+    time::{Duration, Instant, SystemTime},
 };
 
 use askama::Template;
 
 use crate::{
     cli::PreviewArguments,
-    commands::load::{Input, InputFiles},
+    commands::{
+        load::{Input, InputFiles},
+        style,
+    },
     compose::mailing::Mailing,
     compose::unsubscribe::KeyUse,
     error::{Error, ExitCode},
@@ -79,9 +82,9 @@ pub(crate) fn run(arguments: &PreviewArguments, out: &mut dyn Write) -> Result<E
         });
     }
     for warning in &checked.warnings {
-        eprintln!(
-            "warning: `{}` {warning}",
-            audience.subscribers_path.display()
+        style::warning(
+            None,
+            &format!("`{}` {warning}", audience.subscribers_path.display()),
         );
     }
 
@@ -141,10 +144,10 @@ pub(crate) fn run(arguments: &PreviewArguments, out: &mut dyn Write) -> Result<E
         source,
     })?;
     for note in mailing.notes() {
-        eprintln!("note: {note}");
+        style::note(&note);
     }
     if arguments.open {
-        open_in_browser(&index_path)?;
+        open_in_browser(&index_path);
     }
     Ok(ExitCode::Success)
 }
@@ -182,23 +185,51 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     })
 }
 
-/// Opens `path` with the desktop's handler (`xdg-open`, `open` on macOS).
-fn open_in_browser(path: &Path) -> Result<(), Error> {
+/// How long the opener may take to say it failed; one still running after this is taken to
+/// have started a browser (some wait for the browser to close).
+const OPENER_GRACE: Duration = Duration::from_secs(3);
+
+/// Opens `path` with the desktop's handler (`xdg-open`, `open` on macOS). A machine without a
+/// desktop is not an error: the preview is written, so the user is told where it is instead.
+fn open_in_browser(path: &Path) {
     let opener = if cfg!(target_os = "macos") {
         "open"
     } else {
         "xdg-open"
     };
     let absolute: PathBuf = fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
-    Command::new(opener)
+    let failure = match Command::new(opener)
         .arg(&absolute)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .map(drop)
-        .map_err(|source| Error::BrowserOpen {
-            path: absolute,
-            source,
-        })
+    {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            Some(format!("`{opener}` is not installed"))
+        }
+        Err(error) => Some(format!("`{opener}` did not start: {error}")),
+        Ok(mut child) => {
+            let started = Instant::now();
+            loop {
+                match child.try_wait() {
+                    Ok(Some(status)) if status.success() => break None,
+                    Ok(Some(status)) => break Some(format!("`{opener}` failed ({status})")),
+                    Ok(None) if started.elapsed() < OPENER_GRACE => {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    Ok(None) | Err(_) => break None,
+                }
+            }
+        }
+    };
+    if let Some(reason) = failure {
+        style::warning(
+            None,
+            &format!(
+                "could not open a browser ({reason}); open {} yourself",
+                absolute.display()
+            ),
+        );
+    }
 }

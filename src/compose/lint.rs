@@ -57,11 +57,17 @@ pub(crate) struct Lint {
 
 impl fmt::Display for Lint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "warning[{}]: ", self.rule)?;
-        if let Some(location) = &self.location {
-            write!(f, "{location}: ")?;
+        write!(f, "warning[{}]: {}", self.rule, self.text())
+    }
+}
+
+impl Lint {
+    /// The warning without its `warning[rule]:` prefix: where, then what.
+    pub(crate) fn text(&self) -> String {
+        match &self.location {
+            Some(location) => format!("{location}: {}", self.message),
+            None => self.message.clone(),
         }
-        f.write_str(&self.message)
     }
 }
 

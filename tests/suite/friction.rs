@@ -182,3 +182,157 @@ fn the_binary_alone_works_outside_the_checkout() {
         .run();
     assert!(preview.read("out/index.html").contains("2019-06-uk-sg-mou"));
 }
+
+/// A port on 127.0.0.1 that nothing listens on (bound, then released).
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("cannot bind");
+    listener.local_addr().expect("no address").port()
+}
+
+#[test]
+fn a_relay_that_is_not_running_stops_the_run_at_once_naming_it() {
+    let port = closed_port();
+    let started = std::time::Instant::now();
+    let output = Test::newsletters()
+        .unsubscribe_key()
+        .args(["send", MOU, "--yes", "--progress", "none", "--smtp"])
+        .arg(format!("smtp://127.0.0.1:{port}"))
+        .status(1)
+        .stderr_contains(&format!(
+            "error: 127.0.0.1:{port} (no TLS): cannot reach the relay: cannot connect to 127.0.0.1:{port}: Connection refused"
+        ))
+        .stderr_contains("hint: is the relay running? Nothing was sent. Check the host and port of --smtp")
+        .timeout(std::time::Duration::from_secs(20))
+        .run();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // Nobody is recorded as deferred: the next run, against a running relay, sends to everyone.
+    let journal = output.read("newsletters/2019-06-uk-sg-mou.journal");
+    assert!(!journal.contains("deferred"), "{journal}");
+}
+
+#[test]
+fn an_unknown_relay_host_stops_a_test_send_at_once() {
+    Test::newsletters()
+        .unsubscribe_key()
+        .args(["send", MOU, "--to", "me@example.org", "--progress", "none"])
+        .args(["--smtp", "smtp://relay.invalid:2525"])
+        .status(1)
+        .stderr_contains("error: relay.invalid:2525 (STARTTLS if offered): cannot reach the relay: cannot connect to relay.invalid:2525")
+        .stderr_contains("hint: is the relay running?")
+        .timeout(std::time::Duration::from_secs(20))
+        .run();
+}
+
+/// A relay that answers the first `RCPT` with 451: while the recipient waits to be retried
+/// (more than the 5 s between progress lines), the line says why.
+#[test]
+fn the_progress_line_says_why_a_send_is_waiting() {
+    use crate::fault_server::{Answer, FaultServer, Script, Step};
+    let server = FaultServer::start(Script::new(|step| match step {
+        Step::Rcpt { attempt: 0, .. } => Answer::Say("451 4.3.0 Greylisted, try again later"),
+        _ => Answer::Accept,
+    }));
+    Test::fixture("minimal")
+        .write("readers.csv", "email,name\nreader@example.org,Reader\n")
+        .args([
+            "send",
+            "issue.yaml",
+            "--subscribers",
+            "readers.csv",
+            "--yes",
+        ])
+        .args(["--progress", "lines", "--retry-delay", "5500ms", "--smtp"])
+        .arg(server.url())
+        .stdout_contains("sent 1 via")
+        .stderr_contains(
+            "0/1 sent 0; waiting to retry: 451 4.3.0 Greylisted, try again later (at RCPT TO)\n",
+        )
+        .run();
+}
+
+#[test]
+fn a_small_send_shows_no_rate_and_its_summary_labels_align() {
+    let output = Test::newsletters()
+        .unsubscribe_key()
+        .args(["send", MOU, "--dry-run"])
+        .run();
+    let first = output.stdout.lines().next().unwrap();
+    assert!(!first.contains("/s"), "a rate for 7 messages: {first}");
+    // Every `  label:  value` line has its value in the same column.
+    let columns: Vec<usize> = output
+        .stdout
+        .lines()
+        .filter(|line| line.starts_with("  ") && line.contains(": "))
+        .map(|line| {
+            line.find(": ").unwrap() + 2 + line[line.find(": ").unwrap() + 2..].len()
+                - line[line.find(": ").unwrap() + 2..].trim_start().len()
+        })
+        .collect();
+    assert!(columns.len() >= 3, "{}", output.stdout);
+    assert!(
+        columns.iter().all(|column| *column == columns[0]),
+        "{}",
+        output.stdout
+    );
+}
+
+#[test]
+fn error_and_warning_prefixes_are_coloured_only_when_wanted() {
+    let coloured = Test::fixture("minimal")
+        .with_fixture("lint-broken")
+        .env("CLICOLOR_FORCE", "1")
+        .args(["check", "issue.yaml"])
+        .stderr_contains("\u{1b}[1m\u{1b}[33mwarning[")
+        .run();
+    assert!(
+        coloured.stderr.contains("\u{1b}[0m "),
+        "{}",
+        coloured.stderr
+    );
+    Test::newsletters()
+        .env("CLICOLOR_FORCE", "1")
+        .args(["check", "newsletters/missing.yaml"])
+        .status(4)
+        .stderr_contains(
+            "\u{1b}[1m\u{1b}[31merror:\u{1b}[0m cannot read `newsletters/missing.yaml`",
+        )
+        .run();
+    let plain = Test::fixture("minimal")
+        .with_fixture("lint-broken")
+        .env("CLICOLOR_FORCE", "1")
+        .env("NO_COLOR", "1")
+        .args(["check", "issue.yaml"])
+        .stderr_contains("warning[")
+        .run();
+    assert!(!plain.stderr.contains('\u{1b}'), "{}", plain.stderr);
+}
+
+/// `preview --open` where `xdg-open` is missing, or fails as it does without a desktop: the
+/// preview is written, the run succeeds, and the user is told where the index is.
+#[test]
+fn preview_open_without_a_desktop_says_where_the_preview_is() {
+    let output = Test::preview_mou(&["--open"])
+        .env("PATH", "no-such-folder")
+        .stderr_contains("warning: could not open a browser (`xdg-open` is not installed); open ")
+        .run();
+    let index = std::fs::canonicalize(output.path("out/index.html")).unwrap();
+    assert!(
+        output
+            .stderr
+            .contains(&format!("open {} yourself\n", index.display())),
+        "{}",
+        output.stderr
+    );
+
+    Test::preview_mou(&["--open"])
+        .executable("bin/xdg-open", "#!/bin/sh\nexit 3\n")
+        .env("PATH", "bin")
+        .stderr_contains(
+            "warning: could not open a browser (`xdg-open` failed (exit status: 3)); open ",
+        )
+        .run();
+}

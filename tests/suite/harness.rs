@@ -203,6 +203,17 @@ impl Test {
         self
     }
 
+    /// Writes an executable file (a script standing in for a program) into the folder.
+    #[cfg(unix)]
+    pub(crate) fn executable(self, path: impl AsRef<Path>, contents: &str) -> Test {
+        use std::os::unix::fs::PermissionsExt as _;
+        let full = self.tempdir.path().join(&path);
+        let test = self.write(path, contents);
+        fs::set_permissions(&full, fs::Permissions::from_mode(0o755))
+            .unwrap_or_else(|error| panic!("cannot make {} executable: {error}", full.display()));
+        test
+    }
+
     /// The exit status the run must end with (default 0).
     pub(crate) fn status(mut self, code: i32) -> Test {
         self.status = code;
