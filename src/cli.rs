@@ -39,7 +39,7 @@ pub(crate) enum Command {
     Send(SendArguments),
 
     /// Show what the send journal records: sent, failed, deferred, in doubt
-    #[command(after_help = "Example:\n  newsletter status newsletters/2019-06-uk-sg-mou.yaml")]
+    #[command(after_help = STATUS_EXAMPLES)]
     Status(StatusArguments),
 
     /// Print or verify the unsubscribe token of an address
@@ -88,6 +88,13 @@ pub(crate) struct CompletionsArguments {
 
 // Examples are written out by hand, one command a line within 80 columns (a long one is
 // continued with `\` between options, never wrapped inside one); a test parses each of them.
+
+const STATUS_EXAMPLES: &str = "\
+Examples:
+  newsletter status newsletters/2019-06-uk-sg-mou.yaml
+  newsletter status newsletters/2019-06-uk-sg-mou.yaml --json
+
+Times are local, to the second, with the offset from UTC.";
 
 const PREVIEW_EXAMPLES: &str = "\
 Examples:
@@ -280,6 +287,10 @@ pub(crate) struct StatusArguments {
     /// The journal to read [default: ISSUE.journal beside the issue]
     #[arg(long, value_name = "FILE", env = env::JOURNAL)]
     pub(crate) journal: Option<PathBuf>,
+
+    /// Print one JSON object (counts, and each recipient who failed, is deferred or in doubt)
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]

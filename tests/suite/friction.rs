@@ -336,3 +336,101 @@ fn preview_open_without_a_desktop_says_where_the_preview_is() {
         )
         .run();
 }
+
+/// A send where reader 2 is refused for good and reader 3 is turned away until the retries run
+/// out; then `status`, in Singapore time.
+#[test]
+fn status_lists_who_needs_attention_in_local_time_and_agrees_with_the_summary() {
+    use crate::fault_server::{Answer, FaultServer, Script, Step};
+    let server = FaultServer::start(Script::new(|step| match step {
+        Step::Rcpt {
+            to: "reader2@example.org",
+            ..
+        } => Answer::Say("550 5.1.1 No such user"),
+        Step::Rcpt {
+            to: "reader3@example.org",
+            ..
+        } => Answer::Say("451 4.3.0 Try again later"),
+        _ => Answer::Accept,
+    }));
+    let readers =
+        "email,name\nreader1@example.org,One\nreader2@example.org,Two\nreader3@example.org,Three\n";
+    let sent = Test::fixture("minimal")
+        .write("readers.csv", readers)
+        .args([
+            "send",
+            "issue.yaml",
+            "--subscribers",
+            "readers.csv",
+            "--yes",
+        ])
+        .args([
+            "--progress",
+            "none",
+            "--retries",
+            "1",
+            "--retry-delay",
+            "10ms",
+        ])
+        .args(["--concurrency", "1", "--smtp"])
+        .arg(server.url())
+        .status(3)
+        .stdout_contains("sent 1, failed 1, deferred 1 via ")
+        .run();
+    assert!(!sent.stdout.contains("not sent yet"), "{}", sent.stdout);
+    let status = sent
+        .again()
+        .unsubscribe_key()
+        .env("TZ", "SGT-8")
+        .args(["status", "issue.yaml", "--subscribers", "readers.csv"])
+        .stdout_contains(
+            "  sent:          1\n  failed:        1\n  deferred:      1\n  in doubt:      0\n  not sent yet:  0 on the current subscriber list\n",
+        )
+        .stdout_contains("failed (not retried):\n  reader2@example.org  550 5.1.1 No such user (at RCPT TO)  (")
+        .stdout_contains("deferred (retried by the next send):\n  reader3@example.org  451 4.3.0 Try again later (at RCPT TO)  (")
+        .run();
+    // `(2026-12-02 14:05:03 +08:00)`: to the second, with the zone's offset.
+    for line in status
+        .stdout
+        .lines()
+        .filter(|line| line.ends_with(')') && line.contains("@"))
+    {
+        let time = &line[line.rfind('(').unwrap() + 1..line.len() - 1];
+        assert_eq!(time.len(), "2026-12-02 14:05:03 +08:00".len(), "{line}");
+        assert!(time.ends_with(" +08:00"), "{line}");
+    }
+    let json = status
+        .again()
+        .unsubscribe_key()
+        .env("TZ", "SGT-8")
+        .args([
+            "status",
+            "issue.yaml",
+            "--subscribers",
+            "readers.csv",
+            "--json",
+        ])
+        .run();
+    let value: serde_json::Value = serde_json::from_str(&json.stdout).expect("one JSON object");
+    assert_eq!(
+        (
+            &value["sent"],
+            &value["failed"],
+            &value["deferred"],
+            &value["not_sent_yet"]
+        ),
+        (&1.into(), &1.into(), &1.into(), &0.into())
+    );
+    let recipients = value["recipients"].as_array().unwrap();
+    assert_eq!(recipients.len(), 2, "{value}");
+    let deferred = recipients
+        .iter()
+        .find(|r| r["state"] == "deferred")
+        .unwrap();
+    assert_eq!(deferred["email"], "reader3@example.org");
+    assert_eq!(deferred["reply"], "451 4.3.0 Try again later (at RCPT TO)");
+    assert!(
+        deferred["time"].as_str().unwrap().ends_with("+08:00"),
+        "{value}"
+    );
+}
