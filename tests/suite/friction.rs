@@ -393,7 +393,7 @@ fn status_lists_who_needs_attention_in_local_time_and_agrees_with_the_summary() 
     for line in status
         .stdout
         .lines()
-        .filter(|line| line.ends_with(')') && line.contains("@"))
+        .filter(|line| line.ends_with(')') && line.contains('@'))
     {
         let time = &line[line.rfind('(').unwrap() + 1..line.len() - 1];
         assert_eq!(time.len(), "2026-12-02 14:05:03 +08:00".len(), "{line}");
