@@ -120,6 +120,10 @@ Examples:
   # A test to yourself through a local MailHog (smtp://127.0.0.1:1025)
   newsletter send newsletters/2019-06-uk-sg-mou.yaml --to you@example.org
 
+  # A test to the list's reviewers, as one subscriber would see it
+  newsletter send newsletters/2019-06-uk-sg-mou.yaml --test \\
+      --as zoe.martin@example.org
+
   # The real send over STARTTLS, with the password from the environment
   NEWSLETTER_SMTP_PASSWORD=... newsletter send \\
       newsletters/2019-06-uk-sg-mou.yaml \\
@@ -187,6 +191,7 @@ pub(crate) struct PreviewArguments {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("test_target").args(["to", "test"]).multiple(true)))]
 pub(crate) struct SendArguments {
     #[command(flatten)]
     pub(crate) input: InputArguments,
@@ -203,9 +208,10 @@ pub(crate) struct SendArguments {
     pub(crate) out: Option<PathBuf>,
 
     /// The SMTP relay: smtp://HOST:PORT, smtp://HOST:587?tls=required, smtps://HOST:465, with
-    /// an optional USER@ before the host
-    #[arg(long, value_name = "URL", env = env::SMTP_URL, default_value = crate::deliver::relay::DEFAULT_URL)]
-    pub(crate) smtp: String,
+    /// an optional USER@ before the host [default: `relay:` in the list file, else
+    /// smtp://127.0.0.1:1025]
+    #[arg(long, value_name = "URL", env = env::SMTP_URL)]
+    pub(crate) smtp: Option<String>,
 
     /// Also trust the certificate authorities in this PEM file (a private relay's CA)
     #[arg(long, value_name = "FILE", env = env::SMTP_CA_FILE)]
@@ -215,9 +221,23 @@ pub(crate) struct SendArguments {
     #[arg(long, value_name = "NAME", env = env::HELO)]
     pub(crate) helo: Option<String>,
 
-    /// Send a test to this address only (repeatable), with "[TEST]" before the subject
-    #[arg(long = "to", value_name = "ADDR")]
+    /// Send a test to these addresses only (comma-separated or repeated), with "[TEST]"
+    /// before the subject
+    #[arg(long = "to", value_name = "ADDR", value_delimiter = ',')]
     pub(crate) to: Vec<String>,
+
+    /// Send a test to the reviewers (`reviewers:` in the list file, or --reviewers)
+    #[arg(long)]
+    pub(crate) test: bool,
+
+    /// The reviewers for --test, comma-separated, instead of the list file's
+    #[arg(long, value_name = "ADDRS", env = env::REVIEWERS, value_delimiter = ',',
+          requires = "test")]
+    pub(crate) reviewers: Vec<String>,
+
+    /// In a test, build every message as this subscriber's (name, columns, greeting)
+    #[arg(long = "as", value_name = "ADDR", requires = "test_target")]
+    pub(crate) as_subscriber: Option<String>,
 
     /// Number of simultaneous SMTP connections
     #[arg(long, value_name = "N", default_value_t = 4, env = env::CONCURRENCY,
@@ -417,7 +437,7 @@ mod tests {
         let Command::Send(send) = arguments.command else {
             panic!("expected send");
         };
-        assert_eq!(send.smtp, "smtp://127.0.0.1:1025");
+        assert_eq!(send.smtp, None);
         assert_eq!(send.concurrency, 4);
         assert_eq!(send.retry_delay, std::time::Duration::from_secs(1));
         assert!(!send.dry_run && !send.yes);

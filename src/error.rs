@@ -144,8 +144,14 @@ pub enum Error {
     )]
     UnsubscribeKeyShort,
 
-    #[error("`--smtp` is not a valid SMTP URL: {reason}")]
-    SmtpUrl { reason: String },
+    #[error("{origin} is not a valid SMTP URL: {reason}")]
+    SmtpUrl {
+        origin: &'static str,
+        reason: String,
+    },
+
+    #[error("`send --test` goes to the reviewers, but `{}` names none", list.display())]
+    ReviewersMissing { list: PathBuf },
 
     #[error("the SMTP URL contains a password")]
     SmtpPasswordInUrl,
@@ -311,6 +317,7 @@ impl Error {
             | Error::SmtpPasswordMissing { .. }
             | Error::ConfirmationNeeded { .. }
             | Error::TestAddress { .. }
+            | Error::ReviewersMissing { .. }
             | Error::TokenArguments { .. }
             | Error::ManPageUnknown { .. } => ExitCode::Usage,
             Error::Read { .. }
@@ -378,6 +385,10 @@ impl Error {
             Error::SmtpPasswordMissing { .. } => Some(format!(
                 "set {} in the environment of the command",
                 crate::env::SMTP_PASSWORD
+            )),
+            Error::ReviewersMissing { .. } => Some(format!(
+                "add `reviewers: [you@example.org, …]` to the list file, set {}, or use --to ADDRESS",
+                crate::env::REVIEWERS
             )),
             Error::ManPageUnknown { .. } => Some(
                 "the commands are check, preview, send, status, token, completions and man".into(),

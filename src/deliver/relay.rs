@@ -72,6 +72,7 @@ impl Relay {
     /// Parses `--smtp`. Errors never repeat the URL, which might hold a password.
     pub(crate) fn parse(text: &str) -> Result<Relay, Error> {
         let invalid = |reason: &str| Error::SmtpUrl {
+            origin: "`--smtp`",
             reason: reason.to_owned(),
         };
         let text = text.trim();

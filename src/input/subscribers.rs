@@ -69,6 +69,14 @@ impl Subscriber {
         }
     }
 
+    /// This subscriber's row, addressed to `email` instead: a test copy of their message.
+    pub(crate) fn sent_to(&self, email: lettre::Address) -> Subscriber {
+        Subscriber {
+            email,
+            ..self.clone()
+        }
+    }
+
     /// The value of a column, by its (lower-case) header name.
     pub(crate) fn field(&self, column: &str) -> Option<&str> {
         match column {

@@ -434,3 +434,78 @@ fn status_lists_who_needs_attention_in_local_time_and_agrees_with_the_summary() 
         "{value}"
     );
 }
+
+/// The sample list file with a `relay:` and `reviewers:`.
+fn list_with_relay_and_reviewers(relay: &str) -> String {
+    format!(
+        "{}relay: \"{relay}\"\nreviewers: [reviewer.one@example.net, reviewer.two@example.net]\n",
+        include_str!("../../newsletters/list.yaml")
+    )
+}
+
+/// `send --test --as`: the relay and the reviewers come from the list file; each reviewer gets
+/// Zoë's message, marked as a test; no unsubscribe key is needed and no journal is written.
+#[test]
+fn test_send_goes_to_the_list_files_reviewers_through_its_relay_as_one_subscriber() {
+    let server = crate::smtp_server::CaptureServer::start();
+    let output = Test::newsletters()
+        .write(
+            "newsletters/list.yaml",
+            list_with_relay_and_reviewers(&server.smtp_url()),
+        )
+        .args(["send", MOU, "--test", "--as", "zoe.martin@example.org"])
+        .args(["--progress", "none"])
+        .stdout_contains(&format!(
+            "sent 2 via 127.0.0.1:{} (no TLS) in ",
+            server.smtp_port()
+        ))
+        .stdout_contains(
+            "  test send:     to 2 address(es), not the list; the journal was not used\n",
+        )
+        .stdout_contains("unsubscribe links were made with a throwaway key")
+        .run();
+    assert!(
+        !output
+            .path("newsletters/2019-06-uk-sg-mou.journal")
+            .exists()
+    );
+    let received = server.summary();
+    let mut to: Vec<String> = received.iter().flat_map(|m| m.to.clone()).collect();
+    to.sort();
+    assert_eq!(to, ["reviewer.one@example.net", "reviewer.two@example.net"]);
+    for message in &received {
+        let email = server.email(&message.id);
+        assert!(email.subject().unwrap().starts_with("[TEST] "));
+        let text = email.body_text(0).unwrap().replace("\r\n", "\n");
+        assert!(text.contains("\n\nDear Zoë Martin,\n\n"), "{text}");
+    }
+}
+
+/// `--smtp` and `--to` (a comma-separated list) win over the list file; `--test` without
+/// reviewers says where to name them.
+#[test]
+fn flags_override_the_list_files_relay_and_to_takes_a_comma_separated_list() {
+    let server = crate::smtp_server::CaptureServer::start();
+    let output = Test::newsletters()
+        .unsubscribe_key()
+        .write(
+            "newsletters/list.yaml",
+            list_with_relay_and_reviewers("smtp://127.0.0.1:9"),
+        )
+        .args(["send", MOU, "--progress", "none", "--smtp"])
+        .arg(server.smtp_url())
+        .args(["--to", "a@example.net,li.ming@example.com"])
+        .run();
+    let mut to: Vec<String> = server.summary().iter().flat_map(|m| m.to.clone()).collect();
+    to.sort();
+    assert_eq!(to, ["a@example.net", "li.ming@example.com"]);
+    assert!(output.stdout.contains("sent 2 via"));
+    Test::newsletters()
+        .unsubscribe_key()
+        .args(["send", MOU, "--test"])
+        .status(2)
+        .stderr(
+            "error: `send --test` goes to the reviewers, but `newsletters/list.yaml` names none\nhint: add `reviewers: [you@example.org, …]` to the list file, set NEWSLETTER_REVIEWERS, or use --to ADDRESS\n",
+        )
+        .run();
+}

@@ -493,7 +493,7 @@ fn test_send_goes_only_to_the_given_addresses_with_a_marked_subject_and_no_journ
     assert_eq!(
         redact_elapsed(&output.stdout),
         format!(
-            "sent 2 via 127.0.0.1:{} (no TLS) in [ELAPSED]\n  test send:     to the 2 address(es) given with --to; the journal was not used\n",
+            "sent 2 via 127.0.0.1:{} (no TLS) in [ELAPSED]\n  test send:     to 2 address(es), not the list; the journal was not used\n",
             server.smtp_port()
         )
     );

@@ -16,7 +16,7 @@ mod progress;
 mod prompt;
 mod summary;
 
-use plan::{Mode, SendPlan};
+use plan::{Mode, SendPlan, TestPlan};
 use progress::Progress;
 use summary::Summary;
 
@@ -51,8 +51,10 @@ pub(crate) fn run(arguments: &SendArguments, out: &mut dyn Write) -> Result<Exit
 /// Carries out `plan`.
 fn send(plan: &SendPlan, out: &mut dyn Write) -> Result<ExitCode, Error> {
     let dry_run = plan.is_dry_run();
-    let test_send = !plan.test_addresses().is_empty();
-    let purpose = if dry_run {
+    let test_send = plan.test().is_some();
+    // A test goes to the team only: without the real key its unsubscribe links are made with
+    // a throwaway one (and a note says so), as in a preview.
+    let purpose = if dry_run || test_send {
         KeyUse::Preview
     } else {
         KeyUse::Send
@@ -66,14 +68,29 @@ fn send(plan: &SendPlan, out: &mut dyn Write) -> Result<ExitCode, Error> {
         let run = OffsetDateTime::now_utc().unix_timestamp().to_string();
         mailing.composer = mailing.composer.for_test_send(&run);
     }
-    let relay = Relay::parse(&plan.relay.url)?;
+    let (url, origin) = plan::relay_url(
+        plan.relay.url.as_deref(),
+        issue
+            .list
+            .file
+            .relay
+            .as_ref()
+            .map(crate::input::values::Line::as_str),
+    );
+    let relay = Relay::parse(&url).map_err(|error| match error {
+        Error::SmtpUrl { reason, .. } => Error::SmtpUrl { origin, reason },
+        other => other,
+    })?;
 
     // What earlier runs recorded, read without taking the journal: a send that is refused or
     // cancelled at the prompt leaves no journal behind.
     let history = read_history(plan, &issue)?;
 
     // Pass 1: validate every row and count who would be sent to now.
-    let tests = test_recipients(plan.test_addresses(), &audience, &issue)?;
+    let tests = match plan.test() {
+        Some(test) => test_recipients(test, &audience, &issue)?,
+        None => Vec::new(),
+    };
     let mut eligible = 0;
     let tally = audience.scan_valid(&issue, |subscriber| {
         if plan
@@ -197,7 +214,7 @@ fn conclude(
 /// journal, since a test does not count as the issue being sent.
 fn read_history(plan: &SendPlan, issue: &Issue) -> Result<History, Error> {
     let path = plan.journal.path_for(&issue.path);
-    if matches!(plan.mode, Mode::Test { .. }) || !path.exists() {
+    if matches!(plan.mode, Mode::Test(_)) || !path.exists() {
         return Ok(History::default());
     }
     Journal::read(&path)
@@ -212,7 +229,7 @@ fn open_journal(
 ) -> Result<(Option<Journal>, History), Error> {
     let path = plan.journal.path_for(&issue.path);
     match plan.mode {
-        Mode::Test { .. } | Mode::DryRun { .. } => Ok((None, read)),
+        Mode::Test(_) | Mode::DryRun { .. } => Ok((None, read)),
         Mode::Real { .. } => {
             let (journal, history) = Journal::open(
                 &path,
@@ -389,29 +406,62 @@ fn sent_within(history: &History, window: Duration) -> (usize, Option<OffsetDate
     (recent.len(), recent.iter().min().copied())
 }
 
-/// The subscribers of a `--to` test send: the list's row for an address on the list (so the
-/// message is personalised as theirs), or a row with just the address.
+/// The subscribers of a test send: for each address, the list's row of the `--as` subscriber
+/// sent to that address, or else the address's own row if it is on the list (so the message
+/// is personalised as theirs), or a row with just the address.
 fn test_recipients(
-    addresses: &[String],
+    test: &TestPlan,
     audience: &Audience,
     issue: &Issue,
 ) -> Result<Vec<Subscriber>, Error> {
-    if addresses.is_empty() {
-        return Ok(Vec::new());
-    }
+    let listed: Vec<String> = issue
+        .list
+        .file
+        .reviewers
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let addresses = test
+        .addresses(&listed)
+        .ok_or_else(|| Error::ReviewersMissing {
+            list: issue.list.path.clone(),
+        })?;
     let mut wanted = Vec::new();
-    for raw in addresses {
+    for raw in &addresses {
         let address = parse_address(raw.trim()).map_err(|reason| Error::TestAddress { reason })?;
         wanted.push(Subscriber::ad_hoc(address));
     }
+    let as_key = match &test.as_subscriber {
+        Some(raw) => Some(
+            parse_address(raw.trim())
+                .map(|address| AddressKey::of(address.as_ref()))
+                .map_err(|reason| Error::TestAddress { reason })?,
+        ),
+        None => None,
+    };
     let keys: Vec<AddressKey> = wanted.iter().map(Subscriber::key).collect();
+    let mut model = None;
     audience.scan(issue, |subscriber| {
-        if let Some(index) = keys.iter().position(|key| *key == subscriber.key()) {
+        if as_key == Some(subscriber.key()) {
+            model = Some(subscriber);
+        } else if as_key.is_none()
+            && let Some(index) = keys.iter().position(|key| *key == subscriber.key())
+        {
             wanted[index] = subscriber;
         }
         Ok(())
     })?;
-    Ok(wanted)
+    match (model, &test.as_subscriber) {
+        (Some(model), _) => Ok(wanted
+            .into_iter()
+            .map(|recipient| model.sent_to(recipient.email))
+            .collect()),
+        (None, Some(email)) => Err(Error::RecipientNotFound {
+            email: email.clone(),
+            path: audience.subscribers_path.clone(),
+        }),
+        (None, None) => Ok(wanted),
+    }
 }
 
 fn write_text(out: &mut dyn Write, text: &str) -> Result<(), Error> {

@@ -67,7 +67,7 @@ impl Summary<'_> {
         }
         if self.test_send {
             lines.push(format!(
-                "  test send:     to the {} address(es) given with --to; the journal was not used",
+                "  test send:     to {} address(es), not the list; the journal was not used",
                 self.planned
             ));
         } else {
