@@ -113,6 +113,9 @@ pub(crate) fn run(arguments: &CheckArguments, out: &mut dyn Write) -> Result<Exi
             &format!("`{}` {warning}", audience.subscribers_path.display()),
         );
     }
+    for note in &tally.notes {
+        style::note(note);
+    }
     for skip in &tally.skipped {
         if let SkipReason::Duplicate { first_line } = skip.reason {
             style::note(&format!(

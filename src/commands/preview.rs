@@ -81,6 +81,9 @@ pub(crate) fn run(arguments: &PreviewArguments, out: &mut dyn Write) -> Result<E
             },
         });
     }
+    for note in &checked.notes {
+        style::note(note);
+    }
     for warning in &checked.warnings {
         style::warning(
             None,

@@ -183,6 +183,37 @@ impl Suppression {
     }
 }
 
+/// What to do about a file that is not UTF-8: most often a spreadsheet's "CSV" export in the
+/// Windows-1252 encoding.
+const SAVE_AS_UTF8: &str = "save it from the spreadsheet as \"CSV UTF-8\"";
+
+/// The separator of a subscriber file: `;` or a tab when the first line has more of it than
+/// commas, else `,`. The file is left at its start.
+fn separator(file: &mut File) -> std::io::Result<u8> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let mut start = [0u8; 4096];
+    let mut filled = 0;
+    while filled < start.len() {
+        let read = file.read(&mut start[filled..])?;
+        if read == 0 {
+            break;
+        }
+        filled += read;
+    }
+    file.seek(SeekFrom::Start(0))?;
+    let first_line = start[..filled]
+        .split(|byte| *byte == b'\n')
+        .next()
+        .unwrap_or(&[]);
+    let count = |wanted: u8| first_line.iter().filter(|byte| **byte == wanted).count();
+    let commas = count(b',');
+    Ok([b';', b'\t']
+        .into_iter()
+        .filter(|candidate| count(*candidate) > commas)
+        .max_by_key(|candidate| count(*candidate))
+        .unwrap_or(b','))
+}
+
 /// Streams the rows of a subscriber file.
 pub struct SubscriberReader<'s> {
     path: PathBuf,
@@ -191,6 +222,8 @@ pub struct SubscriberReader<'s> {
     email_column: usize,
     name_column: Option<usize>,
     status_column: Option<usize>,
+    /// What was read differently from how it is written (the separator, renamed columns).
+    notes: Vec<String>,
     record: csv::ByteRecord,
     first_lines: HashMap<AddressKey, u32>,
     suppression: Option<&'s Suppression>,
@@ -212,9 +245,12 @@ impl<'s> SubscriberReader<'s> {
         let mut file = File::open(path).map_err(read_error)?;
         let file_len = file.metadata().map_err(read_error)?.len();
         let ends_with_newline = last_byte(&mut file).map_err(read_error)? == Some(b'\n');
+        // Spreadsheets in many locales export "CSV" separated by semicolons, or tabs.
+        let separator = separator(&mut file).map_err(read_error)?;
         // csv's own CRLF handling miscounts lines, so records end at `\n` and a trailing `\r`
         // is trimmed from each field instead.
         let mut csv = csv::ReaderBuilder::new()
+            .delimiter(separator)
             .has_headers(false)
             .flexible(true)
             .terminator(csv::Terminator::Any(b'\n'))
@@ -237,6 +273,18 @@ impl<'s> SubscriberReader<'s> {
             return Err(header_error(UNCLOSED_QUOTE.into()));
         }
         let mut columns = Vec::new();
+        let mut notes = Vec::new();
+        if separator != b',' {
+            notes.push(format!(
+                "{}: the columns are separated by {}",
+                Location::line(path, 1),
+                if separator == b';' {
+                    "semicolons"
+                } else {
+                    "tabs"
+                }
+            ));
+        }
         for (index, raw) in header.iter().enumerate() {
             let raw = if index == 0 {
                 raw.strip_prefix(b"\xef\xbb\xbf").unwrap_or(raw)
@@ -244,9 +292,23 @@ impl<'s> SubscriberReader<'s> {
                 raw
             };
             let name = std::str::from_utf8(raw)
-                .map_err(|_| header_error("the header row is not UTF-8 text".into()))?
+                .map_err(|_| {
+                    header_error(format!("the header row is not UTF-8 text; {SAVE_AS_UTF8}"))
+                })?
                 .trim()
                 .to_lowercase();
+            // `First name`, as spreadsheets write it, is the placeholder `{first_name}`.
+            let name = if name.contains(char::is_whitespace) {
+                let placeholder = name.split_whitespace().collect::<Vec<_>>().join("_");
+                notes.push(format!(
+                    "{}: column `{}` is read as `{placeholder}`",
+                    Location::line(path, 1),
+                    String::from_utf8_lossy(raw).trim()
+                ));
+                placeholder
+            } else {
+                name
+            };
             if name.is_empty() {
                 return Err(header_error(format!(
                     "column {} of the header row has no name",
@@ -280,6 +342,7 @@ impl<'s> SubscriberReader<'s> {
             email_column,
             name_column,
             status_column,
+            notes,
             record: csv::ByteRecord::new(),
             first_lines: HashMap::new(),
             suppression,
@@ -291,6 +354,12 @@ impl<'s> SubscriberReader<'s> {
     /// The header names, lower-cased.
     pub(crate) fn columns(&self) -> &[String] {
         &self.columns
+    }
+
+    /// How the file was read where it differs from the usual: a separator other than the comma,
+    /// a column name with spaces read as a placeholder name.
+    pub(crate) fn notes(&self) -> &[String] {
+        &self.notes
     }
 
     /// The next data row, `None` at the end of the file, or an I/O error.
@@ -389,7 +458,10 @@ impl<'s> SubscriberReader<'s> {
             let Ok(value) = std::str::from_utf8(trim_field(raw)) else {
                 return self.invalid(
                     line,
-                    format!("column `{}` is not UTF-8 text", self.columns[index]),
+                    format!(
+                        "column `{}` is not UTF-8 text; {SAVE_AS_UTF8}",
+                        self.columns[index]
+                    ),
                 );
             };
             values.push(value.to_owned());

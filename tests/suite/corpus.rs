@@ -423,15 +423,15 @@ corpus_cases! {
     }
 
     "csv-utf16" => fn utf16_subscriber_file_is_not_utf8() {
-        header_is_refused(CASE, "`subscribers.csv` line 1: the header row is not UTF-8 text");
+        header_is_refused(CASE, "`subscribers.csv` line 1: the header row is not UTF-8 text; save it from the spreadsheet as \"CSV UTF-8\"");
     }
 
     "csv-random-bytes" => fn random_bytes_are_not_a_subscriber_file() {
-        header_is_refused(CASE, "`subscribers.csv` line 1: the header row is not UTF-8 text");
+        header_is_refused(CASE, "`subscribers.csv` line 1: the header row is not UTF-8 text; save it from the spreadsheet as \"CSV UTF-8\"");
     }
 
     "csv-non-utf8-header" => fn latin1_header_is_refused() {
-        header_is_refused(CASE, "`subscribers.csv` line 1: the header row is not UTF-8 text");
+        header_is_refused(CASE, "`subscribers.csv` line 1: the header row is not UTF-8 text; save it from the spreadsheet as \"CSV UTF-8\"");
     }
 
     "csv-missing-email-column" => fn header_without_email_names_its_columns() {
@@ -463,7 +463,7 @@ corpus_cases! {
     // --- The subscriber file: rows ---
 
     "csv-non-utf8-name" => fn latin1_name_names_row_and_column() {
-        rows_are_refused(CASE, 1, "`subscribers.csv` line 3: column `name` is not UTF-8 text");
+        rows_are_refused(CASE, 1, "`subscribers.csv` line 3: column `name` is not UTF-8 text; save it from the spreadsheet as \"CSV UTF-8\"");
     }
 
     "csv-too-few-fields" => fn short_row_is_refused() {

@@ -509,3 +509,52 @@ fn flags_override_the_list_files_relay_and_to_takes_a_comma_separated_list() {
         )
         .run();
 }
+
+/// A spreadsheet's export: separated by semicolons, a column named `First name`; the greeting
+/// uses `{first_name}`, and the preview greets by it.
+#[test]
+fn a_semicolon_separated_file_with_a_first_name_column_is_read_and_the_user_told() {
+    let issue = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/minimal/issue.yaml"),
+    )
+    .unwrap()
+    .replace("Dear {name},", "Dear {first_name},");
+    let output = Test::fixture("minimal")
+        .write("issue.yaml", issue)
+        .write(
+            "subscribers.csv",
+            "Email;First name;Organisation\r\nada@example.org;Ada;Analytical Engines\r\n",
+        )
+        .args(["preview", "issue.yaml", "--out", "out"])
+        .stderr(
+            "note: `subscribers.csv` line 1: the columns are separated by semicolons\nnote: `subscribers.csv` line 1: column `First name` is read as `first_name`\n",
+        )
+        .run();
+    let text = output.read("out/0002-ada_example.org.txt");
+    assert!(text.contains("Dear Ada,"), "{text}");
+}
+
+#[test]
+fn a_tab_separated_file_is_read() {
+    Test::fixture("minimal")
+        .write(
+            "subscribers.csv",
+            "email\tname\nada@example.org\tAda Lovelace\n",
+        )
+        .args(["check", "issue.yaml"])
+        .stdout_contains("  recipients:   1\n")
+        .stderr_contains("note: `subscribers.csv` line 1: the columns are separated by tabs\n")
+        .run();
+}
+
+#[test]
+fn a_windows_1252_file_is_refused_with_how_to_save_it() {
+    Test::fixture("minimal")
+        .write("subscribers.csv", b"email,name\nzoe@example.org,Zo\xeb Martin\n")
+        .args(["check", "issue.yaml"])
+        .status(4)
+        .stderr_contains(
+            "error: `subscribers.csv` line 2: column `name` is not UTF-8 text; save it from the spreadsheet as \"CSV UTF-8\"\n",
+        )
+        .run();
+}
