@@ -183,6 +183,68 @@ impl Suppression {
     }
 }
 
+/// The column names of the header row, lower-cased, with notes on how the file was read (the
+/// separator, names with spaces read as placeholder names).
+fn column_names(
+    path: &Path,
+    header: &csv::ByteRecord,
+    separator: u8,
+) -> Result<(Vec<String>, Vec<String>), Error> {
+    let header_error = |message: String| Error::SubscriberHeader {
+        location: Location::line(path, 1),
+        message,
+    };
+    let mut columns = Vec::new();
+    let mut notes = Vec::new();
+    if separator != b',' {
+        notes.push(format!(
+            "{}: the columns are separated by {}",
+            Location::line(path, 1),
+            if separator == b';' {
+                "semicolons"
+            } else {
+                "tabs"
+            }
+        ));
+    }
+    for (index, raw) in header.iter().enumerate() {
+        let raw = if index == 0 {
+            raw.strip_prefix(b"\xef\xbb\xbf").unwrap_or(raw)
+        } else {
+            raw
+        };
+        let name = std::str::from_utf8(raw)
+            .map_err(|_| header_error(format!("the header row is not UTF-8 text; {SAVE_AS_UTF8}")))?
+            .trim()
+            .to_lowercase();
+        // `First name`, as spreadsheets write it, is the placeholder `{first_name}`.
+        let name = if name.contains(char::is_whitespace) {
+            let placeholder = name.split_whitespace().collect::<Vec<_>>().join("_");
+            notes.push(format!(
+                "{}: column `{}` is read as `{placeholder}`",
+                Location::line(path, 1),
+                String::from_utf8_lossy(raw).trim()
+            ));
+            placeholder
+        } else {
+            name
+        };
+        if name.is_empty() {
+            return Err(header_error(format!(
+                "column {} of the header row has no name",
+                index + 1
+            )));
+        }
+        if columns.contains(&name) {
+            return Err(header_error(format!(
+                "the header row names column `{name}` twice"
+            )));
+        }
+        columns.push(name);
+    }
+    Ok((columns, notes))
+}
+
 /// What to do about a file that is not UTF-8: most often a spreadsheet's "CSV" export in the
 /// Windows-1252 encoding.
 const SAVE_AS_UTF8: &str = "save it from the spreadsheet as \"CSV UTF-8\"";
@@ -205,6 +267,8 @@ fn separator(file: &mut File) -> std::io::Result<u8> {
         .split(|byte| *byte == b'\n')
         .next()
         .unwrap_or(&[]);
+    // One line of at most 4 KiB: a plain count is fast enough.
+    #[allow(clippy::naive_bytecount)]
     let count = |wanted: u8| first_line.iter().filter(|byte| **byte == wanted).count();
     let commas = count(b',');
     Ok([b';', b'\t']
@@ -272,56 +336,7 @@ impl<'s> SubscriberReader<'s> {
         if csv.position().byte() >= file_len && quote_left_open(path, 0).map_err(read_error)? {
             return Err(header_error(UNCLOSED_QUOTE.into()));
         }
-        let mut columns = Vec::new();
-        let mut notes = Vec::new();
-        if separator != b',' {
-            notes.push(format!(
-                "{}: the columns are separated by {}",
-                Location::line(path, 1),
-                if separator == b';' {
-                    "semicolons"
-                } else {
-                    "tabs"
-                }
-            ));
-        }
-        for (index, raw) in header.iter().enumerate() {
-            let raw = if index == 0 {
-                raw.strip_prefix(b"\xef\xbb\xbf").unwrap_or(raw)
-            } else {
-                raw
-            };
-            let name = std::str::from_utf8(raw)
-                .map_err(|_| {
-                    header_error(format!("the header row is not UTF-8 text; {SAVE_AS_UTF8}"))
-                })?
-                .trim()
-                .to_lowercase();
-            // `First name`, as spreadsheets write it, is the placeholder `{first_name}`.
-            let name = if name.contains(char::is_whitespace) {
-                let placeholder = name.split_whitespace().collect::<Vec<_>>().join("_");
-                notes.push(format!(
-                    "{}: column `{}` is read as `{placeholder}`",
-                    Location::line(path, 1),
-                    String::from_utf8_lossy(raw).trim()
-                ));
-                placeholder
-            } else {
-                name
-            };
-            if name.is_empty() {
-                return Err(header_error(format!(
-                    "column {} of the header row has no name",
-                    index + 1
-                )));
-            }
-            if columns.contains(&name) {
-                return Err(header_error(format!(
-                    "the header row names column `{name}` twice"
-                )));
-            }
-            columns.push(name);
-        }
+        let (columns, notes) = column_names(path, &header, separator)?;
         let position = |wanted: &str| columns.iter().position(|c| c == wanted);
         let Some(email_column) = position("email") else {
             return Err(header_error(format!(
