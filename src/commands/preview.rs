@@ -134,6 +134,13 @@ pub(crate) fn run(arguments: &PreviewArguments, out: &mut dyn Write) -> Result<E
     write_file(&folder.join(WEB_PAGE), mailing.prepared.web_page.as_bytes())?;
     let index_path = folder.join("index.html");
     write_file(&index_path, index.as_bytes())?;
+    let mut written: Vec<String> = vec![WEB_PAGE.to_owned(), "index.html".to_owned()];
+    for entry in &entries {
+        for extension in ["html", "txt", "eml"] {
+            written.push(format!("{}.{extension}", entry.stem));
+        }
+    }
+    replace_manifest(&folder, &written)?;
 
     let report = format!(
         "wrote {} message(s) to {} ({} skipped)\n  open {}",
@@ -179,6 +186,40 @@ fn write_message(
         stem,
         size: units::size(built.bytes.len()),
     })
+}
+
+/// The file in a preview folder that lists the files the last preview wrote there.
+const MANIFEST: &str = ".newsletter-preview";
+
+/// Removes the files an earlier preview wrote into `folder` that this one did not (an earlier
+/// full preview under a `--for` one, say), so that the folder holds what the index lists; then
+/// records `written` for the next preview. Only names from the manifest are removed, and only
+/// plain names (no folders): files the user put there are never touched.
+fn replace_manifest(folder: &Path, written: &[String]) -> Result<(), Error> {
+    let manifest = folder.join(MANIFEST);
+    if let Ok(earlier) = fs::read_to_string(&manifest) {
+        for name in earlier.lines() {
+            let plain = !name.is_empty()
+                && !name.starts_with('.')
+                && !name.contains(['/', '\\'])
+                && Path::new(name).components().count() == 1;
+            if plain && !written.iter().any(|kept| kept == name) {
+                match fs::remove_file(folder.join(name)) {
+                    Ok(()) => {}
+                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(source) => {
+                        return Err(Error::Write {
+                            path: folder.join(name),
+                            source,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    let mut list = written.join("\n");
+    list.push('\n');
+    write_file(&manifest, list.as_bytes())
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {

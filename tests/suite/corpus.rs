@@ -457,7 +457,7 @@ corpus_cases! {
         let output = preview(CASE)
             .stdout("wrote 0 message(s) to out (0 skipped)\n  open out/index.html\n")
             .run();
-        assert_eq!(output.files("out"), ["index.html", "web.html"]);
+        assert_eq!(output.files("out"), [".newsletter-preview", "index.html", "web.html"]);
     }
 
     // --- The subscriber file: rows ---
@@ -741,6 +741,7 @@ fn ten_thousand_copies_of_an_address_are_sent_once_and_reported() {
     assert_eq!(
         output.files("out"),
         [
+            ".newsletter-preview",
             "0002-ada_example.org.eml",
             "0002-ada_example.org.html",
             "0002-ada_example.org.txt",

@@ -558,3 +558,38 @@ fn a_windows_1252_file_is_refused_with_how_to_save_it() {
         )
         .run();
 }
+
+/// `preview --for` over an earlier full preview: the other subscribers' files go (the index
+/// lists one), a file the user put in the folder stays.
+#[test]
+fn preview_for_one_over_a_full_preview_removes_only_what_preview_wrote() {
+    let full = Test::preview_mou(&[]).run();
+    assert_eq!(full.files("out").len(), 7 * 3 + 3);
+    std::fs::write(full.path("out/my-notes.txt"), "mine").unwrap();
+    std::fs::write(full.path("out/0099-keep.html"), "mine too").unwrap();
+    let one = full
+        .again()
+        .unsubscribe_key()
+        .args([
+            "preview",
+            MOU,
+            "--for",
+            "li.ming@example.com",
+            "--out",
+            "out",
+        ])
+        .run();
+    assert_eq!(
+        one.files("out"),
+        [
+            ".newsletter-preview",
+            "0003-li.ming_example.com.eml",
+            "0003-li.ming_example.com.html",
+            "0003-li.ming_example.com.txt",
+            "0099-keep.html",
+            "index.html",
+            "my-notes.txt",
+            "web.html",
+        ]
+    );
+}

@@ -12,6 +12,8 @@ fn recipient_files(stems: &[&str]) -> Vec<String> {
         .collect();
     files.push("index.html".into());
     files.push("web.html".into());
+    // The list of what this preview wrote, for the next preview into the folder.
+    files.push(".newsletter-preview".into());
     files.sort();
     files
 }
