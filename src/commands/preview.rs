@@ -134,13 +134,7 @@ pub(crate) fn run(arguments: &PreviewArguments, out: &mut dyn Write) -> Result<E
     write_file(&folder.join(WEB_PAGE), mailing.prepared.web_page.as_bytes())?;
     let index_path = folder.join("index.html");
     write_file(&index_path, index.as_bytes())?;
-    let mut written: Vec<String> = vec![WEB_PAGE.to_owned(), "index.html".to_owned()];
-    for entry in &entries {
-        for extension in ["html", "txt", "eml"] {
-            written.push(format!("{}.{extension}", entry.stem));
-        }
-    }
-    replace_manifest(&folder, &written)?;
+    replace_manifest(&folder, &entries)?;
 
     let report = format!(
         "wrote {} message(s) to {} ({} skipped)\n  open {}",
@@ -191,11 +185,18 @@ fn write_message(
 /// The file in a preview folder that lists the files the last preview wrote there.
 const MANIFEST: &str = ".newsletter-preview";
 
-/// Removes the files an earlier preview wrote into `folder` that this one did not (an earlier
-/// full preview under a `--for` one, say), so that the folder holds what the index lists; then
-/// records `written` for the next preview. Only names from the manifest are removed, and only
-/// plain names (no folders): files the user put there are never touched.
-fn replace_manifest(folder: &Path, written: &[String]) -> Result<(), Error> {
+/// Removes the files an earlier preview wrote into `folder` that this one (the index, the web
+/// page and the files of `entries`) did not: an earlier full preview under a `--for` one, say,
+/// so that the folder holds what the index lists; then records this preview's files for the
+/// next. Only names from the manifest are removed, and only plain names (no folders): files
+/// the user put there are never touched.
+fn replace_manifest(folder: &Path, entries: &[IndexEntry]) -> Result<(), Error> {
+    let mut written: Vec<String> = vec![WEB_PAGE.to_owned(), "index.html".to_owned()];
+    for entry in entries {
+        for extension in ["html", "txt", "eml"] {
+            written.push(format!("{}.{extension}", entry.stem));
+        }
+    }
     let manifest = folder.join(MANIFEST);
     if let Ok(earlier) = fs::read_to_string(&manifest) {
         for name in earlier.lines() {
