@@ -90,7 +90,7 @@ pub fn parse<T: DeserializeOwned>(path: &Path, text: &str, what: &'static str) -
         let (mut line, column) = inner
             .location()
             .map_or((1, None), |at| (at.line(), Some(at.column())));
-        let mut message = clean_message(&inner, field.as_deref());
+        let mut message = in_user_words(&clean_message(&inner, field.as_deref()));
         if message.starts_with("found character that cannot start any token")
             && column.is_some_and(|column| char_at(text, line, column) == Some('\t'))
         {
@@ -251,6 +251,83 @@ fn empty_hint(what: &'static str) -> &'static str {
     }
 }
 
+/// The shape of each structured field, as the user writes it, for "expected struct X".
+const SHAPES: [(&str, &str); 6] = [
+    (
+        "Image",
+        "an image: `src:`, `alt:` and optionally `width:`, each on its own line indented below `image:`",
+    ),
+    (
+        "Link",
+        "a link: `url:` and `label:`, each on its own line indented below it",
+    ),
+    (
+        "Contact",
+        "a contact: `name:`, `email:` and optionally `role:`, each on its own line indented below it",
+    ),
+    (
+        "Story",
+        "a story: `title:`, `body:` and optionally `link:` and `image:`, indented below `- `",
+    ),
+    (
+        "Sender",
+        "`name:` and `address:`, each on its own line indented below it",
+    ),
+    (
+        "Unsubscribe",
+        "`url:` and optionally `mailto:`, each on its own line indented below it",
+    ),
+];
+
+/// serde's and the YAML parser's wording, in the words of someone writing the file: what was
+/// found and what belongs there, and how to fix the common slips (a quoted number, a `: ` or a
+/// leading `!` in an unquoted value).
+fn in_user_words(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("invalid type: ")
+        && let Some((found, expected)) = rest.rsplit_once(", expected ")
+    {
+        let number = matches!(
+            expected,
+            "u8" | "u16" | "u32" | "u64" | "usize" | "i8" | "i16" | "i32" | "i64" | "isize"
+        );
+        let wanted = if number {
+            "a whole number".to_owned()
+        } else if let Some(name) = expected.strip_prefix("struct ") {
+            SHAPES.iter().find(|(shape, _)| *shape == name).map_or_else(
+                || "a group of `key: value` lines indented below it".to_owned(),
+                |(_, words)| (*words).to_owned(),
+            )
+        } else if expected == "a sequence" {
+            "a list (lines starting with `- `)".to_owned()
+        } else {
+            expected.to_owned()
+        };
+        let (what, text) = match found.split_once(' ') {
+            Some(("string", text)) => (format!("the text {text}"), Some(text.trim_matches('"'))),
+            Some(("integer" | "floating", value)) => {
+                (format!("the number {}", value.trim_matches('`')), None)
+            }
+            _ if found == "map" => ("a group of `key: value` lines".to_owned(), None),
+            _ if found == "sequence" => ("a list".to_owned(), None),
+            _ => (found.to_owned(), None),
+        };
+        let mut words = format!("expected {wanted}, found {what}");
+        if number && text.is_some_and(|text| text.trim().parse::<u64>().is_ok()) {
+            words.push_str(": remove the quotes");
+        }
+        return words;
+    }
+    if message.starts_with("mapping values are not allowed in this context") {
+        return format!(
+            "{message}: a value containing `: ` must be in quotes; put the value in quotes, e.g. subject: \"Budget: what changes\""
+        );
+    }
+    if message.contains("while scanning a tag") {
+        return "a value starting with `!` is read as a YAML tag: put the value in quotes, or write Markdown such as `![alt](URL)` as a block (`body: |`, then the text indented on the lines below)".to_owned();
+    }
+    message.to_owned()
+}
+
 /// `serde_yaml`'s message repeats the field path and location we already show; keep the rest.
 fn clean_message(error: &serde_yaml::Error, field: Option<&str>) -> String {
     let mut message = error.to_string();
@@ -345,7 +422,7 @@ mod tests {
         let (location, field, message) = error_of("title: a\nitems:\n  - count: many\n");
         assert_eq!(location.line, 3);
         assert_eq!(field.as_deref(), Some("items[0].count"));
-        assert_eq!(message, "invalid type: string \"many\", expected u32");
+        assert_eq!(message, "expected a whole number, found the text \"many\"");
     }
 
     #[test]

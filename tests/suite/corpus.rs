@@ -131,7 +131,7 @@ corpus_cases! {
     "issue-billion-laughs" => fn alias_bomb_is_refused_quickly() {
         check_fails_with(
             CASE,
-            "`issue.yaml` line 5, column 11: field `stories[0]`: invalid type: sequence, expected struct Story",
+            "`issue.yaml` line 5, column 11: field `stories[0]`: expected a story: `title:`, `body:` and optionally `link:` and `image:`, indented below `- `, found a list",
         );
     }
 
@@ -140,14 +140,14 @@ corpus_cases! {
     "issue-wrong-type-stories" => fn string_for_a_list_names_the_field() {
         check_fails_with(
             CASE,
-            "`issue.yaml` line 5, column 10: field `stories`: invalid type: string \"A short story\", expected a sequence",
+            "`issue.yaml` line 5, column 10: field `stories`: expected a list (lines starting with `- `), found the text \"A short story\"",
         );
     }
 
     "issue-wrong-type-nested" => fn string_for_a_mapping_names_the_nested_field() {
         check_fails_with(
             CASE,
-            "`issue.yaml` line 8, column 11: field `stories[0].link`: invalid type: string \"https://example.org/story\", expected struct Link",
+            "`issue.yaml` line 8, column 11: field `stories[0].link`: expected a link: `url:` and `label:`, each on its own line indented below it, found the text \"https://example.org/story\"",
         );
     }
 

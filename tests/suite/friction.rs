@@ -593,3 +593,43 @@ fn preview_for_one_over_a_full_preview_removes_only_what_preview_wrote() {
         ]
     );
 }
+
+/// The minimal issue with `from` replaced by `to`.
+fn minimal_issue_with(from: &str, to: &str) -> String {
+    let issue = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/minimal/issue.yaml"),
+    )
+    .unwrap();
+    assert!(issue.contains(from), "{from}");
+    issue.replace(from, to)
+}
+
+const ISSUE_HINT: &str = "hint: the file format is described in README.md, section \"The files\"\n";
+
+#[test]
+fn yaml_slips_are_explained_in_the_writers_words() {
+    for (from, to, error) in [
+        (
+            "number: 7",
+            "number: \"2\"",
+            "`issue.yaml` line 2, column 9: field `number`: expected a whole number, found the text \"2\": remove the quotes",
+        ),
+        (
+            "      The first story of the spring issue.",
+            "      The first story of the spring issue.\n    image: https://example.org/chart.png",
+            "`issue.yaml` line 12, column 12: field `stories[0].image`: expected an image: `src:`, `alt:` and optionally `width:`, each on its own line indented below `image:`, found the text \"https://example.org/chart.png\"",
+        ),
+        (
+            "    body: |\n      The first story of the spring issue.",
+            "    body: ![chart](https://example.org/chart.png) The first story.",
+            "`issue.yaml` line 10, column 12: field `stories[0].body`: a value starting with `!` is read as a YAML tag: put the value in quotes, or write Markdown such as `![alt](URL)` as a block (`body: |`, then the text indented on the lines below)",
+        ),
+    ] {
+        Test::fixture("minimal")
+            .write("issue.yaml", minimal_issue_with(from, to))
+            .args(["check", "issue.yaml"])
+            .status(4)
+            .stderr(&format!("error: {error}\n{ISSUE_HINT}"))
+            .run();
+    }
+}
