@@ -22,8 +22,11 @@ use std::{collections::BTreeSet, fmt};
 use pulldown_cmark::{Event, Parser, Tag, TagEnd};
 
 use crate::{
-    compose::markdown::TEXT_WIDTH, compose::render::Rendered, input::document::top_level_key_line,
-    input::issue::Issue, input::location::Location,
+    compose::markdown::TEXT_WIDTH,
+    compose::render::Rendered,
+    input::document::{field_line, top_level_key_line},
+    input::issue::Issue,
+    input::location::Location,
 };
 
 /// The HTML part size above which a warning is given.
@@ -85,6 +88,14 @@ fn issue_field(issue: &Issue, key: &str) -> Location {
     Location::line(&issue.path, top_level_key_line(&issue.text, key))
 }
 
+/// Where the field at `field` (`stories[0].image.src`) is written, else its top-level key.
+fn nested_field(issue: &Issue, field: &str) -> Location {
+    match field_line(&issue.text, field) {
+        Some(line) => Location::line(&issue.path, line),
+        None => issue_field(issue, field.split(['[', '.']).next().unwrap_or(field)),
+    }
+}
+
 /// The subject and the preheader: what a reader sees in the inbox.
 fn lint_headline(issue: &Issue, lints: &mut Vec<Lint>) {
     let file = &issue.file;
@@ -123,7 +134,6 @@ fn lint_headline(issue: &Issue, lints: &mut Vec<Lint>) {
 /// Links and images in the Markdown and in the stories' own fields.
 fn lint_stories(issue: &Issue, lints: &mut Vec<Lint>) {
     let file = &issue.file;
-    let at = |key: &str| Some(issue_field(issue, key));
     let markdown_fields = file
         .intro
         .iter()
@@ -140,8 +150,7 @@ fn lint_stories(issue: &Issue, lints: &mut Vec<Lint>) {
                 .map(|footer| ("footer".to_owned(), footer.as_str())),
         );
     for (field, markdown) in markdown_fields {
-        let top_key = field.split(['[', '.']).next().unwrap_or("stories");
-        lint_markdown(markdown, &field, at(top_key).as_ref(), lints);
+        lint_markdown(markdown, &field, Some(&nested_field(issue, &field)), lints);
     }
     for (index, story) in file.stories.iter().enumerate() {
         if let Some(link) = &story.link
@@ -149,7 +158,7 @@ fn lint_stories(issue: &Issue, lints: &mut Vec<Lint>) {
         {
             lints.push(Lint {
                 rule: "link-https",
-                location: at("stories"),
+                location: Some(nested_field(issue, &format!("stories[{index}].link.url"))),
                 message: format!(
                     "field `stories[{index}].link.url`: `{}` is not https",
                     link.url
@@ -161,7 +170,7 @@ fn lint_stories(issue: &Issue, lints: &mut Vec<Lint>) {
         {
             lints.push(Lint {
                 rule: "link-text",
-                location: at("stories"),
+                location: Some(nested_field(issue, &format!("stories[{index}].link.label"))),
                 message: format!(
                     "field `stories[{index}].link.label`: \"{}\" does not say where the link goes",
                     link.label
@@ -173,7 +182,7 @@ fn lint_stories(issue: &Issue, lints: &mut Vec<Lint>) {
         {
             lints.push(Lint {
                 rule: "link-https",
-                location: at("stories"),
+                location: Some(nested_field(issue, &format!("stories[{index}].image.src"))),
                 message: format!(
                     "field `stories[{index}].image.src`: `{}` is not https",
                     image.src

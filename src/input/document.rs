@@ -361,6 +361,73 @@ fn clean_message(error: &serde_yaml::Error, field: Option<&str>) -> String {
     message
 }
 
+/// The 1-based line on which the field at `field` (`stories[0].image.src`) is written, for
+/// warnings about a value found after parsing; `None` when the text does not show it in block
+/// style (the caller then points at an enclosing field).
+pub(crate) fn field_line(text: &str, field: &str) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let indent = |line: &str| line.len() - line.trim_start_matches(' ').len();
+    let blank = |line: &str| {
+        let trimmed = line.trim();
+        trimmed.is_empty() || trimmed.starts_with('#')
+    };
+    // The node found so far: its line and its indentation (its children are deeper); a list
+    // item's first key is on its `- ` line.
+    let mut at: Option<usize> = None;
+    let mut depth: Option<usize> = None;
+    let mut item_line: Option<usize> = None;
+    // The lines of the current node's block, one after another.
+    let block = |at: Option<usize>, depth: Option<usize>| {
+        let start = at.map_or(0, |line| line + 1);
+        lines
+            .iter()
+            .enumerate()
+            .skip(start)
+            .filter(|(_, line)| !blank(line))
+            .take_while(move |(_, line)| depth.is_none_or(|depth| indent(line) > depth))
+    };
+    for segment in field.split('.') {
+        let (key, index) = match segment.split_once('[') {
+            Some((key, rest)) => (key, rest.strip_suffix(']')?.parse::<usize>().ok()),
+            None => (segment, None),
+        };
+        let pattern = format!("{key}:");
+        let inline = item_line.take().filter(|line| {
+            lines[*line]
+                .trim_start()
+                .strip_prefix("- ")
+                .is_some_and(|rest| rest.trim_start().starts_with(&pattern))
+        });
+        if let Some(line) = inline {
+            depth = Some(indent(lines[line]) + 2);
+        } else {
+            let child_indent = block(at, depth).next().map(|(_, line)| indent(line))?;
+            let (line, _) = block(at, depth).find(|(_, line)| {
+                indent(line) == child_indent && line.trim_start().starts_with(&pattern)
+            })?;
+            at = Some(line);
+            depth = Some(child_indent);
+        }
+        if let Some(wanted) = index {
+            let item_indent = block(at, depth)
+                .next()
+                .filter(|(_, line)| line.trim_start().starts_with('-'))
+                .map(|(_, line)| indent(line))?;
+            let (line, _) = block(at, depth)
+                .filter(|(_, line)| {
+                    indent(line) == item_indent && line.trim_start().starts_with('-')
+                })
+                .nth(wanted)?;
+            at = Some(line);
+            depth = Some(item_indent);
+            item_line = Some(line);
+        } else if inline.is_some() {
+            at = inline;
+        }
+    }
+    at.map(|line| line + 1)
+}
+
 /// The 1-based line on which a top-level `key:` is written, for errors found after parsing
 /// (when serde's locations are gone). Falls back to line 1.
 pub(crate) fn top_level_key_line(text: &str, key: &str) -> usize {
@@ -562,6 +629,18 @@ mod tests {
     fn byte_order_mark_is_dropped() {
         let text = decode_text(Path::new("x.yaml"), b"\xef\xbb\xbftitle: a".to_vec()).unwrap();
         assert_eq!(text, "title: a");
+    }
+
+    #[test]
+    fn field_line_finds_nested_fields_and_list_items() {
+        let text = "list: l.yaml\nstories:\n  - title: a\n    body: |\n      text\n    image:\n      src: x\n  # note\n  - title: b\n    link:\n      url: y\n";
+        assert_eq!(field_line(text, "stories"), Some(2));
+        assert_eq!(field_line(text, "stories[0].title"), Some(3));
+        assert_eq!(field_line(text, "stories[0].body"), Some(4));
+        assert_eq!(field_line(text, "stories[0].image.src"), Some(7));
+        assert_eq!(field_line(text, "stories[1].link.url"), Some(11));
+        assert_eq!(field_line(text, "stories[1].image.src"), None);
+        assert_eq!(field_line(text, "stories[2].title"), None);
     }
 
     #[test]
