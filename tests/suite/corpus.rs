@@ -265,7 +265,7 @@ corpus_cases! {
     "issue-script-in-body" => fn html_in_markdown_is_shown_as_text() {
         check(CASE)
             .stdout_contains("ok: no errors, 1 warning(s)\n")
-            .stderr("warning[link-https]: `issue.yaml` line 6: field `stories[0].body`: `javascript:alert('link')` is not an https, mailto or tel link; it is left out of the email\n")
+            .stderr("warning[link-https]: `issue.yaml` line 8: field `stories[0].body`: `javascript:alert('link')` is not an https, mailto or tel link; it is left out of the email\n")
             .run();
         let output = preview(CASE).run();
         let html = preview_html(&output, "0002-ada_example.org");
