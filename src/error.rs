@@ -341,8 +341,8 @@ impl Error {
     /// message alone.
     pub(crate) fn hint(&self) -> Option<String> {
         match self {
-            Error::Read { source, .. } if source.kind() == io::ErrorKind::IsADirectory => Some(
-                "name a file inside the folder, e.g. newsletters/2019-06-uk-sg-mou.yaml".into(),
+            Error::Read { path, source } if source.kind() == io::ErrorKind::IsADirectory => Some(
+                format!("`{}` is a folder: name a file in it", path.display()),
             ),
             Error::DocumentInvalid { .. } => Some(
                 "the file format is described in README.md, section \"The files\""

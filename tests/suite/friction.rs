@@ -19,7 +19,7 @@ fn smtp_url_without_a_scheme_says_how_to_write_it() {
 }
 
 #[test]
-fn a_folder_named_as_the_issue_is_invalid_input_like_a_missing_file() {
+fn a_folder_named_as_a_file_is_invalid_input_like_a_missing_file() {
     Test::newsletters()
         .args(["check", "newsletters/missing.yaml"])
         .status(4)
@@ -29,7 +29,14 @@ fn a_folder_named_as_the_issue_is_invalid_input_like_a_missing_file() {
         .args(["check", "newsletters"])
         .status(4)
         .stderr_contains("error: cannot read `newsletters`\n")
-        .stderr_contains("hint: name a file inside the folder")
+        .stderr_contains("hint: `newsletters` is a folder: name a file in it\n")
+        .run();
+    // The same for the other files a command reads.
+    Test::newsletters()
+        .unsubscribe_key()
+        .args(["check", MOU, "--subscribers", "newsletters"])
+        .status(4)
+        .stderr_contains("error: cannot read `newsletters`\n")
         .run();
 }
 
