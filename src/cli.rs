@@ -6,7 +6,7 @@
 
 use std::{path::PathBuf, str::FromStr, time::Duration};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::env;
 
@@ -14,8 +14,8 @@ use crate::env;
 #[command(
     name = "newsletter",
     version,
-    about = "Write an email newsletter issue in YAML, preview it, and send it through an SMTP relay",
-    max_term_width = 100
+    about = "Write a newsletter issue in YAML, preview it, send it through an SMTP relay",
+    max_term_width = 80
 )]
 pub(crate) struct Arguments {
     #[command(subcommand)]
@@ -26,22 +26,20 @@ pub(crate) struct Arguments {
 // Parsed once per run; boxing the variants would only add noise.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Command {
-    /// Validate an issue, its list and subscribers, and build every message without sending
+    /// Validate an issue, its list and subscribers; build every message
     #[command(after_help = "Example:\n  newsletter check newsletters/2019-06-uk-sg-mou.yaml")]
     Check(CheckArguments),
 
-    /// Write each subscriber's message as .html, .txt and .eml files, with an index page
-    #[command(
-        after_help = "Examples:\n  newsletter preview newsletters/2019-06-uk-sg-mou.yaml --open\n  newsletter preview newsletters/2019-06-uk-sg-mou.yaml --for zoe@example.org --out /tmp/zoe"
-    )]
+    /// Write each message as .html, .txt and .eml files, with an index page
+    #[command(after_help = PREVIEW_EXAMPLES)]
     Preview(PreviewArguments),
 
-    /// Send the issue to every subscriber through the SMTP relay (or pretend to, with --dry-run)
+    /// Send the issue to every subscriber (or pretend to, with --dry-run)
     #[command(after_help = SEND_EXAMPLES)]
     Send(SendArguments),
 
-    /// Show what the send journal of an issue records: sent, failed, deferred, in doubt
-    #[command(after_help = "Example:\n  newsletter status newsletters/2019-06-uk-sg-mou.yaml")]
+    /// Show what the send journal records: sent, failed, deferred, in doubt
+    #[command(after_help = STATUS_EXAMPLES)]
     Status(StatusArguments),
 
     /// Read returned mail (bounces, complaints, unsubscribe requests) and suppress the addresses
@@ -49,9 +47,17 @@ pub(crate) enum Command {
     #[command(after_help = BOUNCES_EXAMPLES)]
     Bounces(BouncesArguments),
 
-    /// Print, or verify, the unsubscribe token of an address (for unsubscribe endpoints and scripts)
+    /// Print or verify the unsubscribe token of an address
     #[command(after_help = TOKEN_EXAMPLES)]
     Token(TokenArguments),
+
+    /// Print a shell completion script for bash, zsh, fish, powershell or elvish
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
+    Completions(CompletionsArguments),
+
+    /// Print the manual page (roff) of newsletter, or of one of its commands
+    #[command(after_help = MAN_EXAMPLES)]
+    Man(ManArguments),
 }
 
 const BOUNCES_EXAMPLES: &str = "\
@@ -67,29 +73,83 @@ Examples:
 Exit codes: 0 every message was understood; 3 some were not (they are listed);
 4 invalid list, subscriber or soft-bounce file, or a folder that is not a Maildir; 1 I/O.";
 
+const MAN_EXAMPLES: &str = "\
+Examples:
+  newsletter man > ~/.local/share/man/man1/newsletter.1
+  newsletter man send > ~/.local/share/man/man1/newsletter-send.1";
+
+#[derive(Debug, Args)]
+pub(crate) struct ManArguments {
+    /// The command whose page to print, e.g. send [default: the main page]
+    #[arg(value_name = "COMMAND")]
+    pub(crate) command: Option<String>,
+}
+
+/// The whole command line as clap sees it, with the exit codes after the top-level help; the
+/// one definition `run`, the completion scripts and the manual page are made from.
+pub(crate) fn command() -> clap::Command {
+    Arguments::command().after_help(crate::error::ExitCode::help())
+}
+
+const COMPLETIONS_EXAMPLES: &str = "\
+Examples:
+  newsletter completions bash >> ~/.bash_completion
+  newsletter completions zsh > ~/.zfunc/_newsletter
+  newsletter completions fish > ~/.config/fish/completions/newsletter.fish";
+
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArguments {
+    /// The shell to complete in
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
+}
+
+// Examples are written out by hand, one command a line within 80 columns (a long one is
+// continued with `\` between options, never wrapped inside one); a test parses each of them.
+
+const STATUS_EXAMPLES: &str = "\
+Examples:
+  newsletter status newsletters/2019-06-uk-sg-mou.yaml
+  newsletter status newsletters/2019-06-uk-sg-mou.yaml --json
+
+Times are local, to the second, with the offset from UTC.";
+
+const PREVIEW_EXAMPLES: &str = "\
+Examples:
+  newsletter preview newsletters/2019-06-uk-sg-mou.yaml --open
+  newsletter preview newsletters/2019-06-uk-sg-mou.yaml \\
+      --for zoe.martin@example.org --out /tmp/zoe";
+
 const TOKEN_EXAMPLES: &str = "\
-The key is read from NEWSLETTER_UNSUBSCRIBE_KEY. The scheme is described in README.md.
+The key is read from NEWSLETTER_UNSUBSCRIBE_KEY; the scheme is in README.md.
 
 Examples:
   newsletter token --list newsletters/list.yaml zoe.martin@example.org
-  newsletter token --list-id bulletin.sin-singapore.example.org zoe.martin@example.org --verify TOKEN
+  newsletter token --list newsletters/list.yaml zoe.martin@example.org \\
+      --verify TOKEN
 
 With --verify the exit code says whether the token is valid: 0 valid, 1 not.";
 
 const SEND_EXAMPLES: &str = "\
 Examples:
-  # Everything but the connection: build every message and say what would be sent
+  # Build every message and say what would be sent, without connecting
   newsletter send newsletters/2019-06-uk-sg-mou.yaml --dry-run
 
-  # A test to yourself through a local MailHog (the default relay, smtp://127.0.0.1:1025)
+  # A test to yourself through a local MailHog (smtp://127.0.0.1:1025)
   newsletter send newsletters/2019-06-uk-sg-mou.yaml --to you@example.org
 
-  # The real send through a relay with STARTTLS; the password comes from the environment
-  NEWSLETTER_SMTP_PASSWORD=... newsletter send newsletters/2019-06-uk-sg-mou.yaml \\
-      --smtp 'smtp://bulletin@smtp.example.org:587?tls=required' --report report.jsonl
+  # A test to the list's reviewers, as one subscriber would see it
+  newsletter send newsletters/2019-06-uk-sg-mou.yaml --test \\
+      --as zoe.martin@example.org
 
-A run records each recipient in a journal (ISSUE.journal); run the same command again after
-a crash, Ctrl-C or relay failure to continue without mailing anyone twice.";
+  # The real send over STARTTLS, with the password from the environment
+  NEWSLETTER_SMTP_PASSWORD=... newsletter send \\
+      newsletters/2019-06-uk-sg-mou.yaml \\
+      --smtp 'smtp://bulletin@smtp.example.org:587?tls=required'
+
+A run records each recipient in a journal (ISSUE.journal); run the same command
+again after a crash, Ctrl-C or relay failure to continue without mailing anyone
+twice.";
 
 #[derive(Debug, Args)]
 pub(crate) struct BouncesArguments {
@@ -126,7 +186,11 @@ pub(crate) struct InputArguments {
     /// File of addresses never to mail (one per line), instead of the one the list file names
     #[arg(long, value_name = "FILE", env = env::SUPPRESSION)]
     pub(crate) suppression: Option<PathBuf>,
+}
 
+/// How the commands that build messages sign them (not `status`, which builds none).
+#[derive(Debug, Args)]
+pub(crate) struct SigningArguments {
     /// Private key (PEM) to sign messages with DKIM, for the selector in the list file
     #[arg(long, value_name = "FILE", env = env::DKIM_KEY_FILE)]
     pub(crate) dkim_key: Option<PathBuf>,
@@ -137,6 +201,9 @@ pub(crate) struct CheckArguments {
     #[command(flatten)]
     pub(crate) input: InputArguments,
 
+    #[command(flatten)]
+    pub(crate) signing: SigningArguments,
+
     /// Treat warnings as errors (exit code 4)
     #[arg(long, short = 'D')]
     pub(crate) deny_warnings: bool,
@@ -146,6 +213,9 @@ pub(crate) struct CheckArguments {
 pub(crate) struct PreviewArguments {
     #[command(flatten)]
     pub(crate) input: InputArguments,
+
+    #[command(flatten)]
+    pub(crate) signing: SigningArguments,
 
     /// Folder to write the preview into [default: preview/ISSUE]
     #[arg(long, value_name = "DIR")]
@@ -161,9 +231,13 @@ pub(crate) struct PreviewArguments {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("test_target").args(["to", "test"]).multiple(true)))]
 pub(crate) struct SendArguments {
     #[command(flatten)]
     pub(crate) input: InputArguments,
+
+    #[command(flatten)]
+    pub(crate) signing: SigningArguments,
 
     /// Build every message and report what would be sent, without connecting to any server
     #[arg(long)]
@@ -174,11 +248,11 @@ pub(crate) struct SendArguments {
     pub(crate) out: Option<PathBuf>,
 
     /// The SMTP relay: smtp://HOST:PORT, smtp://HOST:587?tls=required, smtps://HOST:465, with
-    /// an optional USER@ before the host
+    /// an optional USER@ before the host [default: `relay:` in the list file, else
+    /// smtp://127.0.0.1:1025]
     // The URL may carry a password (refused, but only after parsing), so help never shows it.
-    #[arg(long, value_name = "URL", env = env::SMTP_URL, hide_env_values = true,
-          default_value = crate::deliver::relay::DEFAULT_URL)]
-    pub(crate) smtp: String,
+    #[arg(long, value_name = "URL", env = env::SMTP_URL, hide_env_values = true)]
+    pub(crate) smtp: Option<String>,
 
     /// Also trust the certificate authorities in this PEM file (a private relay's CA)
     #[arg(long, value_name = "FILE", env = env::SMTP_CA_FILE)]
@@ -188,9 +262,23 @@ pub(crate) struct SendArguments {
     #[arg(long, value_name = "NAME", env = env::HELO)]
     pub(crate) helo: Option<String>,
 
-    /// Send a test to this address only (repeatable), with "[TEST]" before the subject
-    #[arg(long = "to", value_name = "ADDR")]
+    /// Send a test to these addresses only (comma-separated or repeated), with "[TEST]"
+    /// before the subject
+    #[arg(long = "to", value_name = "ADDR", value_delimiter = ',')]
     pub(crate) to: Vec<String>,
+
+    /// Send a test to the reviewers (`reviewers:` in the list file, or --reviewers)
+    #[arg(long)]
+    pub(crate) test: bool,
+
+    /// The reviewers for --test, comma-separated, instead of the list file's
+    #[arg(long, value_name = "ADDRS", env = env::REVIEWERS, value_delimiter = ',',
+          requires = "test")]
+    pub(crate) reviewers: Vec<String>,
+
+    /// In a test, build every message as this subscriber's (name, columns, greeting)
+    #[arg(long = "as", value_name = "ADDR", requires = "test_target")]
+    pub(crate) as_subscriber: Option<String>,
 
     /// Number of simultaneous SMTP connections
     #[arg(long, value_name = "N", default_value_t = 4, env = env::CONCURRENCY,
@@ -265,6 +353,10 @@ pub(crate) struct StatusArguments {
     /// The journal to read [default: ISSUE.journal beside the issue]
     #[arg(long, value_name = "FILE", env = env::JOURNAL)]
     pub(crate) journal: Option<PathBuf>,
+
+    /// Print one JSON object (counts, and each recipient who failed, is deferred or in doubt)
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -356,8 +448,6 @@ impl FromStr for Cap {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
-
     use super::*;
 
     #[test]
@@ -393,7 +483,7 @@ mod tests {
         let Command::Send(send) = arguments.command else {
             panic!("expected send");
         };
-        assert_eq!(send.smtp, "smtp://127.0.0.1:1025");
+        assert_eq!(send.smtp, None);
         assert_eq!(send.concurrency, 4);
         assert_eq!(send.retry_delay, std::time::Duration::from_secs(1));
         assert!(!send.dry_run && !send.yes);
@@ -442,6 +532,87 @@ mod tests {
         assert_eq!(parse_duration("1.5m"), Ok(Duration::from_secs(90)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5 weeks").is_err());
+    }
+
+    /// Every subcommand's long help, as printed at 80 columns.
+    fn helps() -> Vec<(String, String)> {
+        let mut command = command().term_width(80);
+        command.build();
+        let mut helps = vec![(
+            "newsletter".to_owned(),
+            command.render_long_help().to_string(),
+        )];
+        for sub in command.get_subcommands_mut() {
+            let name = sub.get_name().to_owned();
+            helps.push((name, sub.render_long_help().to_string()));
+        }
+        helps
+    }
+
+    #[test]
+    fn every_help_fits_80_columns() {
+        for (name, help) in helps() {
+            for line in help.lines() {
+                assert!(line.chars().count() <= 80, "{name}: {line:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn each_command_lists_only_the_options_it_uses() {
+        let helps = helps();
+        let help = |name: &str| &helps.iter().find(|(n, _)| n == name).unwrap().1;
+        assert!(!help("status").contains("--dkim-key"), "{}", help("status"));
+        assert!(!help("token").contains("--subscribers"));
+        for name in ["check", "preview", "send"] {
+            assert!(help(name).contains("--dkim-key"), "{name}");
+        }
+    }
+
+    /// The command lines of the help examples: lines starting with `newsletter ` (after
+    /// variables set before it), with `\` continuations joined.
+    fn examples(help: &str) -> Vec<Vec<String>> {
+        let mut commands = Vec::new();
+        let mut lines = help.lines();
+        while let Some(line) = lines.next() {
+            let line = line.trim();
+            let Some(start) = line.find("newsletter ") else {
+                continue;
+            };
+            if !line[..start]
+                .split_whitespace()
+                .all(|word| word.contains('='))
+            {
+                continue;
+            }
+            let mut text = line[start..].to_owned();
+            while text.ends_with('\\') {
+                text.pop();
+                text.push_str(lines.next().unwrap_or_default().trim());
+            }
+            // A redirection (`> FILE`) is the shell's, not ours.
+            let text = text.split('>').next().unwrap_or_default();
+            commands.push(
+                text.split_whitespace()
+                    .map(|word| word.trim_matches('\'').to_owned())
+                    .collect(),
+            );
+        }
+        commands
+    }
+
+    #[test]
+    fn every_help_example_is_a_valid_command_line() {
+        let mut count = 0;
+        for (name, help) in helps() {
+            for example in examples(&help) {
+                count += 1;
+                if let Err(error) = Arguments::try_parse_from(&example) {
+                    panic!("{name}: {example:?}: {error}");
+                }
+            }
+        }
+        assert!(count >= 8, "only {count} examples found");
     }
 
     #[test]

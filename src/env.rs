@@ -30,6 +30,9 @@ pub(crate) const CONCURRENCY: &str = "NEWSLETTER_CONCURRENCY";
 pub(crate) const RATE: &str = "NEWSLETTER_RATE";
 /// Messages per hour or day at most, over all runs (`--cap`).
 pub(crate) const CAP: &str = "NEWSLETTER_CAP";
+/// Who gets `send --test`, comma-separated, instead of the list file's `reviewers:`
+/// (`--reviewers`).
+pub(crate) const REVIEWERS: &str = "NEWSLETTER_REVIEWERS";
 /// The journal file (`--journal`).
 pub(crate) const JOURNAL: &str = "NEWSLETTER_JOURNAL";
 

@@ -151,8 +151,14 @@ pub enum Error {
     )]
     UnsubscribeKeyShort,
 
-    #[error("`--smtp` is not a valid SMTP URL: {reason}")]
-    SmtpUrl { reason: String },
+    #[error("{origin} is not a valid SMTP URL: {reason}")]
+    SmtpUrl {
+        origin: &'static str,
+        reason: String,
+    },
+
+    #[error("`send --test` goes to the reviewers, but `{}` names none", list.display())]
+    ReviewersMissing { list: PathBuf },
 
     #[error("the SMTP URL contains a password")]
     SmtpPasswordInUrl,
@@ -195,6 +201,9 @@ pub enum Error {
         message: String,
     },
 
+    #[error("{relay}: cannot reach the relay: {message}")]
+    RelayUnreachable { relay: String, message: String },
+
     #[error(
         "{relay}: the relay keeps failing ({failures} temporary failures in a row; the last: {last})"
     )]
@@ -219,9 +228,6 @@ pub enum Error {
         relay: String,
     },
 
-    #[error("not sent: the answer was not yes")]
-    NotConfirmed,
-
     #[error("`--to`: {reason}")]
     TestAddress { reason: String },
 
@@ -243,6 +249,9 @@ pub enum Error {
     #[error("{reason}")]
     TokenArguments { reason: String },
 
+    #[error("there is no command `{command}` to show the manual page of")]
+    ManPageUnknown { command: String },
+
     #[error("cannot render the `{template}` template")]
     TemplateRender {
         template: &'static str,
@@ -257,9 +266,6 @@ pub enum Error {
         email: String,
         source: lettre::error::Error,
     },
-
-    #[error("cannot open `{}` in a browser", path.display())]
-    BrowserOpen { path: PathBuf, source: io::Error },
 
     #[error("`{}` is a folder but not a Maildir (it has no `cur` or `new` folder)", path.display())]
     MailboxUnknown { path: PathBuf },
@@ -311,8 +317,13 @@ const MAX_LISTED_PROBLEMS: usize = 20;
 impl Error {
     pub(crate) fn exit_code(&self) -> ExitCode {
         match self {
-            // A file the user named that is not there is a mistake in the input.
-            Error::Read { source, .. } if source.kind() == io::ErrorKind::NotFound => {
+            // A file the user named that is not there, or is a folder, is a mistake in the input.
+            Error::Read { source, .. }
+                if matches!(
+                    source.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::IsADirectory
+                ) =>
+            {
                 ExitCode::InvalidInput
             }
             Error::DocumentTooLarge { .. }
@@ -337,7 +348,9 @@ impl Error {
             | Error::SmtpPasswordMissing { .. }
             | Error::ConfirmationNeeded { .. }
             | Error::TestAddress { .. }
-            | Error::TokenArguments { .. } => ExitCode::Usage,
+            | Error::ReviewersMissing { .. }
+            | Error::TokenArguments { .. }
+            | Error::ManPageUnknown { .. } => ExitCode::Usage,
             Error::Read { .. }
             | Error::Write { .. }
             | Error::JournalWrite { .. }
@@ -350,13 +363,12 @@ impl Error {
             | Error::OutputIsInput { .. }
             | Error::SmtpSession { .. }
             | Error::RelayFailing { .. }
-            | Error::NotConfirmed
+            | Error::RelayUnreachable { .. }
             | Error::TokenInvalid { .. }
             | Error::Internal { .. }
             | Error::TemplateRender { .. }
             | Error::CssInline { .. }
-            | Error::MessageBuild { .. }
-            | Error::BrowserOpen { .. } => ExitCode::Failure,
+            | Error::MessageBuild { .. } => ExitCode::Failure,
         }
     }
 
@@ -364,6 +376,9 @@ impl Error {
     /// message alone.
     pub(crate) fn hint(&self) -> Option<String> {
         match self {
+            Error::Read { path, source } if source.kind() == io::ErrorKind::IsADirectory => Some(
+                format!("`{}` is a folder: name a file in it", path.display()),
+            ),
             Error::DocumentInvalid { .. } => Some(
                 "the file format is described in README.md, section \"The files\""
                     .into(),
@@ -408,6 +423,10 @@ impl Error {
             Error::SmtpSession { kind: "TLS", .. } => Some(
                 "port 465 uses `smtps://`, port 587 uses `smtp://HOST:587?tls=required`; for a private CA pass --ca-file".into(),
             ),
+            Error::RelayUnreachable { .. } => Some(format!(
+                "is the relay running? Nothing was sent. Check the host and port of --smtp ({}, or `relay:` in the list file), e.g. smtp://127.0.0.1:1025 for a local MailHog",
+                crate::env::SMTP_URL
+            )),
             Error::RelayFailing { .. } => Some(
                 "everything done so far is in the journal; run the same command again to continue when the relay is back".into(),
             ),
@@ -415,6 +434,13 @@ impl Error {
                 "set {} in the environment of the command",
                 crate::env::SMTP_PASSWORD
             )),
+            Error::ReviewersMissing { .. } => Some(format!(
+                "add `reviewers: [you@example.org, …]` to the list file, set {}, or use --to ADDRESS",
+                crate::env::REVIEWERS
+            )),
+            Error::ManPageUnknown { .. } => Some(
+                "the commands are check, preview, send, status, token, completions and man".into(),
+            ),
             Error::ConfirmationNeeded { .. } => {
                 Some("add --yes to send without asking, or --dry-run to see what would be sent".into())
             }

@@ -30,7 +30,7 @@ pub(crate) mod units;
 
 use std::ffi::OsString;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::FromArgMatches;
 
 /// Runs the command line `args` (program name first) and returns the process exit code.
 pub fn run<I, T>(args: I) -> i32
@@ -45,8 +45,7 @@ where
     {
         secret::forbid_core_dumps();
     }
-    let command = cli::Arguments::command().after_help(error::ExitCode::help());
-    let parsed = command
+    let parsed = cli::command()
         .try_get_matches_from(args)
         .and_then(|matches| cli::Arguments::from_arg_matches(&matches));
     let arguments = match parsed {
@@ -61,7 +60,7 @@ where
     match commands::execute(arguments.command) {
         Ok(code) => code.code(),
         Err(error) => {
-            eprintln!("{}", error::Report(&error));
+            commands::style::report(&error);
             error.exit_code().code()
         }
     }

@@ -8,7 +8,10 @@ use std::{collections::BTreeMap, io::Write, time::SystemTime};
 
 use crate::{
     cli::CheckArguments,
-    commands::load::{Input, InputFiles},
+    commands::{
+        load::{Input, InputFiles},
+        style,
+    },
     compose::lint::{self, Lint},
     compose::mailing::Mailing,
     compose::unsubscribe::KeyUse,
@@ -64,7 +67,10 @@ pub(crate) fn run(arguments: &CheckArguments, out: &mut dyn Write) -> Result<Exi
         mailing,
         audience,
         ..
-    } = Input::load(&InputFiles::from(&arguments.input), KeyUse::Preview)?;
+    } = Input::load(
+        &InputFiles::new(&arguments.input, &arguments.signing),
+        KeyUse::Preview,
+    )?;
     let now = SystemTime::now();
     let mut largest = Largest::default();
     let mut message_lints = MessageLints::default();
@@ -104,31 +110,34 @@ pub(crate) fn run(arguments: &CheckArguments, out: &mut dyn Write) -> Result<Exi
 
     write_summary(out, &issue, &audience, &tally, &largest, &mailing)?;
     for (location, message) in &tally.invalid {
-        eprintln!("error: {location}: {message}");
+        style::error(&format!("{location}: {message}"));
     }
     for long in &long_headers {
         eprintln!("error: {long}");
     }
     for lint in &lints {
-        eprintln!("{lint}");
+        style::warning(Some(lint.rule), &lint.text());
     }
     for warning in &tally.warnings {
-        eprintln!(
-            "warning[subscriber-name]: `{}` {warning}",
-            audience.subscribers_path.display()
+        style::warning(
+            Some("subscriber-name"),
+            &format!("`{}` {warning}", audience.subscribers_path.display()),
         );
+    }
+    for note in &tally.notes {
+        style::note(note);
     }
     for skip in &tally.skipped {
         if let SkipReason::Duplicate { first_line } = skip.reason {
-            eprintln!(
-                "note: {}: `{}` is a duplicate of line {first_line}; it is sent once",
+            style::note(&format!(
+                "{}: `{}` is a duplicate of line {first_line}; it is sent once",
                 Location::line(&audience.subscribers_path, skip.line),
                 skip.email
-            );
+            ));
         }
     }
     for note in mailing.notes() {
-        eprintln!("note: {note}");
+        style::note(&note);
     }
     let errors = tally.invalid.len() + long_headers.len();
     let warnings = lints.len() + tally.warnings.len();

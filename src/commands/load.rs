@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use crate::{
-    cli::InputArguments,
+    cli::{InputArguments, SigningArguments},
     compose::{
         mailing::Mailing,
         unsubscribe::{KeyUse, TokenKey},
@@ -26,13 +26,13 @@ pub(crate) struct InputFiles {
     pub(crate) dkim_key: Option<PathBuf>,
 }
 
-impl From<&InputArguments> for InputFiles {
-    fn from(arguments: &InputArguments) -> InputFiles {
+impl InputFiles {
+    pub(crate) fn new(input: &InputArguments, signing: &SigningArguments) -> InputFiles {
         InputFiles {
-            issue: arguments.issue.clone(),
-            subscribers: arguments.subscribers.clone(),
-            suppression: arguments.suppression.clone(),
-            dkim_key: arguments.dkim_key.clone(),
+            issue: input.issue.clone(),
+            subscribers: input.subscribers.clone(),
+            suppression: input.suppression.clone(),
+            dkim_key: signing.dkim_key.clone(),
         }
     }
 }

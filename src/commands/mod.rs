@@ -3,10 +3,13 @@
 
 pub(crate) mod bounces;
 pub(crate) mod check;
+pub(crate) mod completions;
 pub(crate) mod load;
+pub(crate) mod man;
 pub(crate) mod preview;
 pub(crate) mod send;
 pub(crate) mod status;
+pub(crate) mod style;
 pub(crate) mod token;
 
 use crate::{
@@ -25,5 +28,7 @@ pub(crate) fn execute(command: Command) -> Result<ExitCode, Error> {
         Command::Send(arguments) => send::run(&arguments, &mut out),
         Command::Status(arguments) => status::run(&arguments, &mut out),
         Command::Token(arguments) => token::run(&arguments, &mut out),
+        Command::Completions(arguments) => completions::run(&arguments, &mut out),
+        Command::Man(arguments) => man::run(&arguments, &mut out),
     }
 }

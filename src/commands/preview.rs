@@ -7,18 +7,22 @@ use std::{
     io::Write,
     path::{Path, PathBuf},
     process::{Command, Stdio},
-    time::SystemTime,
+    time::{Duration, Instant, SystemTime},
 };
 
 use askama::Template;
 
 use crate::{
     cli::PreviewArguments,
-    commands::load::{Input, InputFiles},
+    commands::{
+        load::{Input, InputFiles},
+        style,
+    },
     compose::mailing::Mailing,
     compose::unsubscribe::KeyUse,
     deliver::journal,
     error::{Error, ExitCode},
+    input::audience::Tally,
     input::issue::Issue,
     input::subscribers::Skip,
     input::subscribers::{AddressKey, Subscriber},
@@ -49,7 +53,10 @@ struct IndexTemplate<'a> {
 }
 
 pub(crate) fn run(arguments: &PreviewArguments, out: &mut dyn Write) -> Result<ExitCode, Error> {
-    let input = Input::load(&InputFiles::from(&arguments.input), KeyUse::Preview)?;
+    let input = Input::load(
+        &InputFiles::new(&arguments.input, &arguments.signing),
+        KeyUse::Preview,
+    )?;
     let input_files = input.files();
     let Input {
         issue,
@@ -81,12 +88,7 @@ pub(crate) fn run(arguments: &PreviewArguments, out: &mut dyn Write) -> Result<E
             },
         });
     }
-    for warning in &checked.warnings {
-        eprintln!(
-            "warning: `{}` {warning}",
-            audience.subscribers_path.display()
-        );
-    }
+    show_row_notes(&checked, &audience.subscribers_path);
 
     let (folder, protected) = output_folder(arguments, &issue, &input_files)?;
     let now = SystemTime::now();
@@ -134,6 +136,7 @@ pub(crate) fn run(arguments: &PreviewArguments, out: &mut dyn Write) -> Result<E
     )?;
     let index_path = folder.join("index.html");
     write_file(&index_path, index.as_bytes(), &protected)?;
+    replace_manifest(&folder, &entries, &protected)?;
 
     let report = format!(
         "wrote {} message(s) to {} ({} skipped)\n  open {}",
@@ -147,12 +150,22 @@ pub(crate) fn run(arguments: &PreviewArguments, out: &mut dyn Write) -> Result<E
         source,
     })?;
     for note in mailing.notes() {
-        eprintln!("note: {note}");
+        style::note(&note);
     }
     if arguments.open {
-        open_in_browser(&index_path)?;
+        open_in_browser(&index_path);
     }
     Ok(ExitCode::Success)
+}
+
+/// The notes and warnings the pass over the subscriber file gave.
+fn show_row_notes(checked: &Tally, subscribers: &Path) {
+    for note in &checked.notes {
+        style::note(note);
+    }
+    for warning in &checked.warnings {
+        style::warning(None, &format!("`{}` {warning}", subscribers.display()));
+    }
 }
 
 fn write_message(
@@ -204,12 +217,62 @@ fn output_folder(
     Ok((folder, protected))
 }
 
+/// The file in a preview folder that lists the files the last preview wrote there.
+const MANIFEST: &str = ".newsletter-preview";
+
+/// Removes the files an earlier preview wrote into `folder` that this one (the index, the web
+/// page and the files of `entries`) did not: an earlier full preview under a `--for` one, say,
+/// so that the folder holds what the index lists; then records this preview's files for the
+/// next. Only names from the manifest are removed, and only plain names (no folders): files
+/// the user put there are never touched.
+fn replace_manifest(
+    folder: &Path,
+    entries: &[IndexEntry],
+    protected: &Protected,
+) -> Result<(), Error> {
+    let mut written: Vec<String> = vec![WEB_PAGE.to_owned(), "index.html".to_owned()];
+    for entry in entries {
+        for extension in ["html", "txt", "eml"] {
+            written.push(format!("{}.{extension}", entry.stem));
+        }
+    }
+    let manifest = folder.join(MANIFEST);
+    if let Ok(earlier) = fs::read_to_string(&manifest) {
+        for name in earlier.lines() {
+            let plain = !name.is_empty()
+                && !name.starts_with('.')
+                && !name.contains(['/', '\\'])
+                && Path::new(name).components().count() == 1;
+            if plain && !written.iter().any(|kept| kept == name) {
+                match fs::remove_file(folder.join(name)) {
+                    Ok(()) => {}
+                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(source) => {
+                        return Err(Error::Write {
+                            path: folder.join(name),
+                            source,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    let mut list = written.join("\n");
+    list.push('\n');
+    write_file(&manifest, list.as_bytes(), protected)
+}
+
 fn write_file(path: &Path, bytes: &[u8], protected: &Protected) -> Result<(), Error> {
     output_file::write(path, bytes, protected)
 }
 
-/// Opens `path` with the desktop's handler (`xdg-open`, `open` on macOS).
-fn open_in_browser(path: &Path) -> Result<(), Error> {
+/// How long the opener may take to say it failed; one still running after this is taken to
+/// have started a browser (some wait for the browser to close).
+const OPENER_GRACE: Duration = Duration::from_secs(3);
+
+/// Opens `path` with the desktop's handler (`xdg-open`, `open` on macOS). A machine without a
+/// desktop is not an error: the preview is written, so the user is told where it is instead.
+fn open_in_browser(path: &Path) {
     let opener = if cfg!(target_os = "macos") {
         "open"
     } else {
@@ -221,15 +284,38 @@ fn open_in_browser(path: &Path) -> Result<(), Error> {
     for name in crate::env::SECRETS {
         command.env_remove(name);
     }
-    command
+    let failure = match command
         .arg(&absolute)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .map(drop)
-        .map_err(|source| Error::BrowserOpen {
-            path: absolute,
-            source,
-        })
+    {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            Some(format!("`{opener}` is not installed"))
+        }
+        Err(error) => Some(format!("`{opener}` did not start: {error}")),
+        Ok(mut child) => {
+            let started = Instant::now();
+            loop {
+                match child.try_wait() {
+                    Ok(Some(status)) if status.success() => break None,
+                    Ok(Some(status)) => break Some(format!("`{opener}` failed ({status})")),
+                    Ok(None) if started.elapsed() < OPENER_GRACE => {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    Ok(None) | Err(_) => break None,
+                }
+            }
+        }
+    };
+    if let Some(reason) = failure {
+        style::warning(
+            None,
+            &format!(
+                "could not open a browser ({reason}); open {} yourself",
+                absolute.display()
+            ),
+        );
+    }
 }

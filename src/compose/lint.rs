@@ -27,7 +27,11 @@ use crate::{
         markdown::{self, TEXT_WIDTH},
         render::Rendered,
     },
-    input::{document::top_level_key_line, issue::Issue, location::Location},
+    input::{
+        document::{field_line, top_level_key_line},
+        issue::Issue,
+        location::Location,
+    },
 };
 
 /// The HTML part size above which a warning is given.
@@ -63,11 +67,17 @@ pub(crate) struct Lint {
 
 impl fmt::Display for Lint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "warning[{}]: ", self.rule)?;
-        if let Some(location) = &self.location {
-            write!(f, "{location}: ")?;
+        write!(f, "warning[{}]: {}", self.rule, self.text())
+    }
+}
+
+impl Lint {
+    /// The warning without its `warning[rule]:` prefix: where, then what.
+    pub(crate) fn text(&self) -> String {
+        match &self.location {
+            Some(location) => format!("{location}: {}", self.message),
+            None => self.message.clone(),
         }
-        f.write_str(&self.message)
     }
 }
 
@@ -83,6 +93,14 @@ pub(crate) fn lint_issue(issue: &Issue) -> Vec<Lint> {
 /// Where a top-level field of the issue file is.
 fn issue_field(issue: &Issue, key: &str) -> Location {
     Location::line(&issue.path, top_level_key_line(&issue.text, key))
+}
+
+/// Where the field at `field` (`stories[0].image.src`) is written, else its top-level key.
+fn nested_field(issue: &Issue, field: &str) -> Location {
+    match field_line(&issue.text, field) {
+        Some(line) => Location::line(&issue.path, line),
+        None => issue_field(issue, field.split(['[', '.']).next().unwrap_or(field)),
+    }
 }
 
 /// The subject and the preheader: what a reader sees in the inbox.
@@ -123,7 +141,6 @@ fn lint_headline(issue: &Issue, lints: &mut Vec<Lint>) {
 /// Links and images in the Markdown and in the stories' own fields.
 fn lint_stories(issue: &Issue, lints: &mut Vec<Lint>) {
     let file = &issue.file;
-    let at = |key: &str| Some(issue_field(issue, key));
     let markdown_fields = file
         .intro
         .iter()
@@ -140,8 +157,7 @@ fn lint_stories(issue: &Issue, lints: &mut Vec<Lint>) {
                 .map(|footer| ("footer".to_owned(), footer.as_str())),
         );
     for (field, markdown) in markdown_fields {
-        let top_key = field.split(['[', '.']).next().unwrap_or("stories");
-        lint_markdown(markdown, &field, at(top_key).as_ref(), lints);
+        lint_markdown(markdown, &field, Some(&nested_field(issue, &field)), lints);
     }
     for (index, story) in file.stories.iter().enumerate() {
         if let Some(link) = &story.link
@@ -149,7 +165,7 @@ fn lint_stories(issue: &Issue, lints: &mut Vec<Lint>) {
         {
             lints.push(Lint {
                 rule: "link-https",
-                location: at("stories"),
+                location: Some(nested_field(issue, &format!("stories[{index}].link.url"))),
                 message: format!(
                     "field `stories[{index}].link.url`: `{}` is not https",
                     link.url
@@ -161,7 +177,7 @@ fn lint_stories(issue: &Issue, lints: &mut Vec<Lint>) {
         {
             lints.push(Lint {
                 rule: "link-text",
-                location: at("stories"),
+                location: Some(nested_field(issue, &format!("stories[{index}].link.label"))),
                 message: format!(
                     "field `stories[{index}].link.label`: \"{}\" does not say where the link goes",
                     link.label
@@ -173,7 +189,7 @@ fn lint_stories(issue: &Issue, lints: &mut Vec<Lint>) {
         {
             lints.push(Lint {
                 rule: "link-https",
-                location: at("stories"),
+                location: Some(nested_field(issue, &format!("stories[{index}].image.src"))),
                 message: format!(
                     "field `stories[{index}].image.src`: `{}` is not https",
                     image.src

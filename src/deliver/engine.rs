@@ -100,6 +100,10 @@ pub(crate) struct Engine {
     /// worker (relays lock accounts after a few).
     session_proven: AtomicBool,
     first_session: tokio::sync::Mutex<()>,
+    /// How many workers are waiting to retry, and the failure the last of them waits after
+    /// (for the progress line).
+    retry_waits: AtomicUsize,
+    retry_reason: Mutex<Option<String>>,
 }
 
 impl Engine {
@@ -127,6 +131,32 @@ impl Engine {
             failures_in_a_row: AtomicUsize::new(0),
             session_proven: AtomicBool::new(false),
             first_session: tokio::sync::Mutex::new(()),
+            retry_waits: AtomicUsize::new(0),
+            retry_reason: Mutex::new(None),
+        }
+    }
+
+    /// Why a recipient is waiting to be retried, while one is: the last failure.
+    pub(crate) fn waiting_reason(&self) -> Option<String> {
+        if self.retry_waits.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        self.retry_reason
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// A worker starts (`Some(failure)`) or stops (`None`) waiting to retry.
+    fn waiting_to_retry(&self, failure: Option<&str>) {
+        if let Some(failure) = failure {
+            *self
+                .retry_reason
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(failure.to_owned());
+            self.retry_waits.fetch_add(1, Ordering::AcqRel);
+        } else {
+            self.retry_waits.fetch_sub(1, Ordering::AcqRel);
         }
     }
 
@@ -336,10 +366,12 @@ impl Engine {
             }
             let delay = self.retry.delay(attempt);
             attempt += 1;
+            self.waiting_to_retry(Some(&last_error));
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
                 () = stopped => {}
             }
+            self.waiting_to_retry(None);
             if self.is_stopping() {
                 return Some(Outcome::Deferred { reply: last_error });
             }
@@ -361,7 +393,21 @@ impl Engine {
             };
             match opened {
                 Ok(opened) => *session = Some(opened),
-                Err(ConnectError::Network(error)) => return Err(Retry::Temporary(error)),
+                // No connection of this run has succeeded: most likely the relay is not running
+                // or `--smtp` names the wrong host or port. Retrying with backoff would only
+                // make the user wait minutes for the same answer.
+                Err(ConnectError::Unreachable(error))
+                    if !self.session_proven.load(Ordering::Acquire) =>
+                {
+                    self.fail(Error::RelayUnreachable {
+                        relay: settings.relay.to_string(),
+                        message: error,
+                    });
+                    return Err(Retry::Fatal);
+                }
+                Err(ConnectError::Unreachable(error) | ConnectError::Network(error)) => {
+                    return Err(Retry::Temporary(error));
+                }
                 Err(ConnectError::Refused(reply)) if reply.is_transient() => {
                     return Err(Retry::Temporary(reply.to_string()));
                 }

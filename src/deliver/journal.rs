@@ -301,6 +301,25 @@ impl Journal {
         Ok(replayed.history)
     }
 
+    /// Reads what is recorded at `path` ahead of a send that opens it once confirmed (so a
+    /// send refused or cancelled at the prompt leaves no journal): refused as [`Journal::open`]
+    /// refuses it (a symbolic link, a file the run reads, a file that is not a journal), and a
+    /// lost tail accepted when `accept_lost_tail` says so.
+    pub(crate) fn read_before_open(
+        path: &Path,
+        accept_lost_tail: bool,
+        protected: &Protected,
+    ) -> Result<History, Error> {
+        let file = output_file::open_no_follow(path, OpenOptions::new().read(true))?;
+        protected.check(path, &file)?;
+        let replayed = replay(path, &file)?;
+        // Refused here if not accepted; accepted, the note comes once, from `open`.
+        if !accept_lost_tail {
+            check_count(path, replayed.counted, replayed.records, false)?;
+        }
+        Ok(replayed.history)
+    }
+
     /// Opens (or creates) the journal for the issue `slug` whose content hash is `hash`, and
     /// returns what earlier runs recorded. A symbolic link at `path`, a protected file (one the
     /// run reads) and a file that is not a journal are refused before anything is written.

@@ -72,9 +72,20 @@ impl Relay {
     /// Parses `--smtp`. Errors never repeat the URL, which might hold a password.
     pub(crate) fn parse(text: &str) -> Result<Relay, Error> {
         let invalid = |reason: &str| Error::SmtpUrl {
+            origin: "`--smtp`",
             reason: reason.to_owned(),
         };
-        let url = url::Url::parse(text.trim()).map_err(|error| invalid(&error.to_string()))?;
+        let text = text.trim();
+        if !text.contains("://") {
+            // `127.0.0.1:1025` or `localhost:2525`: the scheme is missing. The text is repeated
+            // only when it cannot hold a password (no `@`).
+            return Err(invalid(&if text.contains('@') {
+                "it has no scheme; write it as smtp://HOST:PORT or smtps://HOST:PORT".to_owned()
+            } else {
+                format!("it has no scheme; write it as smtp://{text}")
+            }));
+        }
+        let url = url::Url::parse(text).map_err(|error| invalid(&error.to_string()))?;
         if url.password().is_some() {
             return Err(Error::SmtpPasswordInUrl);
         }
@@ -231,6 +242,8 @@ mod tests {
         let error = Relay::parse("smtp://user:hunter2@relay.example.org:587").unwrap_err();
         assert!(matches!(error, Error::SmtpPasswordInUrl));
         assert!(!error.to_string().contains("hunter2"));
+        let error = Relay::parse("user:hunter2@relay.example.org:587").unwrap_err();
+        assert!(!error.to_string().contains("hunter2"), "{error}");
     }
 
     #[test]
@@ -251,6 +264,8 @@ mod tests {
             ("smtp://relay.example.org?foo=1", "unknown parameter `foo`"),
             ("smtp://relay.example.org/path", "path"),
             ("smtps://relay.example.org?tls=required", "always TLS"),
+            ("127.0.0.1:1025", "write it as smtp://127.0.0.1:1025"),
+            ("localhost:2525", "write it as smtp://localhost:2525"),
         ] {
             let error = Relay::parse(url).unwrap_err().to_string();
             assert!(error.contains(expected), "{url}: {error}");

@@ -41,7 +41,10 @@ use crate::deliver::relay::{RelaySettings, Security};
 /// Why a connection could not be opened or made ready.
 #[derive(Debug)]
 pub(crate) enum ConnectError {
-    /// The relay could not be reached, or dropped the connection: worth retrying.
+    /// No TCP connection: refused, an unknown host, no answer in time. Worth retrying with a
+    /// relay that was working; a sign of a wrong `--smtp` when no connection ever succeeded.
+    Unreachable(String),
+    /// The relay dropped the connection or went silent: worth retrying.
     Network(String),
     /// TLS failed (certificate, handshake) or STARTTLS was required and not offered: retrying
     /// will not help.
@@ -55,9 +58,10 @@ pub(crate) enum ConnectError {
 impl fmt::Display for ConnectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConnectError::Network(text) | ConnectError::Tls(text) | ConnectError::Auth(text) => {
-                f.write_str(text)
-            }
+            ConnectError::Unreachable(text)
+            | ConnectError::Network(text)
+            | ConnectError::Tls(text)
+            | ConnectError::Auth(text) => f.write_str(text),
             ConnectError::Refused(reply) => write!(f, "the relay refused the session: {reply}"),
         }
     }
@@ -148,7 +152,7 @@ impl Session {
         let tcp = timeout(wait, TcpStream::connect((relay.host.as_str(), relay.port)))
             .await
             .map_err(|_| {
-                ConnectError::Network(format!(
+                ConnectError::Unreachable(format!(
                     "no connection to {}:{} within {}",
                     relay.host,
                     relay.port,
@@ -156,7 +160,7 @@ impl Session {
                 ))
             })?
             .map_err(|error| {
-                ConnectError::Network(format!(
+                ConnectError::Unreachable(format!(
                     "cannot connect to {}:{}: {error}",
                     relay.host, relay.port
                 ))

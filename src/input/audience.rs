@@ -28,6 +28,9 @@ pub struct Tally {
     pub(crate) skipped: Vec<Skip>,
     pub(crate) invalid: Vec<(Location, String)>,
     pub(crate) warnings: Vec<String>,
+    /// How the file was read where it differs from how it is written (see
+    /// [`SubscriberReader::notes`]).
+    pub(crate) notes: Vec<String>,
 }
 
 impl Tally {
@@ -99,7 +102,10 @@ impl Audience {
         mut each: impl FnMut(Subscriber) -> Result<(), Error>,
     ) -> Result<Tally, Error> {
         let mut reader = self.open(issue)?;
-        let mut tally = Tally::default();
+        let mut tally = Tally {
+            notes: reader.notes().to_vec(),
+            ..Tally::default()
+        };
         while let Some(row) = reader.next_row() {
             match row? {
                 Row::Recipient {

@@ -93,7 +93,7 @@ pub fn parse<T: DeserializeOwned>(path: &Path, text: &str, kind: DocumentKind) -
         let (mut line, column) = inner
             .location()
             .map_or((1, None), |at| (at.line(), Some(at.column())));
-        let mut message = clean_message(&inner, field.as_deref());
+        let mut message = in_user_words(&clean_message(&inner, field.as_deref()));
         if message.starts_with("found character that cannot start any token")
             && column.is_some_and(|column| char_at(text, line, column) == Some('\t'))
         {
@@ -244,6 +244,83 @@ fn key_line(
     None
 }
 
+/// The shape of each structured field, as the user writes it, for "expected struct X".
+const SHAPES: [(&str, &str); 6] = [
+    (
+        "Image",
+        "an image: `src:`, `alt:` and optionally `width:`, each on its own line indented below `image:`",
+    ),
+    (
+        "Link",
+        "a link: `url:` and `label:`, each on its own line indented below it",
+    ),
+    (
+        "Contact",
+        "a contact: `name:`, `email:` and optionally `role:`, each on its own line indented below it",
+    ),
+    (
+        "Story",
+        "a story: `title:`, `body:` and optionally `link:` and `image:`, indented below `- `",
+    ),
+    (
+        "Sender",
+        "`name:` and `address:`, each on its own line indented below it",
+    ),
+    (
+        "Unsubscribe",
+        "`url:` and optionally `mailto:`, each on its own line indented below it",
+    ),
+];
+
+/// serde's and the YAML parser's wording, in the words of someone writing the file: what was
+/// found and what belongs there, and how to fix the common slips (a quoted number, a `: ` or a
+/// leading `!` in an unquoted value).
+fn in_user_words(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("invalid type: ")
+        && let Some((found, expected)) = rest.rsplit_once(", expected ")
+    {
+        let number = matches!(
+            expected,
+            "u8" | "u16" | "u32" | "u64" | "usize" | "i8" | "i16" | "i32" | "i64" | "isize"
+        );
+        let wanted = if number {
+            "a whole number".to_owned()
+        } else if let Some(name) = expected.strip_prefix("struct ") {
+            SHAPES.iter().find(|(shape, _)| *shape == name).map_or_else(
+                || "a group of `key: value` lines indented below it".to_owned(),
+                |(_, words)| (*words).to_owned(),
+            )
+        } else if expected == "a sequence" {
+            "a list (lines starting with `- `)".to_owned()
+        } else {
+            expected.to_owned()
+        };
+        let (what, text) = match found.split_once(' ') {
+            Some(("string", text)) => (format!("the text {text}"), Some(text.trim_matches('"'))),
+            Some(("integer" | "floating", value)) => {
+                (format!("the number {}", value.trim_matches('`')), None)
+            }
+            _ if found == "map" => ("a group of `key: value` lines".to_owned(), None),
+            _ if found == "sequence" => ("a list".to_owned(), None),
+            _ => (found.to_owned(), None),
+        };
+        let mut words = format!("expected {wanted}, found {what}");
+        if number && text.is_some_and(|text| text.trim().parse::<u64>().is_ok()) {
+            words.push_str(": remove the quotes");
+        }
+        return words;
+    }
+    if message.starts_with("mapping values are not allowed in this context") {
+        return format!(
+            "{message}: a value containing `: ` must be in quotes; put the value in quotes, e.g. subject: \"Budget: what changes\""
+        );
+    }
+    if message.contains("while scanning a tag") {
+        return "a value starting with `!` is read as a YAML tag: put the value in quotes, or write Markdown such as `![alt](URL)` as a block (`body: |`, then the text indented on the lines below)".to_owned();
+    }
+    message.to_owned()
+}
+
 /// `serde_yaml`'s message repeats the field path and location we already show; keep the rest.
 fn clean_message(error: &serde_yaml::Error, field: Option<&str>) -> String {
     let mut message = error.to_string();
@@ -275,6 +352,73 @@ fn clean_message(error: &serde_yaml::Error, field: Option<&str>) -> String {
             .collect();
     }
     message
+}
+
+/// The 1-based line on which the field at `field` (`stories[0].image.src`) is written, for
+/// warnings about a value found after parsing; `None` when the text does not show it in block
+/// style (the caller then points at an enclosing field).
+pub(crate) fn field_line(text: &str, field: &str) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let indent = |line: &str| line.len() - line.trim_start_matches(' ').len();
+    let blank = |line: &str| {
+        let trimmed = line.trim();
+        trimmed.is_empty() || trimmed.starts_with('#')
+    };
+    // The node found so far: its line and its indentation (its children are deeper); a list
+    // item's first key is on its `- ` line.
+    let mut at: Option<usize> = None;
+    let mut depth: Option<usize> = None;
+    let mut item_line: Option<usize> = None;
+    // The lines of the current node's block, one after another.
+    let block = |at: Option<usize>, depth: Option<usize>| {
+        let start = at.map_or(0, |line| line + 1);
+        lines
+            .iter()
+            .enumerate()
+            .skip(start)
+            .filter(|(_, line)| !blank(line))
+            .take_while(move |(_, line)| depth.is_none_or(|depth| indent(line) > depth))
+    };
+    for segment in field.split('.') {
+        let (key, index) = match segment.split_once('[') {
+            Some((key, rest)) => (key, rest.strip_suffix(']')?.parse::<usize>().ok()),
+            None => (segment, None),
+        };
+        let pattern = format!("{key}:");
+        let inline = item_line.take().filter(|line| {
+            lines[*line]
+                .trim_start()
+                .strip_prefix("- ")
+                .is_some_and(|rest| rest.trim_start().starts_with(&pattern))
+        });
+        if let Some(line) = inline {
+            depth = Some(indent(lines[line]) + 2);
+        } else {
+            let child_indent = block(at, depth).next().map(|(_, line)| indent(line))?;
+            let (line, _) = block(at, depth).find(|(_, line)| {
+                indent(line) == child_indent && line.trim_start().starts_with(&pattern)
+            })?;
+            at = Some(line);
+            depth = Some(child_indent);
+        }
+        if let Some(wanted) = index {
+            let item_indent = block(at, depth)
+                .next()
+                .filter(|(_, line)| line.trim_start().starts_with('-'))
+                .map(|(_, line)| indent(line))?;
+            let (line, _) = block(at, depth)
+                .filter(|(_, line)| {
+                    indent(line) == item_indent && line.trim_start().starts_with('-')
+                })
+                .nth(wanted)?;
+            at = Some(line);
+            depth = Some(item_indent);
+            item_line = Some(line);
+        } else if inline.is_some() {
+            at = inline;
+        }
+    }
+    at.map(|line| line + 1)
 }
 
 /// The 1-based line on which a top-level `key:` is written, for errors found after parsing
@@ -338,7 +482,7 @@ mod tests {
         let (location, field, message) = error_of("title: a\nitems:\n  - count: many\n");
         assert_eq!(location.line, 3);
         assert_eq!(field.as_deref(), Some("items[0].count"));
-        assert_eq!(message, "invalid type: string \"many\", expected u32");
+        assert_eq!(message, "expected a whole number, found the text \"many\"");
     }
 
     #[test]
@@ -478,6 +622,18 @@ mod tests {
     fn byte_order_mark_is_dropped() {
         let text = decode_text(Path::new("x.yaml"), b"\xef\xbb\xbftitle: a".to_vec()).unwrap();
         assert_eq!(text, "title: a");
+    }
+
+    #[test]
+    fn field_line_finds_nested_fields_and_list_items() {
+        let text = "list: l.yaml\nstories:\n  - title: a\n    body: |\n      text\n    image:\n      src: x\n  # note\n  - title: b\n    link:\n      url: y\n";
+        assert_eq!(field_line(text, "stories"), Some(2));
+        assert_eq!(field_line(text, "stories[0].title"), Some(3));
+        assert_eq!(field_line(text, "stories[0].body"), Some(4));
+        assert_eq!(field_line(text, "stories[0].image.src"), Some(7));
+        assert_eq!(field_line(text, "stories[1].link.url"), Some(11));
+        assert_eq!(field_line(text, "stories[1].image.src"), None);
+        assert_eq!(field_line(text, "stories[2].title"), None);
     }
 
     #[test]

@@ -57,6 +57,13 @@ pub struct ListFile {
     /// DKIM signing: the selector (and domain) of the key given with `--dkim-key`.
     #[serde(default)]
     pub(crate) dkim: Option<DkimSettings>,
+    /// The SMTP relay's URL (never with a password), used when neither `--smtp` nor
+    /// `NEWSLETTER_SMTP_URL` names one; checked by `send` like `--smtp`.
+    #[serde(default)]
+    pub(crate) relay: Option<Line>,
+    /// Who gets `send --test` (the team's reviewers), unless `--reviewers` names others.
+    #[serde(default)]
+    pub(crate) reviewers: Vec<EmailAddress>,
 }
 
 /// A URL with an `{issue}` placeholder for the issue's name.

@@ -81,6 +81,14 @@ impl Subscriber {
         }
     }
 
+    /// This subscriber's row, addressed to `email` instead: a test copy of their message.
+    pub(crate) fn sent_to(&self, email: lettre::Address) -> Subscriber {
+        Subscriber {
+            email,
+            ..self.clone()
+        }
+    }
+
     /// The value of a column, by its (lower-case) header name.
     pub(crate) fn field(&self, column: &str) -> Option<&str> {
         match column {
@@ -206,6 +214,101 @@ impl Suppression {
     }
 }
 
+/// The column names of the header row, lower-cased, with notes on how the file was read (the
+/// separator, names with spaces read as placeholder names).
+fn column_names(
+    path: &Path,
+    header: &csv::ByteRecord,
+    separator: u8,
+) -> Result<(Vec<String>, Vec<String>), Error> {
+    let header_error = |message: String| Error::SubscriberHeader {
+        location: Location::line(path, 1),
+        message,
+    };
+    let mut columns = Vec::new();
+    let mut notes = Vec::new();
+    if separator != b',' {
+        notes.push(format!(
+            "{}: the columns are separated by {}",
+            Location::line(path, 1),
+            if separator == b';' {
+                "semicolons"
+            } else {
+                "tabs"
+            }
+        ));
+    }
+    for (index, raw) in header.iter().enumerate() {
+        let raw = if index == 0 {
+            raw.strip_prefix(b"\xef\xbb\xbf").unwrap_or(raw)
+        } else {
+            raw
+        };
+        let name = std::str::from_utf8(raw)
+            .map_err(|_| header_error(format!("the header row is not UTF-8 text; {SAVE_AS_UTF8}")))?
+            .trim()
+            .to_lowercase();
+        // `First name`, as spreadsheets write it, is the placeholder `{first_name}`.
+        let name = if name.contains(char::is_whitespace) {
+            let placeholder = name.split_whitespace().collect::<Vec<_>>().join("_");
+            notes.push(format!(
+                "{}: column `{}` is read as `{placeholder}`",
+                Location::line(path, 1),
+                String::from_utf8_lossy(raw).trim()
+            ));
+            placeholder
+        } else {
+            name
+        };
+        if name.is_empty() {
+            return Err(header_error(format!(
+                "column {} of the header row has no name",
+                index + 1
+            )));
+        }
+        if columns.contains(&name) {
+            return Err(header_error(format!(
+                "the header row names column `{name}` twice"
+            )));
+        }
+        columns.push(name);
+    }
+    Ok((columns, notes))
+}
+
+/// What to do about a file that is not UTF-8: most often a spreadsheet's "CSV" export in the
+/// Windows-1252 encoding.
+const SAVE_AS_UTF8: &str = "save it from the spreadsheet as \"CSV UTF-8\"";
+
+/// The separator of a subscriber file: `;` or a tab when the first line has more of it than
+/// commas, else `,`. The file is left at its start.
+fn separator(file: &mut File) -> std::io::Result<u8> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let mut start = [0u8; 4096];
+    let mut filled = 0;
+    while filled < start.len() {
+        let read = file.read(&mut start[filled..])?;
+        if read == 0 {
+            break;
+        }
+        filled += read;
+    }
+    file.seek(SeekFrom::Start(0))?;
+    let first_line = start[..filled]
+        .split(|byte| *byte == b'\n')
+        .next()
+        .unwrap_or(&[]);
+    // One line of at most 4 KiB: a plain count is fast enough.
+    #[allow(clippy::naive_bytecount)]
+    let count = |wanted: u8| first_line.iter().filter(|byte| **byte == wanted).count();
+    let commas = count(b',');
+    Ok([b';', b'\t']
+        .into_iter()
+        .filter(|candidate| count(*candidate) > commas)
+        .max_by_key(|candidate| count(*candidate))
+        .unwrap_or(b','))
+}
+
 /// Streams the rows of a subscriber file.
 pub struct SubscriberReader<'s> {
     path: PathBuf,
@@ -214,6 +317,8 @@ pub struct SubscriberReader<'s> {
     email_column: usize,
     name_column: Option<usize>,
     status_column: Option<usize>,
+    /// What was read differently from how it is written (the separator, renamed columns).
+    notes: Vec<String>,
     record: csv::ByteRecord,
     first_lines: HashMap<AddressKey, u32>,
     suppression: Option<&'s Suppression>,
@@ -235,9 +340,12 @@ impl<'s> SubscriberReader<'s> {
         let mut file = File::open(path).map_err(read_error)?;
         let file_len = file.metadata().map_err(read_error)?.len();
         let ends_with_newline = last_byte(&mut file).map_err(read_error)? == Some(b'\n');
+        // Spreadsheets in many locales export "CSV" separated by semicolons, or tabs.
+        let separator = separator(&mut file).map_err(read_error)?;
         // csv's own CRLF handling miscounts lines, so records end at `\n` and a trailing `\r`
         // is trimmed from each field instead.
         let mut csv = csv::ReaderBuilder::new()
+            .delimiter(separator)
             .has_headers(false)
             .flexible(true)
             .terminator(csv::Terminator::Any(b'\n'))
@@ -259,30 +367,7 @@ impl<'s> SubscriberReader<'s> {
         if csv.position().byte() >= file_len && quote_left_open(path, 0).map_err(read_error)? {
             return Err(header_error(UNCLOSED_QUOTE.into()));
         }
-        let mut columns = Vec::new();
-        for (index, raw) in header.iter().enumerate() {
-            let raw = if index == 0 {
-                raw.strip_prefix(b"\xef\xbb\xbf").unwrap_or(raw)
-            } else {
-                raw
-            };
-            let name = std::str::from_utf8(raw)
-                .map_err(|_| header_error("the header row is not UTF-8 text".into()))?
-                .trim()
-                .to_lowercase();
-            if name.is_empty() {
-                return Err(header_error(format!(
-                    "column {} of the header row has no name",
-                    index + 1
-                )));
-            }
-            if columns.contains(&name) {
-                return Err(header_error(format!(
-                    "the header row names column `{name}` twice"
-                )));
-            }
-            columns.push(name);
-        }
+        let (columns, notes) = column_names(path, &header, separator)?;
         let position = |wanted: &str| columns.iter().position(|c| c == wanted);
         let Some(email_column) = position("email") else {
             return Err(header_error(format!(
@@ -303,6 +388,7 @@ impl<'s> SubscriberReader<'s> {
             email_column,
             name_column,
             status_column,
+            notes,
             record: csv::ByteRecord::new(),
             first_lines: HashMap::new(),
             suppression,
@@ -314,6 +400,12 @@ impl<'s> SubscriberReader<'s> {
     /// The header names, lower-cased.
     pub(crate) fn columns(&self) -> &[String] {
         &self.columns
+    }
+
+    /// How the file was read where it differs from the usual: a separator other than the comma,
+    /// a column name with spaces read as a placeholder name.
+    pub(crate) fn notes(&self) -> &[String] {
+        &self.notes
     }
 
     /// The next data row, `None` at the end of the file, or an I/O error.
@@ -412,7 +504,10 @@ impl<'s> SubscriberReader<'s> {
             let Ok(value) = std::str::from_utf8(trim_field(raw)) else {
                 return self.invalid(
                     line,
-                    format!("column `{}` is not UTF-8 text", self.columns[index]),
+                    format!(
+                        "column `{}` is not UTF-8 text; {SAVE_AS_UTF8}",
+                        self.columns[index]
+                    ),
                 );
             };
             values.push(value.to_owned());

@@ -95,7 +95,7 @@ fn unquoted_colon_names_line_and_column() {
     check_case("unquoted-colon")
         .status(4)
         .stderr(&format!(
-            "error: `issue.yaml` line 4, column 16: mapping values are not allowed in this context\n{ISSUE_HINT}"
+            "error: `issue.yaml` line 4, column 16: mapping values are not allowed in this context: a value containing `: ` must be in quotes; put the value in quotes, e.g. subject: \"Budget: what changes\"\n{ISSUE_HINT}"
         ))
         .run();
 }
@@ -115,7 +115,7 @@ fn wrong_type_names_the_field_and_the_expected_type() {
     check_case("wrong-type")
         .status(4)
         .stderr(&format!(
-            "error: `issue.yaml` line 2, column 9: field `number`: invalid type: string \"seven\", expected u32\n{ISSUE_HINT}"
+            "error: `issue.yaml` line 2, column 9: field `number`: expected a whole number, found the text \"seven\"\n{ISSUE_HINT}"
         ))
         .run();
 }

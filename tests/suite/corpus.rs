@@ -133,7 +133,7 @@ corpus_cases! {
     "issue-billion-laughs" => fn alias_bomb_is_refused_quickly() {
         check_fails_with(
             CASE,
-            "`issue.yaml` line 5, column 11: field `stories[0]`: invalid type: sequence, expected struct Story",
+            "`issue.yaml` line 5, column 11: field `stories[0]`: expected a story: `title:`, `body:` and optionally `link:` and `image:`, indented below `- `, found a list",
         );
     }
 
@@ -142,14 +142,14 @@ corpus_cases! {
     "issue-wrong-type-stories" => fn string_for_a_list_names_the_field() {
         check_fails_with(
             CASE,
-            "`issue.yaml` line 5, column 10: field `stories`: invalid type: string \"A short story\", expected a sequence",
+            "`issue.yaml` line 5, column 10: field `stories`: expected a list (lines starting with `- `), found the text \"A short story\"",
         );
     }
 
     "issue-wrong-type-nested" => fn string_for_a_mapping_names_the_nested_field() {
         check_fails_with(
             CASE,
-            "`issue.yaml` line 8, column 11: field `stories[0].link`: invalid type: string \"https://example.org/story\", expected struct Link",
+            "`issue.yaml` line 8, column 11: field `stories[0].link`: expected a link: `url:` and `label:`, each on its own line indented below it, found the text \"https://example.org/story\"",
         );
     }
 
@@ -267,7 +267,7 @@ corpus_cases! {
     "issue-script-in-body" => fn html_in_markdown_is_shown_as_text() {
         check(CASE)
             .stdout_contains("ok: no errors, 1 warning(s)\n")
-            .stderr("warning[link-https]: `issue.yaml` line 6: field `stories[0].body`: `javascript:alert('link')` is not an https, mailto or tel link; it is left out of the email\n")
+            .stderr("warning[link-https]: `issue.yaml` line 8: field `stories[0].body`: `javascript:alert('link')` is not an https, mailto or tel link; it is left out of the email\n")
             .run();
         let output = preview(CASE).run();
         let html = preview_html(&output, "0002-ada_example.org");
@@ -425,15 +425,15 @@ corpus_cases! {
     }
 
     "csv-utf16" => fn utf16_subscriber_file_is_not_utf8() {
-        header_is_refused(CASE, "`subscribers.csv` line 1: the header row is not UTF-8 text");
+        header_is_refused(CASE, "`subscribers.csv` line 1: the header row is not UTF-8 text; save it from the spreadsheet as \"CSV UTF-8\"");
     }
 
     "csv-random-bytes" => fn random_bytes_are_not_a_subscriber_file() {
-        header_is_refused(CASE, "`subscribers.csv` line 1: the header row is not UTF-8 text");
+        header_is_refused(CASE, "`subscribers.csv` line 1: the header row is not UTF-8 text; save it from the spreadsheet as \"CSV UTF-8\"");
     }
 
     "csv-non-utf8-header" => fn latin1_header_is_refused() {
-        header_is_refused(CASE, "`subscribers.csv` line 1: the header row is not UTF-8 text");
+        header_is_refused(CASE, "`subscribers.csv` line 1: the header row is not UTF-8 text; save it from the spreadsheet as \"CSV UTF-8\"");
     }
 
     "csv-missing-email-column" => fn header_without_email_names_its_columns() {
@@ -459,13 +459,13 @@ corpus_cases! {
         let output = preview(CASE)
             .stdout("wrote 0 message(s) to out (0 skipped)\n  open out/index.html\n")
             .run();
-        assert_eq!(output.files("out"), ["index.html", "web.html"]);
+        assert_eq!(output.files("out"), [".newsletter-preview", "index.html", "web.html"]);
     }
 
     // --- The subscriber file: rows ---
 
     "csv-non-utf8-name" => fn latin1_name_names_row_and_column() {
-        rows_are_refused(CASE, 1, "`subscribers.csv` line 3: column `name` is not UTF-8 text");
+        rows_are_refused(CASE, 1, "`subscribers.csv` line 3: column `name` is not UTF-8 text; save it from the spreadsheet as \"CSV UTF-8\"");
     }
 
     "csv-too-few-fields" => fn short_row_is_refused() {
@@ -798,6 +798,7 @@ fn ten_thousand_copies_of_an_address_are_sent_once_and_reported() {
     assert_eq!(
         output.files("out"),
         [
+            ".newsletter-preview",
             "0002-ada_example.org.eml",
             "0002-ada_example.org.html",
             "0002-ada_example.org.txt",

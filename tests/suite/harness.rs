@@ -57,6 +57,8 @@ pub(crate) struct Test {
     timeout: Duration,
     /// A program (with its arguments) that runs the binary, such as `strace`.
     wrapper: Vec<OsString>,
+    /// The binary to run, if not the one cargo built.
+    program: Option<PathBuf>,
 }
 
 /// A run started with [`Test::spawn`].
@@ -122,6 +124,7 @@ impl Test {
             stderr_contains: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
             wrapper: Vec::new(),
+            program: None,
         }
     }
 
@@ -227,6 +230,17 @@ impl Test {
         self
     }
 
+    /// Writes an executable file (a script standing in for a program) into the folder.
+    #[cfg(unix)]
+    pub(crate) fn executable(self, path: impl AsRef<Path>, contents: &str) -> Test {
+        use std::os::unix::fs::PermissionsExt as _;
+        let full = self.tempdir.path().join(&path);
+        let test = self.write(path, contents);
+        fs::set_permissions(&full, fs::Permissions::from_mode(0o755))
+            .unwrap_or_else(|error| panic!("cannot make {} executable: {error}", full.display()));
+        test
+    }
+
     /// The exit status the run must end with (default 0).
     /// Makes `link` in the folder a symbolic link to `target` (as given: a relative target is
     /// relative to the link's folder).
@@ -279,17 +293,26 @@ impl Test {
         self
     }
 
+    /// Runs this copy of the binary instead of the one cargo built (an installed copy, say).
+    pub(crate) fn program(mut self, path: impl Into<PathBuf>) -> Test {
+        self.program = Some(path.into());
+        self
+    }
+
     /// The command this test runs: the binary, in the test's folder, with a scrubbed
     /// environment.
     fn command(&self) -> Command {
-        let binary = env!("CARGO_BIN_EXE_newsletter");
+        let binary = self
+            .program
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_newsletter")));
         let mut command = match self.wrapper.split_first() {
             Some((program, arguments)) => {
                 let mut command = Command::new(program);
-                command.args(arguments).arg(binary);
+                command.args(arguments).arg(&binary);
                 command
             }
-            None => Command::new(binary),
+            None => Command::new(&binary),
         };
         command
             .args(&self.args)

@@ -16,6 +16,7 @@ mod durability;
 mod fault_server;
 mod faults;
 mod files;
+mod friction;
 mod fuzz;
 mod harness;
 mod html;

@@ -12,6 +12,8 @@ fn recipient_files(stems: &[&str]) -> Vec<String> {
         .collect();
     files.push("index.html".into());
     files.push("web.html".into());
+    // The list of what this preview wrote, for the next preview into the folder.
+    files.push(".newsletter-preview".into());
     files.sort();
     files
 }
@@ -190,8 +192,9 @@ fn a_251_character_address_gets_a_short_file_name() {
         .args(["preview", "issue.yaml", "--out", "out"])
         .stdout("wrote 1 message(s) to out (0 skipped)\n  open out/index.html\n")
         .run();
+    // The message's three files, the index, the web page and the preview's manifest.
     let files = output.files("out");
-    assert_eq!(files.len(), 5, "{files:?}");
+    assert_eq!(files.len(), 6, "{files:?}");
     assert!(files.iter().all(|name| name.len() < 128), "{files:?}");
 }
 

@@ -137,16 +137,24 @@ fn send_to_everyone(server: &CaptureServer) -> Output {
         .run()
 }
 
-/// `text` with the elapsed time and rate of a summary's first line (`in 0.02 s (350/s)`)
-/// replaced by `in [ELAPSED]`.
+/// `text` with the elapsed time and any rate of a summary's first line (`in 0.02 s`, `in
+/// 1.20 s (350/s)`) replaced by `in [ELAPSED]`.
 fn redact_elapsed(text: &str) -> String {
     text.lines()
-        .map(|line| {
-            let Some(end) = line.find("/s)") else {
+        .enumerate()
+        .map(|(index, line)| {
+            let Some(start) = line.find(" in ").filter(|_| index == 0) else {
                 return line.to_owned();
             };
-            let start = line[..end].rfind(" in ").expect("a rate without a time");
-            format!("{} in [ELAPSED]{}", &line[..start], &line[end + 3..])
+            let time = &line[start + 4..];
+            let Some(seconds) = time.find(" s") else {
+                return line.to_owned();
+            };
+            let mut rest = &time[seconds + 2..];
+            if rest.starts_with(" (") && rest.contains("/s)") {
+                rest = &rest[rest.find("/s)").expect("checked") + 3..];
+            }
+            format!("{} in [ELAPSED]{rest}", &line[..start])
         })
         .map(|line| line + "\n")
         .collect()
@@ -485,7 +493,7 @@ fn test_send_goes_only_to_the_given_addresses_with_a_marked_subject_and_no_journ
     assert_eq!(
         redact_elapsed(&output.stdout),
         format!(
-            "sent 2 via 127.0.0.1:{} (no TLS) in [ELAPSED]\n  test send:     to the 2 address(es) given with --to; the journal was not used\n",
+            "sent 2 via 127.0.0.1:{} (no TLS) in [ELAPSED]\n  test send:     to 2 address(es), not the list; the journal was not used\n",
             server.smtp_port()
         )
     );
@@ -556,7 +564,7 @@ fn dry_run_connects_to_nothing_and_says_what_would_be_sent() {
     assert_eq!(
         via,
         format!(
-            "  would send via: 127.0.0.1:{} (no TLS)",
+            "  relay:         127.0.0.1:{} (no TLS), not contacted",
             server.smtp_port()
         )
     );
@@ -618,7 +626,7 @@ fn dry_run_with_out_writes_each_message_as_an_eml_file() {
         redact_elapsed(&output.stdout),
         format!(
             "dry run: 7 message(s) built for 2019-06-uk-sg-mou in [ELAPSED]; nothing was sent, no connection was made
-  would send via: 127.0.0.1:{} (no TLS)
+  relay:         127.0.0.1:{} (no TLS), not contacted
   sizes:         {} in all, {} on average, largest {}
 {LIST_SUMMARY}  .eml files:    out
 ",

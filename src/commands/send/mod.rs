@@ -3,6 +3,7 @@
 //! happened to each. `--dry-run` takes the same path with a transport that connects to nothing.
 
 use std::{
+    fs,
     io::Write,
     path::PathBuf,
     sync::{
@@ -20,7 +21,7 @@ mod progress;
 mod prompt;
 mod summary;
 
-use plan::{Mode, SendPlan};
+use plan::{Mode, SendPlan, TestPlan};
 use progress::Progress;
 use summary::Summary;
 
@@ -56,8 +57,10 @@ pub(crate) fn run(arguments: &SendArguments, out: &mut dyn Write) -> Result<Exit
 /// Carries out `plan`.
 fn send(plan: &SendPlan, out: &mut dyn Write) -> Result<ExitCode, Error> {
     let dry_run = plan.is_dry_run();
-    let test_send = !plan.test_addresses().is_empty();
-    let purpose = if dry_run {
+    let test_send = plan.test().is_some();
+    // A test goes to the team only: without the real key its unsubscribe links are made with
+    // a throwaway one (and a note says so), as in a preview.
+    let purpose = if dry_run || test_send {
         KeyUse::Preview
     } else {
         KeyUse::Send
@@ -74,16 +77,22 @@ fn send(plan: &SendPlan, out: &mut dyn Write) -> Result<ExitCode, Error> {
         let run = OffsetDateTime::now_utc().unix_timestamp().to_string();
         mailing.composer = mailing.composer.for_test_send(&run);
     }
-    let relay = Relay::parse(&plan.relay.url)?;
+    let relay = relay(plan, &issue)?;
 
-    // Nothing this run writes may replace a file it reads, the journal included.
-    let mut protected = Protected::new(input_files.iter().map(PathBuf::as_path));
-    let (journal, history) = open_journal(plan, &issue, &protected)?;
-    // Also when this run does not write the journal (a dry run, a test send).
+    // Nothing this run writes may replace a file it reads: the journal opens over the inputs
+    // alone, everything else is also kept off the journal (a dry run's and a test send's too).
+    let inputs = Protected::new(input_files.iter().map(PathBuf::as_path));
+    let mut protected = inputs.clone();
     protected.add(&plan.journal.path_for(&issue.real_path));
+    // What earlier runs recorded, read without taking the journal: a send that is refused or
+    // cancelled at the prompt leaves no journal behind.
+    let history = read_history(plan, &issue, &inputs)?;
 
     // Pass 1: validate every row and count who would be sent to now.
-    let tests = test_recipients(plan.test_addresses(), &audience, &issue)?;
+    let tests = match plan.test() {
+        Some(test) => test_recipients(test, &audience, &issue)?,
+        None => Vec::new(),
+    };
     let mut eligible = 0;
     let tally = audience.scan_valid(&issue, |subscriber| {
         if plan
@@ -102,7 +111,11 @@ fn send(plan: &SendPlan, out: &mut dyn Write) -> Result<ExitCode, Error> {
     let sender = Subscriber::ad_hoc(issue.list.file.from.address.address().clone());
     mailing.message(&sender, std::time::SystemTime::now())?;
 
-    let transport = transport(plan, &issue, planned, &relay, &protected)?;
+    let Some(transport) = transport(plan, &issue, planned, &relay, &protected)? else {
+        write_text(out, "Cancelled; nothing was sent\n")?;
+        return Ok(ExitCode::Success);
+    };
+    let (journal, history) = open_journal(plan, &issue, history, &inputs)?;
     if let Some(journal) = &journal {
         journal.record(&journal::Entry::Run {
             relay: relay.to_string(),
@@ -240,26 +253,51 @@ fn conclude(
     }
 }
 
-/// The journal of a real send (locked for this run) and what earlier runs recorded. A dry run
-/// reads the journal to show what a real send would do now; a test send ignores it, since a
-/// test does not count as the issue being sent.
+/// The relay of `--smtp` (or its variable), else the list file's `relay:`, else the default;
+/// an error in the URL names where it came from.
+fn relay(plan: &SendPlan, issue: &Issue) -> Result<Relay, Error> {
+    let (url, origin) = plan::relay_url(
+        plan.relay.url.as_deref(),
+        issue
+            .list
+            .file
+            .relay
+            .as_ref()
+            .map(crate::input::values::Line::as_str),
+    );
+    Relay::parse(&url).map_err(|error| match error {
+        Error::SmtpUrl { reason, .. } => Error::SmtpUrl { origin, reason },
+        other => other,
+    })
+}
+
+/// What earlier runs recorded, to count who would be sent to now. A test send ignores the
+/// journal, since a test does not count as the issue being sent.
+fn read_history(plan: &SendPlan, issue: &Issue, inputs: &Protected) -> Result<History, Error> {
+    // Beside the real issue file, so every spelling of its path shares one journal and lock.
+    let path = plan.journal.path_for(&issue.real_path);
+    let exists = fs::symlink_metadata(&path).is_ok();
+    match plan.mode {
+        Mode::Test(_) => Ok(History::default()),
+        _ if !exists => Ok(History::default()),
+        Mode::DryRun { .. } => Journal::read(&path),
+        Mode::Real { .. } => {
+            Journal::read_before_open(&path, plan.journal.accept_lost_tail, inputs)
+        }
+    }
+}
+
+/// The journal of a real send, locked for this run, with what earlier runs recorded (read
+/// again under the lock). A dry run and a test send keep `read` and write no journal.
 fn open_journal(
     plan: &SendPlan,
     issue: &Issue,
+    read: History,
     protected: &Protected,
 ) -> Result<(Option<Journal>, History), Error> {
-    // Beside the real issue file, so every spelling of its path shares one journal and lock.
     let path = plan.journal.path_for(&issue.real_path);
     match plan.mode {
-        Mode::Test { .. } => Ok((None, History::default())),
-        Mode::DryRun { .. } => {
-            let history = if path.exists() {
-                Journal::read(&path)?
-            } else {
-                History::default()
-            };
-            Ok((None, history))
-        }
+        Mode::Test(_) | Mode::DryRun { .. } => Ok((None, read)),
         Mode::Real { .. } => {
             let (journal, history) = Journal::open(
                 &path,
@@ -274,14 +312,15 @@ fn open_journal(
     }
 }
 
-/// The dry-run transport, or the relay after confirmation and with its password.
+/// The dry-run transport, or the relay after confirmation and with its password; `None` when
+/// the person at the terminal did not confirm.
 fn transport(
     plan: &SendPlan,
     issue: &Issue,
     planned: usize,
     relay: &Relay,
     protected: &Protected,
-) -> Result<Transport, Error> {
+) -> Result<Option<Transport>, Error> {
     if let Mode::DryRun { out } = &plan.mode {
         if let Some(folder) = out {
             std::fs::create_dir_all(folder).map_err(|source| Error::Write {
@@ -289,15 +328,15 @@ fn transport(
                 source,
             })?;
         }
-        return Ok(Transport::DryRun {
+        return Ok(Some(Transport::DryRun {
             out: out.clone(),
             protected: protected.clone(),
-        });
+        }));
     }
-    if plan.asks_before_sending(planned) {
-        prompt::confirm(issue, planned, relay)?;
+    if plan.asks_before_sending(planned) && !prompt::confirm(issue, planned, relay)? {
+        return Ok(None);
     }
-    Ok(Transport::Smtp(RelaySettings {
+    Ok(Some(Transport::Smtp(RelaySettings {
         password: prompt::password(relay)?,
         helo: plan
             .relay
@@ -307,7 +346,7 @@ fn transport(
         ca_file: plan.relay.ca_file.clone(),
         timeout: plan.relay.timeout,
         relay: relay.clone(),
-    }))
+    })))
 }
 
 /// Streams recipients into the engine and runs it, with progress and Ctrl-C handling; also
@@ -470,29 +509,62 @@ fn sent_within(history: &History, window: Duration) -> (usize, Option<OffsetDate
     (recent.len(), recent.iter().min().copied())
 }
 
-/// The subscribers of a `--to` test send: the list's row for an address on the list (so the
-/// message is personalised as theirs), or a row with just the address.
+/// The subscribers of a test send: for each address, the list's row of the `--as` subscriber
+/// sent to that address, or else the address's own row if it is on the list (so the message
+/// is personalised as theirs), or a row with just the address.
 fn test_recipients(
-    addresses: &[String],
+    test: &TestPlan,
     audience: &Audience,
     issue: &Issue,
 ) -> Result<Vec<Subscriber>, Error> {
-    if addresses.is_empty() {
-        return Ok(Vec::new());
-    }
+    let listed: Vec<String> = issue
+        .list
+        .file
+        .reviewers
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let addresses = test
+        .addresses(&listed)
+        .ok_or_else(|| Error::ReviewersMissing {
+            list: issue.list.path.clone(),
+        })?;
     let mut wanted = Vec::new();
-    for raw in addresses {
+    for raw in &addresses {
         let address = parse_address(raw.trim()).map_err(|reason| Error::TestAddress { reason })?;
         wanted.push(Subscriber::ad_hoc(address));
     }
+    let as_key = match &test.as_subscriber {
+        Some(raw) => Some(
+            parse_address(raw.trim())
+                .map(|address| AddressKey::of(address.as_ref()))
+                .map_err(|reason| Error::TestAddress { reason })?,
+        ),
+        None => None,
+    };
     let keys: Vec<AddressKey> = wanted.iter().map(Subscriber::key).collect();
+    let mut model = None;
     audience.scan(issue, |subscriber| {
-        if let Some(index) = keys.iter().position(|key| *key == subscriber.key()) {
+        if as_key == Some(subscriber.key()) {
+            model = Some(subscriber);
+        } else if as_key.is_none()
+            && let Some(index) = keys.iter().position(|key| *key == subscriber.key())
+        {
             wanted[index] = subscriber;
         }
         Ok(())
     })?;
-    Ok(wanted)
+    match (model, &test.as_subscriber) {
+        (Some(model), _) => Ok(wanted
+            .into_iter()
+            .map(|recipient| model.sent_to(recipient.email))
+            .collect()),
+        (None, Some(email)) => Err(Error::RecipientNotFound {
+            email: email.clone(),
+            path: audience.subscribers_path.clone(),
+        }),
+        (None, None) => Ok(wanted),
+    }
 }
 
 fn write_text(out: &mut dyn Write, text: &str) -> Result<(), Error> {

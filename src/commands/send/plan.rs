@@ -11,6 +11,7 @@ use crate::{
     deliver::{
         engine::RetryPolicy,
         journal::{self, OnChange, State},
+        relay::DEFAULT_URL,
     },
 };
 
@@ -20,9 +21,54 @@ pub(crate) enum Mode {
     /// Build every message, connect to nothing; optionally write them as `.eml` files.
     DryRun { out: Option<PathBuf> },
     /// Send to these addresses only, with a marked subject and no journal.
-    Test { to: Vec<String> },
+    Test(TestPlan),
     /// Send to the list; `ask` is false when `--yes` was given.
     Real { ask: bool },
+}
+
+/// Who gets a test send (`--to`, `--test`) and whose message it is (`--as`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct TestPlan {
+    /// The `--to` addresses.
+    pub(crate) to: Vec<String>,
+    /// `--test`: the reviewers get it too.
+    pub(crate) reviewers: bool,
+    /// `--reviewers` (or its variable): instead of the list file's `reviewers:`.
+    pub(crate) reviewers_given: Vec<String>,
+    /// `--as`: every copy is built as this subscriber's message.
+    pub(crate) as_subscriber: Option<String>,
+}
+
+impl TestPlan {
+    /// Every address the test goes to, once each, in order: `--to`, then the reviewers
+    /// (`--reviewers`, else `listed`). `None` when `--test` finds no reviewers.
+    pub(crate) fn addresses(&self, listed: &[String]) -> Option<Vec<String>> {
+        let mut all = self.to.clone();
+        if self.reviewers {
+            let reviewers = if self.reviewers_given.is_empty() {
+                listed
+            } else {
+                &self.reviewers_given
+            };
+            if reviewers.is_empty() {
+                return None;
+            }
+            all.extend(reviewers.iter().cloned());
+        }
+        let mut seen = std::collections::HashSet::new();
+        all.retain(|address| seen.insert(address.trim().to_lowercase()));
+        Some(all)
+    }
+}
+
+/// The relay URL to use and where it came from: `--smtp` or its variable, else `relay:` in the
+/// list file, else the local default. One place, so that a list of relays can extend it.
+pub(crate) fn relay_url(given: Option<&str>, listed: Option<&str>) -> (String, &'static str) {
+    match (given, listed) {
+        (Some(url), _) => (url.to_owned(), "`--smtp`"),
+        (None, Some(url)) => (url.to_owned(), "`relay` in the list file"),
+        (None, None) => (DEFAULT_URL.to_owned(), "the default relay"),
+    }
 }
 
 /// How the journal is used by a real send (a dry run only reads it; a test ignores it).
@@ -60,7 +106,9 @@ impl JournalPolicy {
 /// The relay to send through, as given (parsed and checked by [`crate::deliver::relay`]).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct RelayPlan {
-    pub(crate) url: String,
+    /// `--smtp` or its variable; `None` for the list file's `relay:` or the default (see
+    /// [`relay_url`]).
+    pub(crate) url: Option<String>,
     pub(crate) ca_file: Option<PathBuf>,
     /// The EHLO name; `None` for the list's domain.
     pub(crate) helo: Option<String>,
@@ -97,10 +145,13 @@ impl SendPlan {
             Mode::DryRun {
                 out: arguments.out.clone(),
             }
-        } else if !arguments.to.is_empty() {
-            Mode::Test {
+        } else if !arguments.to.is_empty() || arguments.test {
+            Mode::Test(TestPlan {
                 to: arguments.to.clone(),
-            }
+                reviewers: arguments.test,
+                reviewers_given: arguments.reviewers.clone(),
+                as_subscriber: arguments.as_subscriber.clone(),
+            })
         } else {
             Mode::Real {
                 ask: !arguments.yes,
@@ -114,7 +165,7 @@ impl SendPlan {
             OnChange::Refuse
         };
         SendPlan {
-            files: InputFiles::from(&arguments.input),
+            files: InputFiles::new(&arguments.input, &arguments.signing),
             mode,
             journal: JournalPolicy {
                 path: arguments.journal.clone(),
@@ -147,11 +198,11 @@ impl SendPlan {
         matches!(self.mode, Mode::DryRun { .. })
     }
 
-    /// The `--to` addresses of a test send (empty otherwise).
-    pub(crate) fn test_addresses(&self) -> &[String] {
+    /// The plan of a test send, if this is one.
+    pub(crate) fn test(&self) -> Option<&TestPlan> {
         match &self.mode {
-            Mode::Test { to } => to,
-            _ => &[],
+            Mode::Test(test) => Some(test),
+            _ => None,
         }
     }
 
@@ -164,7 +215,7 @@ impl SendPlan {
     /// How many recipients this run sets out to send to, of `eligible` the journal allows.
     pub(crate) fn planned(&self, eligible: usize, tests: usize) -> usize {
         match (&self.mode, self.limit) {
-            (Mode::Test { .. }, _) => tests,
+            (Mode::Test(_), _) => tests,
             (_, Some(limit)) => eligible.min(limit),
             (_, None) => eligible,
         }
@@ -200,9 +251,14 @@ mod tests {
         );
         assert_eq!(
             plan(&["--to", "a@example.org", "--to", "b@example.org"]).mode,
-            Mode::Test {
-                to: vec!["a@example.org".into(), "b@example.org".into()]
-            }
+            Mode::Test(TestPlan {
+                to: vec!["a@example.org".into(), "b@example.org".into()],
+                ..TestPlan::default()
+            })
+        );
+        assert_eq!(
+            plan(&["--to", "a@example.org,b@example.org"]).mode,
+            plan(&["--to", "a@example.org", "--to", "b@example.org"]).mode
         );
         assert_eq!(plan(&[]).mode, Mode::Real { ask: true });
         assert_eq!(plan(&["--yes"]).mode, Mode::Real { ask: false });
@@ -214,6 +270,7 @@ mod tests {
         assert!(!plan(&[]).asks_before_sending(1));
         assert!(!plan(&["--yes"]).asks_before_sending(1000));
         assert!(!plan(&["--to", "a@example.org"]).asks_before_sending(1000));
+        assert!(!plan(&["--test"]).asks_before_sending(1000));
         assert!(!plan(&["--dry-run"]).asks_before_sending(1000));
     }
 
@@ -257,6 +314,38 @@ mod tests {
     }
 
     #[test]
+    fn a_test_goes_to_the_addresses_then_the_reviewers_once_each() {
+        let listed = vec!["r1@example.org".to_owned(), "A@example.org".to_owned()];
+        let test = plan(&["--test", "--to", "a@example.org"]);
+        assert_eq!(
+            test.test().unwrap().addresses(&listed),
+            Some(vec![
+                "a@example.org".to_owned(),
+                "r1@example.org".to_owned()
+            ])
+        );
+        let given = plan(&["--test", "--reviewers", "x@example.org,y@example.org"]);
+        assert_eq!(
+            given.test().unwrap().addresses(&listed).unwrap(),
+            ["x@example.org", "y@example.org"]
+        );
+        assert_eq!(plan(&["--test"]).test().unwrap().addresses(&[]), None);
+        let as_alone =
+            Arguments::try_parse_from(["newsletter", "send", "i.yaml", "--as", "a@x.org"]);
+        assert!(as_alone.is_err(), "--as needs --to or --test");
+    }
+
+    #[test]
+    fn the_relay_is_the_flag_then_the_list_file_then_the_default() {
+        assert_eq!(
+            relay_url(Some("smtp://a:25"), Some("smtp://b:25")).0,
+            "smtp://a:25"
+        );
+        assert_eq!(relay_url(None, Some("smtp://b:25")).0, "smtp://b:25");
+        assert_eq!(relay_url(None, None).0, DEFAULT_URL);
+    }
+
+    #[test]
     fn limit_bounds_the_planned_count_and_a_test_plans_its_addresses() {
         assert_eq!(plan(&["--limit", "3"]).planned(10, 0), 3);
         assert_eq!(plan(&["--limit", "30"]).planned(10, 0), 10);
@@ -284,7 +373,10 @@ mod tests {
         assert_eq!(plan.pacing.rate, Some(2.5));
         assert_eq!(plan.pacing.retry.retries, 1);
         assert_eq!(plan.pacing.retry.base_delay, Duration::from_millis(250));
-        assert_eq!(plan.relay.url, "smtps://relay.example.org:465");
+        assert_eq!(
+            plan.relay.url.as_deref(),
+            Some("smtps://relay.example.org:465")
+        );
         assert_eq!(plan.relay.helo.as_deref(), Some("news.example.org"));
     }
 }

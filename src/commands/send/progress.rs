@@ -62,18 +62,20 @@ impl Progress {
                     (Some(bar), _) => {
                         bar.set_position(totals.done() as u64);
                         bar.set_message(format!(
-                            "{} ({:.0}/s)",
+                            "{}{}{}",
                             counts_text(&totals, verb),
-                            rate(totals.done(), started.elapsed())
+                            rate_text(totals.done(), started.elapsed()),
+                            waiting_text(&engine)
                         ));
                     }
                     (None, ProgressMode::Lines) if last_line.elapsed() >= LINE_INTERVAL => {
                         last_line = Instant::now();
                         eprintln!(
-                            "{}/{total} {} ({:.0}/s)",
+                            "{}/{total} {}{}{}",
                             totals.done(),
                             counts_text(&totals, verb),
-                            rate(totals.done(), started.elapsed())
+                            rate_text(totals.done(), started.elapsed()),
+                            waiting_text(&engine)
                         );
                     }
                     _ => {}
@@ -98,6 +100,15 @@ impl Drop for Progress {
     }
 }
 
+/// `; waiting to retry: REASON` while a recipient waits to be retried, so a line that stalls
+/// says why.
+fn waiting_text(engine: &Engine) -> String {
+    engine
+        .waiting_reason()
+        .map(|reason| format!("; waiting to retry: {reason}"))
+        .unwrap_or_default()
+}
+
 /// `sent 120, failed 1, in doubt 2` (a count of zero is left out).
 pub(crate) fn counts_text(totals: &Totals, verb: &str) -> String {
     let mut text = if verb == "sent" {
@@ -117,13 +128,16 @@ pub(crate) fn counts_text(totals: &Totals, verb: &str) -> String {
     text
 }
 
-/// Messages per second.
+/// Below this many messages, or this much time, a rate is noise ("4309/s" for 7 messages in
+/// 2 ms, "0/s" for one that is still waiting), so none is shown.
+const RATE_MIN_MESSAGES: usize = 20;
+const RATE_MIN_TIME: Duration = Duration::from_millis(100);
+
+/// ` (N/s)`, the messages per second, or nothing when so few that a rate means nothing.
 #[allow(clippy::cast_precision_loss)]
-pub(crate) fn rate(count: usize, elapsed: Duration) -> f64 {
-    let seconds = elapsed.as_secs_f64();
-    if seconds > 0.0 {
-        count as f64 / seconds
-    } else {
-        0.0
+pub(crate) fn rate_text(count: usize, elapsed: Duration) -> String {
+    if count < RATE_MIN_MESSAGES || elapsed < RATE_MIN_TIME {
+        return String::new();
     }
+    format!(" ({:.0}/s)", count as f64 / elapsed.as_secs_f64())
 }

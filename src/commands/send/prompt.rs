@@ -67,8 +67,9 @@ pub(super) async fn watch_interrupts(engine: Arc<Engine>, terminated: Arc<Atomic
     }
 }
 
-/// Asks on the terminal before a real send; without a terminal, refuses (`--yes` is needed).
-pub(super) fn confirm(issue: &Issue, planned: usize, relay: &Relay) -> Result<(), Error> {
+/// Asks on the terminal before a real send: whether the answer was yes. Without a terminal,
+/// refuses (`--yes` is needed).
+pub(super) fn confirm(issue: &Issue, planned: usize, relay: &Relay) -> Result<bool, Error> {
     if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
         return Err(Error::ConfirmationNeeded {
             issue: issue.slug(),
@@ -88,11 +89,7 @@ pub(super) fn confirm(issue: &Issue, planned: usize, relay: &Relay) -> Result<()
             path: "standard input".into(),
             source,
         })?;
-    if matches!(answer.trim().to_lowercase().as_str(), "y" | "yes") {
-        Ok(())
-    } else {
-        Err(Error::NotConfirmed)
-    }
+    Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
 }
 
 /// The SMTP password: from the environment, or asked for on the terminal.

@@ -41,12 +41,12 @@ impl Summary<'_> {
         let seconds = self.elapsed.as_secs_f64();
         if self.dry_run {
             lines.push(format!(
-                "dry run: {} message(s) built for {} in {seconds:.2} s ({:.0}/s); nothing was sent, no connection was made",
+                "dry run: {} message(s) built for {} in {seconds:.2} s{}; nothing was sent, no connection was made",
                 totals.would_send,
                 self.issue.slug(),
-                progress::rate(totals.would_send, self.elapsed),
+                progress::rate_text(totals.would_send, self.elapsed),
             ));
-            lines.push(format!("  would send via: {}", self.relay));
+            lines.push(format!("  relay:         {}, not contacted", self.relay));
             if totals.would_send > 0 {
                 lines.push(format!(
                     "  sizes:         {} in all, {} on average, largest {}",
@@ -59,15 +59,15 @@ impl Summary<'_> {
             }
         } else {
             lines.push(format!(
-                "{} via {} in {seconds:.2} s ({:.0}/s)",
+                "{} via {} in {seconds:.2} s{}",
                 progress::counts_text(totals, "sent"),
                 self.relay,
-                progress::rate(totals.sent, self.elapsed),
+                progress::rate_text(totals.sent, self.elapsed),
             ));
         }
         if self.test_send {
             lines.push(format!(
-                "  test send:     to the {} address(es) given with --to; the journal was not used",
+                "  test send:     to {} address(es), not the list; the journal was not used",
                 self.planned
             ));
         } else {
