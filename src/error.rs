@@ -6,7 +6,7 @@
 
 use std::{fmt, fmt::Write as _, io, path::PathBuf};
 
-use crate::input::location::Location;
+use crate::{input::location::Location, printable::printable};
 
 /// Exit code when everything worked.
 pub(crate) const EXIT_OK: i32 = 0;
@@ -324,10 +324,11 @@ pub(crate) struct Report<'a>(pub(crate) &'a Error);
 
 impl fmt::Display for Report<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "error: {}", self.0)?;
+        // Messages quote relays, TLS peers and files: their control characters are escaped.
+        write!(f, "error: {}", printable(&self.0.to_string()))?;
         let mut source = std::error::Error::source(self.0);
         while let Some(cause) = source {
-            write!(f, "\n  caused by: {cause}")?;
+            write!(f, "\n  caused by: {}", printable(&cause.to_string()))?;
             source = cause.source();
         }
         if let Some(hint) = self.0.hint() {

@@ -21,6 +21,7 @@ pub(crate) mod deliver;
 pub(crate) mod env;
 pub(crate) mod error;
 pub(crate) mod input;
+pub(crate) mod printable;
 pub(crate) mod secret;
 pub(crate) mod units;
 

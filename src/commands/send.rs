@@ -28,6 +28,7 @@ use crate::{
         subscribers::{AddressKey, Row, Subscriber},
         values::parse_address,
     },
+    printable::printable,
     secret::Secret,
     units,
 };
@@ -586,7 +587,8 @@ impl Summary<'_> {
             ));
         }
         for (email, outcome) in &self.problems {
-            lines.push(format!("  {email}: {}", report::describe(outcome)));
+            lines
+                .push(printable(&format!("  {email}: {}", report::describe(outcome))).into_owned());
         }
         if let Some(folder) = self.out_folder {
             lines.push(format!("  .eml files:    {}", folder.display()));

@@ -10,6 +10,7 @@ use crate::{
     error::Error,
     input::audience::Audience,
     input::issue::Issue,
+    printable::printable,
 };
 
 pub(crate) fn run(arguments: &StatusArguments, out: &mut dyn Write) -> Result<i32, Error> {
@@ -84,7 +85,12 @@ pub(crate) fn run(arguments: &StatusArguments, out: &mut dyn Write) -> Result<i3
                 .time
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default();
-            lines.push(format!("  {}  {}  ({time})", entry.email, entry.detail));
+            // The journal is a file anybody may have edited, and its details quote the relay.
+            lines.push(format!(
+                "  {}  {}  ({time})",
+                printable(&entry.email),
+                printable(&entry.detail)
+            ));
         }
     }
     let mut text = lines.join("\n");

@@ -13,6 +13,7 @@ mod fault_server;
 mod faults;
 mod fuzz;
 mod harness;
+mod hostile_relay;
 mod html;
 mod lint;
 mod message;
