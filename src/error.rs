@@ -6,7 +6,7 @@
 
 use std::{fmt, fmt::Write as _, io, path::PathBuf};
 
-use crate::{input::location::Location, printable::printable};
+use crate::{input::location::Location, printable::printable_lines};
 
 /// Exit code when everything worked.
 pub(crate) const EXIT_OK: i32 = 0;
@@ -325,10 +325,10 @@ pub(crate) struct Report<'a>(pub(crate) &'a Error);
 impl fmt::Display for Report<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Messages quote relays, TLS peers and files: their control characters are escaped.
-        write!(f, "error: {}", printable(&self.0.to_string()))?;
+        write!(f, "error: {}", printable_lines(&self.0.to_string()))?;
         let mut source = std::error::Error::source(self.0);
         while let Some(cause) = source {
-            write!(f, "\n  caused by: {}", printable(&cause.to_string()))?;
+            write!(f, "\n  caused by: {}", printable_lines(&cause.to_string()))?;
             source = cause.source();
         }
         if let Some(hint) = self.0.hint() {

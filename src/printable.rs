@@ -27,6 +27,19 @@ pub(crate) fn printable(text: &str) -> Cow<'_, str> {
     Cow::Owned(escaped)
 }
 
+/// [`printable`] for a message of several lines of our own making, which may quote outside
+/// text: its line breaks are kept, every other control character is escaped.
+pub(crate) fn printable_lines(text: &str) -> Cow<'_, str> {
+    if !text
+        .chars()
+        .any(|character| character != '\n' && needs_escape(character))
+    {
+        return Cow::Borrowed(text);
+    }
+    let lines: Vec<Cow<'_, str>> = text.split('\n').map(printable).collect();
+    Cow::Owned(lines.join("\n"))
+}
+
 fn needs_escape(character: char) -> bool {
     character.is_control()
         || matches!(
@@ -46,6 +59,15 @@ mod tests {
             "550 \\x1b]0;owned\\x07\\x1b[2J gone\\x0d\\x0a\\x9b"
         );
         assert_eq!(printable("a\u{202e}b\u{2066}"), "a\\u{202e}b\\u{2066}");
+    }
+
+    #[test]
+    fn messages_keep_their_lines() {
+        assert_eq!(
+            printable_lines("error: bad rows\n  line 3: \u{1b}[2J"),
+            "error: bad rows\n  line 3: \\x1b[2J"
+        );
+        assert!(matches!(printable_lines("a\nb"), Cow::Borrowed(_)));
     }
 
     #[test]

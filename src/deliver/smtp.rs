@@ -191,6 +191,11 @@ impl Features {
                 "PIPELINING" => features.pipelining = true,
                 "STARTTLS" => features.starttls = true,
                 "AUTH" => features.auth.extend(words.map(str::to_ascii_uppercase)),
+                // The pre-RFC form some relays still send as well: `AUTH=PLAIN LOGIN`.
+                other if other.starts_with("AUTH=") => {
+                    features.auth.push(other["AUTH=".len()..].to_owned());
+                    features.auth.extend(words.map(str::to_ascii_uppercase));
+                }
                 _ => {}
             }
         }
@@ -700,6 +705,48 @@ mod tests {
                 data_block_bytes(text.as_bytes()),
                 data_block(text).as_bytes()
             );
+        }
+    }
+
+    #[test]
+    fn ehlo_features_are_read_from_every_line_but_the_first() {
+        let reply = Reply {
+            code: 250,
+            lines: [
+                "relay.example PIPELINING",
+                "pipelining",
+                "AUTH login",
+                "AUTH=PLAIN XOAUTH2",
+                "SIZE 100",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+        };
+        let features = Features::of(&reply);
+        assert!(features.pipelining && !features.starttls);
+        assert_eq!(features.auth, ["LOGIN", "PLAIN", "XOAUTH2"]);
+        assert!(features.offers("PLAIN"));
+    }
+
+    #[test]
+    fn every_command_accepts_only_its_own_replies() {
+        for (command, accepted) in [
+            (Command::Greeting, &[220][..]),
+            (Command::Ehlo, &[250]),
+            (Command::Mail, &[250]),
+            (Command::Rcpt, &[250, 251]),
+            (Command::Data, &[354]),
+            (Command::EndOfData, &[200, 220, 221, 235, 250, 251, 299]),
+            (Command::Auth, &[235]),
+            (Command::AuthStep, &[334]),
+        ] {
+            for code in [200, 220, 221, 235, 250, 251, 299, 334, 354] {
+                assert_eq!(
+                    command.accepts(code),
+                    accepted.contains(&code),
+                    "{command:?} {code}"
+                );
+            }
         }
     }
 
