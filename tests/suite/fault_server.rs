@@ -1,7 +1,8 @@
-//! An SMTP server that misbehaves on cue, for the fault tests (`faults.rs`).
+//! An SMTP server that misbehaves on cue, for the fault tests (`faults.rs`) and the hostile
+//! relay tests (`hostile_relay.rs`).
 //!
 //! A real TCP server on 127.0.0.1 (the system picks the port) that speaks enough SMTP for
-//! lettre: greeting, EHLO (with or without PIPELINING, AUTH PLAIN LOGIN when a login is
+//! `newsletter`'s client: greeting, EHLO (with or without PIPELINING, AUTH PLAIN LOGIN when a login is
 //! required), AUTH PLAIN and LOGIN, MAIL, RCPT, DATA with dot-unstuffing, RSET, NOOP and QUIT.
 //! At each step of a transaction it asks the test's [`Script`] what to answer, given the
 //! connection number or the recipient and how many times it was seen before:
