@@ -6,7 +6,7 @@
 
 use std::{fmt, fmt::Write as _, io, path::PathBuf};
 
-use crate::input::location::Location;
+use crate::{input::location::Location, printable::printable_lines};
 
 /// How a run ended, as the process exit code. [`ExitCode::ALL`] is the one table of codes:
 /// `newsletter --help` prints it and a test checks that the README's table says the same.
@@ -471,10 +471,11 @@ pub(crate) struct Report<'a>(pub(crate) &'a Error);
 
 impl fmt::Display for Report<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "error: {}", self.0)?;
+        // Messages quote relays, TLS peers and files: their control characters are escaped.
+        write!(f, "error: {}", printable_lines(&self.0.to_string()))?;
         let mut source = std::error::Error::source(self.0);
         while let Some(cause) = source {
-            write!(f, "\n  caused by: {cause}")?;
+            write!(f, "\n  caused by: {}", printable_lines(&cause.to_string()))?;
             source = cause.source();
         }
         if let Some(hint) = self.0.hint() {

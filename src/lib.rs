@@ -25,6 +25,7 @@ pub(crate) mod env;
 pub(crate) mod error;
 pub(crate) mod input;
 pub(crate) mod output_file;
+pub(crate) mod printable;
 pub(crate) mod secret;
 pub(crate) mod units;
 

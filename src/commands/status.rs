@@ -17,6 +17,7 @@ use crate::{
     error::{Error, ExitCode},
     input::audience::Audience,
     input::issue::Issue,
+    printable::printable,
 };
 
 /// The states `status` lists by recipient, with the heading of each list and its JSON name.
@@ -118,10 +119,11 @@ fn plain_text(
         }
         lines.push(heading.to_owned());
         for entry in of_state {
+            // The journal is a file anybody may have edited, and its details quote the relay.
             lines.push(format!(
                 "  {}  {}  ({})",
-                entry.email,
-                entry.detail,
+                printable(&entry.email),
+                printable(&entry.detail),
                 local_time(entry.time)
             ));
         }

@@ -9,8 +9,8 @@
 //!   in-flight messages "in doubt", never unknown;
 //! - a message whose body was sent but whose reply was lost is never retried automatically;
 //! - authentication and TLS failures stop the run at once (they would fail for everyone), and
-//!   so does a relay that keeps failing; everything done so far is recorded, and a rerun
-//!   continues from there.
+//!   so does a relay that keeps failing (temporary failures and in-doubt messages in a row);
+//!   everything done so far is recorded, and a rerun continues from there.
 
 use std::{
     path::PathBuf,
@@ -67,7 +67,8 @@ impl RetryPolicy {
     }
 }
 
-/// How many temporary failures in a row, over all workers, make the run stop.
+/// How many temporary failures and in-doubt messages in a row, over all workers, make the run
+/// stop.
 fn failure_limit(concurrency: usize) -> usize {
     (concurrency * 3).max(10)
 }
@@ -205,6 +206,7 @@ impl Engine {
     /// Records an outcome in the report and, for real sends, the journal.
     pub(crate) fn finish(&self, subscriber: &Subscriber, outcome: &Outcome, built: Option<&Built>) {
         let email = subscriber.email.to_string();
+        let outcome = &outcome.printable();
         if let Some(journal) = &self.journal {
             let t = timestamp();
             let entry = match outcome {
@@ -338,6 +340,14 @@ impl Engine {
                 return failed_before.map(|reply| Outcome::Deferred { reply });
             }
             let last_error = match self.attempt(settings, session, &email, built).await {
+                Ok(Outcome::InDoubt { error }) => {
+                    // Not retried, but a failure all the same: a relay that drops every
+                    // connection before answering the end of DATA must stop the run, not
+                    // leave the whole list in doubt.
+                    self.pace.slow_down();
+                    self.count_failure(settings, &error);
+                    return Some(Outcome::InDoubt { error });
+                }
                 Ok(outcome) => {
                     if matches!(outcome, Outcome::Sent { .. }) {
                         self.failures_in_a_row.store(0, Ordering::Relaxed);
@@ -349,14 +359,7 @@ impl Engine {
                 Err(Retry::Temporary(error)) => error,
             };
             self.pace.slow_down();
-            let in_a_row = self.failures_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
-            if in_a_row >= failure_limit(self.concurrency) {
-                self.fail(Error::RelayFailing {
-                    relay: settings.relay.to_string(),
-                    failures: in_a_row,
-                    last: last_error.clone(),
-                });
-            }
+            self.count_failure(settings, &last_error);
             // Listening before the check, so that a stop between the two still ends the wait.
             let stopped = self.stop_notice.notified();
             tokio::pin!(stopped);
@@ -376,6 +379,18 @@ impl Engine {
                 return Some(Outcome::Deferred { reply: last_error });
             }
             failed_before = Some(last_error);
+        }
+    }
+
+    /// Counts a temporary failure or an in-doubt message; too many in a row stop the run.
+    fn count_failure(&self, settings: &RelaySettings, error: &str) {
+        let in_a_row = self.failures_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
+        if in_a_row >= failure_limit(self.concurrency) {
+            self.fail(Error::RelayFailing {
+                relay: settings.relay.to_string(),
+                failures: in_a_row,
+                last: error.to_owned(),
+            });
         }
     }
 

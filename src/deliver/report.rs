@@ -17,6 +17,7 @@ use time::OffsetDateTime;
 use crate::{
     error::Error,
     output_file::{self, Protected},
+    printable::printable,
 };
 
 /// The end of one recipient's part in a run.
@@ -45,6 +46,30 @@ impl Outcome {
             Outcome::InDoubt { .. } => "in-doubt",
             Outcome::Skipped { .. } => "skipped",
             Outcome::WouldSend => "would-send",
+        }
+    }
+
+    /// The outcome with the control characters of its text escaped: the text quotes the
+    /// relay, and ends up in the journal, the report and on the terminal.
+    pub(crate) fn printable(&self) -> Outcome {
+        let clean = |text: &str| printable(text).into_owned();
+        match self {
+            Outcome::Sent { reply } => Outcome::Sent {
+                reply: clean(reply),
+            },
+            Outcome::Failed { reply } => Outcome::Failed {
+                reply: clean(reply),
+            },
+            Outcome::Deferred { reply } => Outcome::Deferred {
+                reply: clean(reply),
+            },
+            Outcome::InDoubt { error } => Outcome::InDoubt {
+                error: clean(error),
+            },
+            Outcome::Skipped { reason } => Outcome::Skipped {
+                reason: clean(reason),
+            },
+            Outcome::WouldSend => Outcome::WouldSend,
         }
     }
 

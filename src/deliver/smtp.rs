@@ -1,42 +1,45 @@
 //! One SMTP session with the relay: connect (TCP_NODELAY, TLS as configured), EHLO, log in,
 //! then deliver messages one after another over the same connection.
 //!
-//! Built on lettre's `AsyncSmtpConnection`. Two things make it much faster than lettre's pooled
-//! transport: the socket has TCP_NODELAY, so the final `.` of DATA is not held back by Nagle's
-//! algorithm waiting for a delayed ACK (about 40 ms a message), and when the server offers
-//! PIPELINING (RFC 2920) `MAIL FROM`, `RCPT TO` and `DATA` go out in one write, so a message
-//! costs two round trips instead of four.
+//! Our own client, because a relay is not trusted: each reply is read by [`ReplyReader`] within
+//! the limits of a line and a reply and within `--timeout`, and must be the one its command
+//! expects (220 to the greeting and STARTTLS; 250 to EHLO, MAIL and RSET; 250 or 251 to RCPT;
+//! 334 and 235 while logging in; 354 to DATA, the only reply that lets a body go; 2xx to the end
+//! of the data, the only reply that means delivered). A 4xx or 5xx is a refusal; anything else,
+//! and anything the relay sends unasked, is a protocol error that ends the connection, so that a
+//! reply can never be taken for the answer to another command.
+//!
+//! Two things make it fast: the socket has TCP_NODELAY, so the final `.` of DATA is not held
+//! back by Nagle's algorithm waiting for a delayed ACK (about 40 ms a message), and when the
+//! server offers PIPELINING (RFC 2920) `MAIL FROM`, `RCPT TO` and `DATA` go out in one write and
+//! exactly that many replies are read, in order, so a message costs two round trips, not four.
 //!
 //! Delivery reports exactly how far a message got, because a message whose body was sent but
-//! whose reply was never read may or may not have been delivered; [`Attempt::Broken`] says
-//! whether that happened, and the caller records an "in doubt" outcome for it.
+//! whose reply was never read (or made no sense) may or may not have been delivered;
+//! [`Attempt::Broken`] says whether that happened, and the caller records an "in doubt" outcome
+//! for it.
 
 use std::{
     fmt, io,
-    net::SocketAddr,
     pin::Pin,
     task::{Context, Poll},
     time::Duration,
 };
 
-use lettre::{
-    address::Envelope,
-    transport::smtp::{
-        authentication::{Credentials, Mechanism},
-        client::{AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters},
-        commands::{Data, Mail, Rcpt, Rset},
-        extension::{ClientId, Extension, MailBodyParameter, MailParameter},
-        response::Response,
-    },
-};
+use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
+use lettre::address::Envelope;
 use tokio::{
-    io::{AsyncRead, AsyncWrite, ReadBuf},
+    io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf},
     net::TcpStream,
     time::timeout,
 };
-use tokio_rustls::{TlsConnector, client::TlsStream};
+use tokio_rustls::client::TlsStream;
 
-use crate::deliver::relay::{RelaySettings, Security};
+use crate::deliver::{
+    relay::{RelaySettings, Security},
+    reply::{Reply, ReplyReader},
+    tls,
+};
 
 /// Why a connection could not be opened or made ready.
 #[derive(Debug)]
@@ -44,7 +47,7 @@ pub(crate) enum ConnectError {
     /// No TCP connection: refused, an unknown host, no answer in time. Worth retrying with a
     /// relay that was working; a sign of a wrong `--smtp` when no connection ever succeeded.
     Unreachable(String),
-    /// The relay dropped the connection or went silent: worth retrying.
+    /// The relay dropped the connection, went silent or broke the protocol: worth retrying.
     Network(String),
     /// TLS failed (certificate, handshake) or STARTTLS was required and not offered: retrying
     /// will not help.
@@ -65,38 +68,6 @@ impl fmt::Display for ConnectError {
             ConnectError::Refused(reply) => write!(f, "the relay refused the session: {reply}"),
         }
     }
-}
-
-/// An SMTP reply: its code and text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Reply {
-    pub(crate) code: u16,
-    pub(crate) text: String,
-}
-
-impl fmt::Display for Reply {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.code, self.text)
-    }
-}
-
-impl Reply {
-    fn from_response(response: &Response) -> Reply {
-        Reply {
-            code: code_number(response),
-            text: response.message().collect::<Vec<_>>().join(" "),
-        }
-    }
-
-    /// A 4xx reply: try again later.
-    pub(crate) fn is_transient(&self) -> bool {
-        (400..500).contains(&self.code)
-    }
-}
-
-fn code_number(response: &Response) -> u16 {
-    let code = response.code();
-    code.to_string().parse().unwrap_or(0)
 }
 
 /// The stage of the SMTP transaction a reply answered.
@@ -124,19 +95,125 @@ impl fmt::Display for Stage {
 pub(crate) enum Attempt {
     /// The server accepted the message.
     Delivered(Reply),
-    /// The server answered with an error; the connection is still usable.
+    /// The server answered with an error; the connection is still usable (unless the reply is
+    /// a 421, which closes it).
     Rejected { stage: Stage, reply: Reply },
-    /// The connection failed. `in_doubt` is set when the whole message had been sent but no
-    /// reply was read, so the server may have accepted it.
+    /// The connection failed or the relay broke the protocol; the session must be dropped.
+    /// `in_doubt` is set when the whole message had been sent but no sensible reply was read,
+    /// so the server may have accepted it.
     Broken { error: String, in_doubt: bool },
     /// The caller's `before_body` refused to go on; the session is mid-transaction and must be
     /// dropped (closing it discards the transaction).
     Aborted,
 }
 
+/// What a command waits for; each accepts only its own positive replies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Command {
+    Greeting,
+    Ehlo,
+    StartTls,
+    /// A step of AUTH LOGIN, answered by a challenge.
+    AuthStep,
+    /// The last step of AUTH.
+    Auth,
+    Mail,
+    Rcpt,
+    Data,
+    EndOfData,
+    Rset,
+    Quit,
+}
+
+impl Command {
+    fn name(self) -> &'static str {
+        match self {
+            Command::Greeting => "the greeting",
+            Command::Ehlo => "EHLO",
+            Command::StartTls => "STARTTLS",
+            Command::AuthStep | Command::Auth => "AUTH",
+            Command::Mail => "MAIL FROM",
+            Command::Rcpt => "RCPT TO",
+            Command::Data => "DATA",
+            Command::EndOfData => "the end of DATA",
+            Command::Rset => "RSET",
+            Command::Quit => "QUIT",
+        }
+    }
+
+    fn accepts(self, code: u16) -> bool {
+        match self {
+            Command::Greeting | Command::StartTls => code == 220,
+            Command::Ehlo | Command::Mail | Command::Rset => code == 250,
+            Command::Rcpt => matches!(code, 250 | 251),
+            Command::AuthStep => code == 334,
+            Command::Auth => code == 235,
+            Command::Data => code == 354,
+            Command::EndOfData => (200..300).contains(&code),
+            Command::Quit => code == 221,
+        }
+    }
+
+    fn stage(self) -> Stage {
+        match self {
+            Command::Mail => Stage::Mail,
+            Command::Rcpt => Stage::Rcpt,
+            Command::Data => Stage::Data,
+            _ => Stage::Message,
+        }
+    }
+}
+
+/// A reply the command accepts (`Ok`), or a refusal, 4xx or 5xx (`Err`).
+type Answer = Result<Reply, Reply>;
+
+/// The connection under the session: plain TCP, or TLS over it.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+    /// Only while STARTTLS moves the socket into TLS.
+    Closed,
+}
+
+/// What the relay offers in its EHLO reply.
+#[derive(Debug, Default)]
+struct Features {
+    pipelining: bool,
+    starttls: bool,
+    auth: Vec<String>,
+}
+
+impl Features {
+    fn of(reply: &Reply) -> Features {
+        let mut features = Features::default();
+        // The first line is the relay's name; each of the others names an extension.
+        for line in reply.lines.iter().skip(1) {
+            let mut words = line.split_whitespace();
+            let keyword = words.next().unwrap_or_default().to_ascii_uppercase();
+            match keyword.as_str() {
+                "PIPELINING" => features.pipelining = true,
+                "STARTTLS" => features.starttls = true,
+                "AUTH" => features.auth.extend(words.map(str::to_ascii_uppercase)),
+                // The pre-RFC form some relays still send as well: `AUTH=PLAIN LOGIN`.
+                other if other.starts_with("AUTH=") => {
+                    features.auth.push(other["AUTH=".len()..].to_owned());
+                    features.auth.extend(words.map(str::to_ascii_uppercase));
+                }
+                _ => {}
+            }
+        }
+        features
+    }
+
+    fn offers(&self, mechanism: &str) -> bool {
+        self.auth.iter().any(|offered| offered == mechanism)
+    }
+}
+
 /// An open, ready session.
 pub(crate) struct Session {
-    connection: AsyncSmtpConnection,
+    stream: Stream,
+    replies: ReplyReader,
     pipelining: bool,
     timeout: Duration,
     /// Whether a transaction was left unfinished and needs an RSET before the next one.
@@ -147,7 +224,6 @@ impl Session {
     /// Connects to the relay, secures the connection as configured and logs in.
     pub(crate) async fn open(settings: &RelaySettings) -> Result<Session, ConnectError> {
         let relay = &settings.relay;
-        let hello = ClientId::Domain(settings.helo.clone());
         let wait = settings.timeout;
         let tcp = timeout(wait, TcpStream::connect((relay.host.as_str(), relay.port)))
             .await
@@ -167,35 +243,28 @@ impl Session {
             })?;
         tcp.set_nodelay(true)
             .map_err(|error| ConnectError::Network(error.to_string()))?;
-        let stream: Box<dyn AsyncTokioStream> = if relay.security == Security::Implicit {
-            let connector = TlsConnector::from(std::sync::Arc::new(rustls_config(settings)?));
-            let name = rustls_pki_types::ServerName::try_from(relay.host.clone())
-                .map_err(|error| ConnectError::Tls(format!("`{}`: {error}", relay.host)))?;
-            let tls = timeout(wait, connector.connect(name, tcp))
-                .await
-                .map_err(|_| ConnectError::Network("TLS handshake timed out".into()))?
-                .map_err(|error| ConnectError::Tls(format!("TLS handshake failed: {error}")))?;
-            Box::new(TlsTunnel(tls))
+        let stream = if relay.security == Security::Implicit {
+            Stream::Tls(Box::new(handshake(settings, tcp).await?))
         } else {
-            Box::new(tcp)
+            Stream::Plain(tcp)
         };
-        let mut connection = timeout(
-            wait,
-            AsyncSmtpConnection::connect_with_transport(stream, &hello),
-        )
-        .await
-        .map_err(|_| ConnectError::Network("the relay sent no greeting".into()))?
-        .map_err(|error| greeting_error(&error))?;
-
-        let offers_starttls = connection
-            .server_info()
-            .supports_feature(Extension::StartTls);
+        let mut session = Session {
+            stream,
+            replies: ReplyReader::new(),
+            pipelining: false,
+            timeout: wait,
+            needs_reset: false,
+        };
+        match session.reply(Command::Greeting).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(reply)) => return Err(ConnectError::Refused(reply)),
+            Err(error) => return Err(ConnectError::Network(error)),
+        }
+        let mut features = session.ehlo(&settings.helo).await?;
         match relay.security {
-            Security::StartTls | Security::Opportunistic if offers_starttls => {
-                timeout(wait, connection.starttls(tls_parameters(settings)?, &hello))
-                    .await
-                    .map_err(|_| ConnectError::Network("STARTTLS timed out".into()))?
-                    .map_err(|error| ConnectError::Tls(describe_tls(&error)))?;
+            Security::StartTls | Security::Opportunistic if features.starttls => {
+                session.starttls(settings).await?;
+                features = session.ehlo(&settings.helo).await?;
             }
             Security::StartTls => {
                 return Err(ConnectError::Tls(format!(
@@ -205,9 +274,8 @@ impl Session {
             }
             _ => {}
         }
-        let encrypted = relay.security == Security::Implicit || connection.is_encrypted();
-
         if let Some(user) = &relay.user {
+            let encrypted = matches!(session.stream, Stream::Tls(_));
             if !encrypted && !relay.is_loopback() {
                 return Err(ConnectError::Tls(format!(
                     "{}:{} offered no TLS, and the password is not sent over a plaintext connection",
@@ -217,29 +285,99 @@ impl Session {
             let password = settings
                 .password
                 .as_ref()
-                .map(|secret| secret.expose().clone())
+                .map(|secret| secret.expose().as_str())
                 .unwrap_or_default();
-            let credentials = Credentials::new(user.clone(), password);
-            timeout(
-                wait,
-                connection.auth(&[Mechanism::Plain, Mechanism::Login], &credentials),
-            )
-            .await
-            .map_err(|_| ConnectError::Network("authentication timed out".into()))?
-            .map_err(|error| {
-                ConnectError::Auth(match error.status() {
-                    Some(_) => format!("the relay refused the login of `{user}`: {error}"),
-                    None => format!("cannot log in as `{user}`: {error}"),
-                })
-            })?;
+            session.log_in(user, password, &features).await?;
         }
-        let pipelining = offers_pipelining(&mut connection, &hello, wait).await;
-        Ok(Session {
-            connection,
-            pipelining,
-            timeout: wait,
-            needs_reset: false,
-        })
+        session.pipelining = features.pipelining;
+        Ok(session)
+    }
+
+    async fn ehlo(&mut self, name: &str) -> Result<Features, ConnectError> {
+        match self
+            .command(&format!("EHLO {name}\r\n"), Command::Ehlo)
+            .await
+        {
+            Ok(Ok(reply)) => Ok(Features::of(&reply)),
+            Ok(Err(reply)) => Err(ConnectError::Refused(reply)),
+            Err(error) => Err(ConnectError::Network(error)),
+        }
+    }
+
+    async fn starttls(&mut self, settings: &RelaySettings) -> Result<(), ConnectError> {
+        match self.command("STARTTLS\r\n", Command::StartTls).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(reply)) => {
+                return Err(ConnectError::Tls(format!(
+                    "the relay refused STARTTLS: {reply}"
+                )));
+            }
+            Err(error) => return Err(ConnectError::Network(error)),
+        }
+        // Whatever came after the 220 was sent before encryption, by the relay or by someone
+        // in between; read after the handshake, it would pass for a reply over TLS.
+        self.quiet().await.map_err(ConnectError::Tls)?;
+        let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Closed) else {
+            return Err(ConnectError::Tls("STARTTLS on a TLS connection".into()));
+        };
+        self.stream = Stream::Tls(Box::new(handshake(settings, tcp).await?));
+        Ok(())
+    }
+
+    /// AUTH PLAIN if offered, else AUTH LOGIN. From here on, the password and the forms it was
+    /// sent in are cut out of every reply, since a relay may quote what it refused.
+    async fn log_in(
+        &mut self,
+        user: &str,
+        password: &str,
+        features: &Features,
+    ) -> Result<(), ConnectError> {
+        let plain = BASE64.encode(format!("\0{user}\0{password}"));
+        let password64 = BASE64.encode(password);
+        for secret in [password, &password64, &plain] {
+            self.replies.redact(secret.to_owned());
+        }
+        let steps = if features.offers("PLAIN") {
+            vec![(format!("AUTH PLAIN {plain}\r\n"), Command::Auth)]
+        } else if features.offers("LOGIN") {
+            vec![
+                ("AUTH LOGIN\r\n".to_owned(), Command::AuthStep),
+                (format!("{}\r\n", BASE64.encode(user)), Command::AuthStep),
+                (format!("{password64}\r\n"), Command::Auth),
+            ]
+        } else {
+            return Err(ConnectError::Auth(format!(
+                "the relay offers no login this program can use (it offers {}; this program uses PLAIN and LOGIN)",
+                if features.auth.is_empty() {
+                    "none".to_owned()
+                } else {
+                    features.auth.join(", ")
+                }
+            )));
+        };
+        for (line, command) in steps {
+            match self.command(&line, command).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(reply)) => {
+                    return Err(ConnectError::Auth(format!(
+                        "the relay refused the login of `{user}`: {} error ({}): {}",
+                        if reply.is_transient() {
+                            "transient"
+                        } else {
+                            "permanent"
+                        },
+                        reply.code,
+                        reply.text()
+                    )));
+                }
+                Err(error) => {
+                    return Err(ConnectError::Auth(format!(
+                        "cannot log in as `{user}`: {error}"
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Sends one message. `before_body` is awaited once the server has agreed to take the message
@@ -252,77 +390,76 @@ impl Session {
         before_body: impl Future<Output = bool>,
     ) -> Attempt {
         if self.needs_reset {
-            match self.step(Rset.to_string()).await {
+            match self.command("RSET\r\n", Command::Rset).await {
                 Ok(Ok(_)) => self.needs_reset = false,
                 Ok(Err(reply)) => {
-                    return Attempt::Broken {
-                        error: format!("the relay refused RSET: {reply}"),
-                        in_doubt: false,
-                    };
+                    return broken(format!("the relay refused RSET: {reply}"), false);
                 }
                 Err(error) => return broken(error, false),
             }
         }
-        let mut mail_options = Vec::new();
-        let non_ascii = envelope
-            .from()
-            .into_iter()
-            .chain(envelope.to())
-            .any(|address| !AsRef::<str>::as_ref(address).is_ascii());
-        if non_ascii {
-            mail_options.push(MailParameter::SmtpUtfEight);
-        }
-        if !message.is_ascii() {
-            mail_options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
-        }
-        let mail = Mail::new(envelope.from().cloned(), mail_options).to_string();
-        let rcpts: Vec<String> = envelope
-            .to()
-            .iter()
-            .map(|to| Rcpt::new(to.clone(), vec![]).to_string())
-            .collect();
-        let data = Data.to_string();
-
-        let replies = if self.pipelining {
-            self.pipelined(&mail, &rcpts, &data).await
-        } else {
-            self.one_by_one(&mail, &rcpts, &data).await
-        };
+        let commands = transaction(envelope, message);
         let mut failure = None;
-        let stages = std::iter::once(Stage::Mail)
-            .chain(rcpts.iter().map(|_| Stage::Rcpt))
-            .chain(std::iter::once(Stage::Data));
-        for (stage, reply) in stages.zip(replies.iter()) {
-            match reply {
-                Step::Answer(Ok(_)) => {}
-                Step::Answer(Err(reply)) => {
-                    failure.get_or_insert(Attempt::Rejected {
-                        stage,
-                        reply: reply.clone(),
-                    });
-                }
-                Step::Failed(error) => {
-                    // A 421 closes the connection, so the replies pipelined after it never
-                    // come; the 421 is what happened, as when each command waits for its reply.
-                    if let Some(Attempt::Rejected { reply, .. }) = &failure
-                        && reply.code == 421
-                    {
-                        return failure.expect("matched above");
+        let mut data_accepted = false;
+        if self.pipelining {
+            let batch: String = commands.iter().map(|(line, _)| line.as_str()).collect();
+            if let Err(error) = self.quiet().await {
+                return broken(error, false);
+            }
+            if let Err(error) = self.send(batch.as_bytes()).await {
+                return broken(error, false);
+            }
+            // One reply for each command, in order.
+            for (_, command) in &commands {
+                match self.reply(*command).await {
+                    Ok(Ok(_)) => data_accepted = *command == Command::Data,
+                    Ok(Err(reply)) => {
+                        let closing = reply.code == 421;
+                        let rejected = Attempt::Rejected {
+                            stage: command.stage(),
+                            reply,
+                        };
+                        if closing {
+                            // The relay is closing the connection: no more replies will come.
+                            return rejected;
+                        }
+                        failure.get_or_insert(rejected);
                     }
-                    return broken(error.clone(), false);
+                    Err(error) => return broken(error, false),
+                }
+            }
+        } else {
+            for (line, command) in &commands {
+                match self.command(line, *command).await {
+                    Ok(Ok(_)) => data_accepted = *command == Command::Data,
+                    Ok(Err(reply)) => {
+                        failure = Some(Attempt::Rejected {
+                            stage: command.stage(),
+                            reply,
+                        });
+                        break;
+                    }
+                    Err(error) => return broken(error, false),
                 }
             }
         }
-        let data_accepted =
-            matches!(replies.last(), Some(Step::Answer(Ok(_)))) && replies.len() == rcpts.len() + 2;
         if let Some(failure) = failure {
             if data_accepted {
                 // The server took DATA although an earlier command failed: end the transaction
                 // with an empty body; it will be refused or discarded.
-                let _ = timeout(self.timeout, self.connection.message(b"")).await;
+                if let Err(error) = self.send(b".\r\n").await {
+                    return broken(error, false);
+                }
+                if let Err(error) = self.reply(Command::EndOfData).await {
+                    return broken(error, false);
+                }
             }
             self.needs_reset = true;
             return failure;
+        }
+        // Nothing may follow the 354: the next reply must be the one to the body.
+        if let Err(error) = self.quiet().await {
+            return broken(error, false);
         }
         if !before_body.await {
             return Attempt::Aborted;
@@ -332,121 +469,128 @@ impl Session {
 
     /// Sends the message body and the end of DATA, and reads the relay's verdict.
     async fn send_body(&mut self, message: &[u8]) -> Attempt {
-        // lettre's `message` dot-stuffs byte by byte (15% of a send's CPU time); messages built
-        // here are ASCII (quoted-printable bodies, encoded headers), so they are stuffed with a
-        // substring search and sent as one write that ends the DATA.
-        let connection = &mut self.connection;
-        let sent = async move {
-            if let Ok(text) = std::str::from_utf8(message) {
-                connection.command(RawCommand(data_block(text))).await
-            } else {
-                // lettre always sends CRLF "." CRLF; the message's own final CRLF must not
-                // become an extra empty line.
-                let message = message.strip_suffix(b"\r\n").unwrap_or(message);
-                connection.message(message).await
-            }
+        let block = match std::str::from_utf8(message) {
+            Ok(text) => data_block(text).into_bytes(),
+            Err(_) => data_block_bytes(message),
         };
-        match timeout(self.timeout, sent).await {
-            Ok(Ok(response)) => Attempt::Delivered(Reply::from_response(&response)),
-            Ok(Err(error)) => match negative_reply(&error) {
-                Some(reply) => Attempt::Rejected {
-                    stage: Stage::Message,
-                    reply,
-                },
-                None => broken(
-                    format!(
-                        "the connection failed after the whole message was sent, before the relay answered ({error})"
-                    ),
-                    true,
-                ),
+        if let Err(error) = self.send(&block).await {
+            // The final dot did not go out: the relay cannot have taken the message.
+            return broken(format!("{error}, before the end of DATA"), false);
+        }
+        match self.reply(Command::EndOfData).await {
+            Ok(Ok(reply)) => Attempt::Delivered(reply),
+            Ok(Err(reply)) => Attempt::Rejected {
+                stage: Stage::Message,
+                reply,
             },
-            Err(_) => broken(
-                format!(
-                    "no reply to the end of DATA within {}",
-                    seconds(self.timeout)
-                ),
-                true,
-            ),
+            Err(error) => broken(error, true),
         }
     }
 
     /// Ends the session politely.
     pub(crate) async fn quit(mut self) {
         let wait = self.timeout.min(Duration::from_secs(5));
-        let _ = timeout(wait, self.connection.quit()).await;
+        let _ = timeout(wait, self.command("QUIT\r\n", Command::Quit)).await;
     }
 
-    async fn step(&mut self, command: String) -> Result<Result<Response, Reply>, String> {
-        match timeout(self.timeout, self.connection.command(RawCommand(command))).await {
-            Ok(result) => answer(result),
-            Err(_) => Err(format!("no reply within {}", seconds(self.timeout))),
+    /// Checks that nothing unasked came, sends `line` and reads its reply.
+    async fn command(&mut self, line: &str, command: Command) -> Result<Answer, String> {
+        self.quiet().await?;
+        self.send(line.as_bytes()).await?;
+        self.reply(command).await
+    }
+
+    /// Writes `bytes` within the timeout.
+    async fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let stream = &mut self.stream;
+        let write = async move {
+            stream.write_all(bytes).await?;
+            stream.flush().await
+        };
+        match timeout(self.timeout, write).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(format!("the connection failed: {error}")),
+            Err(_) => Err(format!(
+                "the relay took no data for {}",
+                seconds(self.timeout)
+            )),
         }
     }
 
-    async fn read(&mut self) -> Result<Result<Response, Reply>, String> {
-        match timeout(self.timeout, self.connection.read_response()).await {
-            Ok(result) => answer(result),
-            Err(_) => Err(format!("no reply within {}", seconds(self.timeout))),
-        }
-    }
-
-    /// MAIL, every RCPT and DATA in one write, then one reply for each.
-    async fn pipelined(&mut self, mail: &str, rcpts: &[String], data: &str) -> Vec<Step> {
-        let batch = std::iter::once(mail)
-            .chain(rcpts.iter().map(String::as_str))
-            .chain(std::iter::once(data))
-            .collect::<String>();
-        let mut steps = Vec::with_capacity(rcpts.len() + 2);
-        // `command` writes the whole batch, then reads the first reply.
-        let first = self.step(batch).await;
-        let failed = first.is_err();
-        steps.push(Step::from(first));
-        if failed {
-            return steps;
-        }
-        for _ in 0..=rcpts.len() {
-            let step = self.read().await;
-            let failed = step.is_err();
-            steps.push(Step::from(step));
-            if failed {
-                break;
+    /// Reads the reply to `command` within the timeout: one it accepts, a refusal, or an
+    /// error for anything else (the connection is then out of step and must be dropped).
+    async fn reply(&mut self, command: Command) -> Result<Answer, String> {
+        let name = command.name();
+        let read = timeout(self.timeout, self.replies.read(&mut self.stream)).await;
+        match read {
+            Err(_) if command == Command::Greeting => Err("the relay sent no greeting".into()),
+            Err(_) => Err(format!(
+                "no reply to {name} within {}",
+                seconds(self.timeout)
+            )),
+            Ok(Err(error)) if error.is_protocol_error() => {
+                Err(format!("protocol error: {error} (at {name})"))
             }
+            Ok(Err(error)) => Err(format!("{error} (at {name})")),
+            Ok(Ok(reply)) if command.accepts(reply.code) => Ok(Ok(reply)),
+            Ok(Ok(reply)) if reply.is_refusal() => Ok(Err(reply)),
+            Ok(Ok(reply)) => Err(format!(
+                "protocol error: the relay answered {name} with `{reply}`"
+            )),
         }
-        steps
     }
 
-    /// MAIL, each RCPT and DATA in turn, stopping at the first refusal.
-    async fn one_by_one(&mut self, mail: &str, rcpts: &[String], data: &str) -> Vec<Step> {
-        let mut steps = Vec::with_capacity(rcpts.len() + 2);
-        let commands = std::iter::once(mail)
-            .chain(rcpts.iter().map(String::as_str))
-            .chain(std::iter::once(data));
-        for command in commands {
-            let step = Step::from(self.step(command.to_owned()).await);
-            let refused = !matches!(step, Step::Answer(Ok(_)));
-            steps.push(step);
-            if refused {
-                break;
+    /// Fails if the relay sent anything that was not asked for.
+    async fn quiet(&mut self) -> Result<(), String> {
+        self.replies.quiet(&mut self.stream).await.map_err(|error| {
+            if error.is_protocol_error() {
+                format!("protocol error: {error}")
+            } else {
+                error.to_string()
             }
-        }
-        steps
+        })
     }
 }
 
-/// The reply to one command, or the failure of the connection while waiting for it.
-#[derive(Debug)]
-enum Step {
-    Answer(Result<Response, Reply>),
-    Failed(String),
+/// The TLS handshake within the timeout.
+async fn handshake(
+    settings: &RelaySettings,
+    tcp: TcpStream,
+) -> Result<TlsStream<TcpStream>, ConnectError> {
+    timeout(settings.timeout, tls::secure(settings, tcp))
+        .await
+        .map_err(|_| ConnectError::Network("TLS handshake timed out".into()))?
+        .map_err(ConnectError::Tls)
 }
 
-impl From<Result<Result<Response, Reply>, String>> for Step {
-    fn from(result: Result<Result<Response, Reply>, String>) -> Self {
-        match result {
-            Ok(answer) => Step::Answer(answer),
-            Err(error) => Step::Failed(error),
-        }
+/// `MAIL FROM`, one `RCPT TO` per recipient and `DATA`, each with its CRLF.
+fn transaction(envelope: &Envelope, message: &[u8]) -> Vec<(String, Command)> {
+    let from = envelope
+        .from()
+        .map(AsRef::<str>::as_ref)
+        .unwrap_or_default();
+    let mut mail = format!("MAIL FROM:<{from}>");
+    let non_ascii = envelope
+        .from()
+        .into_iter()
+        .chain(envelope.to())
+        .any(|address| !AsRef::<str>::as_ref(address).is_ascii());
+    if non_ascii {
+        mail.push_str(" SMTPUTF8");
     }
+    if !message.is_ascii() {
+        mail.push_str(" BODY=8BITMIME");
+    }
+    mail.push_str("\r\n");
+    let mut commands = vec![(mail, Command::Mail)];
+    for to in envelope.to() {
+        commands.push((
+            format!("RCPT TO:<{}>\r\n", AsRef::<str>::as_ref(to)),
+            Command::Rcpt,
+        ));
+    }
+    commands.push(("DATA\r\n".to_owned(), Command::Data));
+    commands
 }
 
 /// A timeout as `--timeout` takes it, in seconds: `60 s`, `0.5 s` (whole seconds would make
@@ -457,129 +601,6 @@ fn seconds(duration: Duration) -> String {
 
 fn broken(error: String, in_doubt: bool) -> Attempt {
     Attempt::Broken { error, in_doubt }
-}
-
-/// Splits lettre's result into a reply (positive or negative) or a connection failure.
-fn answer(
-    result: Result<Response, lettre::transport::smtp::Error>,
-) -> Result<Result<Response, Reply>, String> {
-    match result {
-        Ok(response) => Ok(Ok(response)),
-        Err(error) => match negative_reply(&error) {
-            Some(reply) => Ok(Err(reply)),
-            None => Err(error.to_string()),
-        },
-    }
-}
-
-/// The 4xx or 5xx reply inside a lettre error, if it is one.
-fn negative_reply(error: &lettre::transport::smtp::Error) -> Option<Reply> {
-    let code = error.status()?;
-    let text = std::error::Error::source(error)
-        .map(ToString::to_string)
-        .unwrap_or_default();
-    Some(Reply {
-        code: code.to_string().parse().unwrap_or(0),
-        text,
-    })
-}
-
-fn greeting_error(error: &lettre::transport::smtp::Error) -> ConnectError {
-    match negative_reply(error) {
-        Some(reply) => ConnectError::Refused(reply),
-        None => ConnectError::Network(format!("the session failed to start: {error}")),
-    }
-}
-
-/// The error and its causes on one line, without the repetitions that come from each layer
-/// quoting the one below (`Connection error: Connection error: invalid peer certificate`).
-fn describe_tls(error: &lettre::transport::smtp::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut layer: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(current) = layer {
-        for part in current.to_string().split(": ") {
-            if !parts.iter().any(|known| known == part) {
-                parts.push(part.to_owned());
-            }
-        }
-        layer = current.source();
-    }
-    parts.join(": ")
-}
-
-fn read_ca_file(settings: &RelaySettings) -> Result<Option<Vec<u8>>, ConnectError> {
-    settings
-        .ca_file
-        .as_ref()
-        .map(|path| {
-            std::fs::read(path).map_err(|error| {
-                ConnectError::Tls(format!(
-                    "cannot read the CA file `{}`: {error}",
-                    path.display()
-                ))
-            })
-        })
-        .transpose()
-}
-
-fn bad_ca_file(settings: &RelaySettings, error: impl fmt::Display) -> ConnectError {
-    let path = settings
-        .ca_file
-        .as_deref()
-        .unwrap_or(std::path::Path::new(""));
-    ConnectError::Tls(format!(
-        "`{}` holds no usable PEM certificate: {error}",
-        path.display()
-    ))
-}
-
-/// TLS settings for STARTTLS (done by lettre): Mozilla's roots and the CA file, if any.
-fn tls_parameters(settings: &RelaySettings) -> Result<TlsParameters, ConnectError> {
-    let mut builder = TlsParameters::builder(settings.relay.host.clone());
-    if let Some(pem) = read_ca_file(settings)? {
-        let certificate = Certificate::from_pem(&pem).map_err(|e| bad_ca_file(settings, e))?;
-        builder = builder.add_root_certificate(certificate);
-    }
-    builder
-        .build_rustls()
-        .map_err(|error| ConnectError::Tls(error.to_string()))
-}
-
-/// TLS settings for implicit TLS (done here, so that our socket keeps TCP_NODELAY): the same
-/// roots as [`tls_parameters`].
-fn rustls_config(settings: &RelaySettings) -> Result<rustls::ClientConfig, ConnectError> {
-    use rustls_pki_types::{CertificateDer, pem::PemObject};
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(pem) = read_ca_file(settings)? {
-        for certificate in CertificateDer::pem_slice_iter(&pem) {
-            let certificate = certificate.map_err(|e| bad_ca_file(settings, e))?;
-            roots
-                .add(certificate)
-                .map_err(|e| bad_ca_file(settings, e))?;
-        }
-    }
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|error| ConnectError::Tls(error.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
-}
-
-/// lettre does not record PIPELINING, so a second EHLO reads the server's extensions.
-async fn offers_pipelining(
-    connection: &mut AsyncSmtpConnection,
-    hello: &ClientId,
-    wait: Duration,
-) -> bool {
-    let ehlo = lettre::transport::smtp::commands::Ehlo::new(hello.clone());
-    match timeout(wait, connection.command(ehlo)).await {
-        Ok(Ok(response)) => response
-            .message()
-            .any(|line| line.split_whitespace().next() == Some("PIPELINING")),
-        _ => false,
-    }
 }
 
 /// The DATA block for `message`: every line that starts with `.` gets another `.` (RFC 5321,
@@ -605,56 +626,67 @@ fn data_block(message: &str) -> String {
     block
 }
 
-/// A command already formatted with its CRLF (one or several pipelined commands).
-struct RawCommand(String);
-
-impl fmt::Display for RawCommand {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+/// [`data_block`] for a message that is not UTF-8.
+fn data_block_bytes(message: &[u8]) -> Vec<u8> {
+    let mut block = Vec::with_capacity(message.len() + 64);
+    let mut rest = message;
+    if rest.starts_with(b".") {
+        block.push(b'.');
     }
+    while let Some(index) = rest.windows(2).position(|pair| pair == b"\n.") {
+        block.extend_from_slice(&rest[..=index]);
+        block.push(b'.');
+        rest = &rest[index + 1..];
+    }
+    block.extend_from_slice(rest);
+    if !block.ends_with(b"\r\n") {
+        block.extend_from_slice(b"\r\n");
+    }
+    block.extend_from_slice(b".\r\n");
+    block
 }
 
-/// An implicit-TLS stream over our own TCP socket (which has TCP_NODELAY), handed to lettre as
-/// the stream of the SMTP session.
-struct TlsTunnel(TlsStream<TcpStream>);
-
-impl fmt::Debug for TlsTunnel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("TlsTunnel")
-    }
-}
-
-impl AsyncRead for TlsTunnel {
+impl AsyncRead for Stream {
     fn poll_read(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         context: &mut Context<'_>,
         buffer: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(context, buffer)
+        match self.get_mut() {
+            Stream::Plain(tcp) => Pin::new(tcp).poll_read(context, buffer),
+            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_read(context, buffer),
+            Stream::Closed => Poll::Ready(Ok(())),
+        }
     }
 }
 
-impl AsyncWrite for TlsTunnel {
+impl AsyncWrite for Stream {
     fn poll_write(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         context: &mut Context<'_>,
         buffer: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(context, buffer)
+        match self.get_mut() {
+            Stream::Plain(tcp) => Pin::new(tcp).poll_write(context, buffer),
+            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_write(context, buffer),
+            Stream::Closed => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
+        }
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(context)
+    fn poll_flush(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(tcp) => Pin::new(tcp).poll_flush(context),
+            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_flush(context),
+            Stream::Closed => Poll::Ready(Ok(())),
+        }
     }
 
-    fn poll_shutdown(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(context)
-    }
-}
-
-impl AsyncTokioStream for TlsTunnel {
-    fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.0.get_ref().0.peer_addr()
+    fn poll_shutdown(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(tcp) => Pin::new(tcp).poll_shutdown(context),
+            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_shutdown(context),
+            Stream::Closed => Poll::Ready(Ok(())),
+        }
     }
 }
 
@@ -671,6 +703,54 @@ mod tests {
         assert_eq!(data_block(".start\r\n"), "..start\r\n.\r\n");
         assert_eq!(data_block("a line\r\n"), "a line\r\n.\r\n");
         assert_eq!(data_block(""), "\r\n.\r\n");
+        for text in ["a\r\n.b\r\n..c\r\nd.", ".start\r\n", "a line\r\n", ""] {
+            assert_eq!(
+                data_block_bytes(text.as_bytes()),
+                data_block(text).as_bytes()
+            );
+        }
+    }
+
+    #[test]
+    fn ehlo_features_are_read_from_every_line_but_the_first() {
+        let reply = Reply {
+            code: 250,
+            lines: [
+                "relay.example PIPELINING",
+                "pipelining",
+                "AUTH login",
+                "AUTH=PLAIN XOAUTH2",
+                "SIZE 100",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+        };
+        let features = Features::of(&reply);
+        assert!(features.pipelining && !features.starttls);
+        assert_eq!(features.auth, ["LOGIN", "PLAIN", "XOAUTH2"]);
+        assert!(features.offers("PLAIN"));
+    }
+
+    #[test]
+    fn every_command_accepts_only_its_own_replies() {
+        for (command, accepted) in [
+            (Command::Greeting, &[220][..]),
+            (Command::Ehlo, &[250]),
+            (Command::Mail, &[250]),
+            (Command::Rcpt, &[250, 251]),
+            (Command::Data, &[354]),
+            (Command::EndOfData, &[200, 220, 221, 235, 250, 251, 299]),
+            (Command::Auth, &[235]),
+            (Command::AuthStep, &[334]),
+        ] {
+            for code in [200, 220, 221, 235, 250, 251, 299, 334, 354] {
+                assert_eq!(
+                    command.accepts(code),
+                    accepted.contains(&code),
+                    "{command:?} {code}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! An SMTP server that misbehaves on cue, for the fault tests (`faults.rs`).
+//! An SMTP server that misbehaves on cue, for the fault tests (`faults.rs`) and the hostile
+//! relay tests (`hostile_relay.rs`).
 //!
 //! A real TCP server on 127.0.0.1 (the system picks the port) that speaks enough SMTP for
-//! lettre: greeting, EHLO (with or without PIPELINING, AUTH PLAIN LOGIN when a login is
+//! `newsletter`'s client: greeting, EHLO (with or without PIPELINING, AUTH PLAIN LOGIN when a login is
 //! required), AUTH PLAIN and LOGIN, MAIL, RCPT, DATA with dot-unstuffing, RSET, NOOP and QUIT.
 //! At each step of a transaction it asks the test's [`Script`] what to answer, given the
 //! connection number or the recipient and how many times it was seen before:
@@ -54,6 +55,8 @@ const SETTLE_LIMIT: Duration = Duration::from_secs(10);
 pub(crate) enum Step<'a> {
     /// A new connection (the first is number 1) is to be greeted.
     Greeting { connection: usize },
+    /// An `EHLO` on connection number `connection` (its first when `nth` is 1).
+    Ehlo { connection: usize, nth: usize },
     /// The `nth` `MAIL FROM` of a connection (1 the first).
     Mail { connection: usize, nth: usize },
     /// `RCPT TO:<to>`; `attempt` is how many times the server saw this address before, over all
@@ -81,6 +84,12 @@ pub(crate) enum Answer {
     /// The server closes the connection without a word. At the final dot, it does so after the
     /// whole body reached it and before acting on the dot: the message is not taken.
     Hangup,
+    /// This start of a reply line, then bytes without end and never a line end, until the
+    /// client hangs up. At the final dot the message is not taken.
+    EndlessLine(&'static str),
+    /// This reply line again and again, without end (`250-…`: a reply that never finishes),
+    /// until the client hangs up. At the final dot the message is not taken.
+    EndlessReply(&'static str),
 }
 
 /// What happened to a message body that reached the server.
@@ -156,6 +165,7 @@ pub(crate) struct Script {
     pipelining: bool,
     login: Option<(String, String)>,
     mechanisms: &'static str,
+    quote_credentials: bool,
 }
 
 impl Script {
@@ -167,6 +177,7 @@ impl Script {
             pipelining: true,
             login: None,
             mechanisms: "PLAIN LOGIN",
+            quote_credentials: false,
         }
     }
 
@@ -186,6 +197,13 @@ impl Script {
     /// `535 5.7.8`.
     pub(crate) fn login(mut self, user: &str, password: &str) -> Script {
         self.login = Some((user.to_owned(), password.to_owned()));
+        self
+    }
+
+    /// Refuses a login with a 535 that quotes what the client sent: the user name and password
+    /// as decoded, and the base64 text, as a careless relay might.
+    pub(crate) fn quoting_credentials(mut self) -> Script {
+        self.quote_credentials = true;
         self
     }
 
@@ -492,6 +510,7 @@ struct Connection<'a> {
     writer: TcpStream,
     greeted: bool,
     logged_in: bool,
+    ehlos: usize,
     mails: usize,
     transaction: Option<Transaction>,
     /// The last `MAIL` was refused: a pipelining client's `RCPT` and `DATA` that came with it
@@ -512,6 +531,7 @@ impl<'a> Connection<'a> {
             writer: stream.try_clone()?,
             greeted: false,
             logged_in: false,
+            ehlos: 0,
             mails: 0,
             transaction: None,
             mail_refused: false,
@@ -593,7 +613,32 @@ impl<'a> Connection<'a> {
                 self.hang_up()?;
                 Ok((Flow::End, false))
             }
+            Answer::EndlessLine(start) => {
+                self.note(&format!("S: {start}… (without end)"));
+                self.writer.write_all(start.as_bytes())?;
+                Ok(self.endless(&[b'x'; 16 * 1024]))
+            }
+            Answer::EndlessReply(line) => {
+                self.note(&format!("S: {line} (again and again)"));
+                Ok(self.endless(format!("{line}\r\n").repeat(1000).as_bytes()))
+            }
         }
+    }
+
+    /// Writes `bytes` again and again until the client hangs up (the write fails) or the
+    /// server stops; then the connection is over.
+    fn endless(&mut self, bytes: &[u8]) -> (Flow, bool) {
+        let mut written = 0_usize;
+        while !self.shared.stopping.load(Ordering::Acquire) {
+            if self.writer.write_all(bytes).is_err() {
+                break;
+            }
+            written += bytes.len();
+        }
+        self.note(&format!(
+            "S: ({written} bytes written before the client hung up)"
+        ));
+        (Flow::End, false)
     }
 
     /// Closes the connection for writing, and checks that the client, once it has read that,
@@ -688,6 +733,14 @@ impl<'a> Connection<'a> {
         self.greeted = true;
         self.transaction = None;
         self.mail_refused = false;
+        self.ehlos += 1;
+        let answer = (self.script().decide)(&Step::Ehlo {
+            connection: self.number,
+            nth: self.ehlos,
+        });
+        if answer != Answer::Accept {
+            return Ok(self.answer(answer, "250 fault.test")?.0);
+        }
         let mut lines = vec!["fault.test".to_owned(), "8BITMIME".to_owned()];
         if self.script().pipelining {
             lines.push("PIPELINING".to_owned());
@@ -728,8 +781,9 @@ impl<'a> Connection<'a> {
             self.send("504 5.5.4 Unrecognized authentication type")?;
             return Ok(Flow::Continue);
         }
+        let mut sent = Vec::new();
         let given = if mechanism == "PLAIN" {
-            let Some(response) = self.challenge(initial, "")? else {
+            let Some(response) = self.challenge(initial, "", &mut sent)? else {
                 return Ok(Flow::End);
             };
             // authzid NUL authcid NUL password
@@ -739,10 +793,10 @@ impl<'a> Connection<'a> {
                 parts.next().unwrap_or_default().to_vec(),
             )
         } else {
-            let Some(name) = self.challenge(initial, "VXNlcm5hbWU6")? else {
+            let Some(name) = self.challenge(initial, "VXNlcm5hbWU6", &mut sent)? else {
                 return Ok(Flow::End);
             };
-            let Some(secret) = self.challenge(None, "UGFzc3dvcmQ6")? else {
+            let Some(secret) = self.challenge(None, "UGFzc3dvcmQ6", &mut sent)? else {
                 return Ok(Flow::End);
             };
             (name, secret)
@@ -750,6 +804,15 @@ impl<'a> Connection<'a> {
         if given == (user.into_bytes(), password.into_bytes()) {
             self.logged_in = true;
             self.send("235 2.7.0 Authentication successful")?;
+        } else if self.script().quote_credentials {
+            let reply = format!(
+                "535 5.7.8 Authentication failed for {}:{} (sent: {})",
+                String::from_utf8_lossy(&given.0),
+                String::from_utf8_lossy(&given.1),
+                sent.join(" ")
+            );
+            self.writer.write_all(format!("{reply}\r\n").as_bytes())?;
+            self.note("S: 535 (quoting the credentials)");
         } else {
             self.send("535 5.7.8 Error: authentication failed: bad credentials")?;
         }
@@ -762,6 +825,7 @@ impl<'a> Connection<'a> {
         &mut self,
         initial: Option<String>,
         challenge: &str,
+        sent: &mut Vec<String>,
     ) -> io::Result<Option<Vec<u8>>> {
         let encoded = if let Some(encoded) = initial {
             encoded
@@ -773,6 +837,7 @@ impl<'a> Connection<'a> {
             self.note("C: (credentials)");
             String::from_utf8_lossy(&line).into_owned()
         };
+        sent.push(encoded.trim().to_owned());
         Ok(Some(BASE64.decode(encoded.trim()).unwrap_or_default()))
     }
 
@@ -912,7 +977,7 @@ impl<'a> Connection<'a> {
                 Fate::Accepted
             }
             Answer::Say(line) | Answer::SayAndClose(line) => Fate::Refused(line.to_owned()),
-            Answer::Stall => Fate::Unanswered,
+            Answer::Stall | Answer::EndlessLine(_) | Answer::EndlessReply(_) => Fate::Unanswered,
             Answer::Hangup => Fate::Dropped,
         };
         // Recorded before the reply, so that a client that saw the reply finds it recorded.

@@ -17,18 +17,18 @@ use crate::{
     harness::{Output, Test},
 };
 
-const SUBSCRIBERS: &str = "readers.csv";
-const REPORT: &str = "report.jsonl";
-const JOURNAL: &str = "issue.journal";
-const PASSWORD_VARIABLE: &str = "NEWSLETTER_SMTP_PASSWORD";
+pub(crate) const SUBSCRIBERS: &str = "readers.csv";
+pub(crate) const REPORT: &str = "report.jsonl";
+pub(crate) const JOURNAL: &str = "issue.journal";
+pub(crate) const PASSWORD_VARIABLE: &str = "NEWSLETTER_SMTP_PASSWORD";
 
 /// The address of the `index`th generated subscriber (from 1).
-fn reader(index: usize) -> String {
+pub(crate) fn reader(index: usize) -> String {
     format!("reader{index:02}@example.org")
 }
 
 /// A subscriber file of `count` readers.
-fn subscribers(count: usize) -> String {
+pub(crate) fn subscribers(count: usize) -> String {
     let mut csv = String::from("email,name\n");
     for index in 1..=count {
         let _ = writeln!(csv, "{},Reader {index}", reader(index));
@@ -38,21 +38,21 @@ fn subscribers(count: usize) -> String {
 
 /// `newsletter send` of the minimal issue to `count` generated readers through `server`, with a
 /// report, short retry delays and timeouts (unless `flags` set them) and no progress display.
-fn send(server: &FaultServer, count: usize, flags: &[&str]) -> Test {
+pub(crate) fn send(server: &FaultServer, count: usize, flags: &[&str]) -> Test {
     Test::fixture("minimal")
         .write(SUBSCRIBERS, subscribers(count))
         .args(send_arguments(&server.url(), flags))
 }
 
 /// A further `send` in the folder of an earlier one (same readers, same journal).
-fn send_again(earlier: Output, url: &str, flags: &[&str]) -> Test {
+pub(crate) fn send_again(earlier: Output, url: &str, flags: &[&str]) -> Test {
     earlier
         .again()
         .unsubscribe_key()
         .args(send_arguments(url, flags))
 }
 
-fn send_arguments(url: &str, flags: &[&str]) -> Vec<String> {
+pub(crate) fn send_arguments(url: &str, flags: &[&str]) -> Vec<String> {
     let mut arguments: Vec<String> = [
         "send",
         "issue.yaml",
@@ -80,7 +80,7 @@ fn send_arguments(url: &str, flags: &[&str]) -> Vec<String> {
 
 /// What a recipient's part in one run must come to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Expect {
+pub(crate) enum Expect {
     /// `sent` in the report and the journal; the server took it exactly once.
     Sent,
     /// `failed` in the report and the journal; the server did not take it.
@@ -120,7 +120,11 @@ impl Expect {
 }
 
 /// Readers 1 to `count`, all expected to end as `expect`, but for the `exceptions`.
-fn everyone(count: usize, expect: Expect, exceptions: &[(usize, Expect)]) -> Vec<(String, Expect)> {
+pub(crate) fn everyone(
+    count: usize,
+    expect: Expect,
+    exceptions: &[(usize, Expect)],
+) -> Vec<(String, Expect)> {
     (1..=count)
         .map(|index| {
             let expect = exceptions
@@ -132,14 +136,14 @@ fn everyone(count: usize, expect: Expect, exceptions: &[(usize, Expect)]) -> Vec
         .collect()
 }
 
-fn json_lines(text: &str) -> Vec<Value> {
+pub(crate) fn json_lines(text: &str) -> Vec<Value> {
     text.lines()
         .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
         .collect()
 }
 
 /// The journal records of the last run (after its `run` record).
-fn last_run(output: &Output) -> Vec<Value> {
+pub(crate) fn last_run(output: &Output) -> Vec<Value> {
     let records = json_lines(&output.read(JOURNAL));
     let start = records
         .iter()
@@ -148,7 +152,7 @@ fn last_run(output: &Output) -> Vec<Value> {
     records[start + 1..].to_vec()
 }
 
-fn text(value: &Value, key: &str) -> String {
+pub(crate) fn text(value: &Value, key: &str) -> String {
     value[key].as_str().unwrap_or_default().to_owned()
 }
 
@@ -159,7 +163,11 @@ fn text(value: &Value, key: &str) -> String {
 ///   after a `data` record (with the same message id as the report) when the body went out;
 /// - `server` took a message for each `Sent` recipient exactly once, the one with the
 ///   Message-ID the report gives, and none for anybody else.
-fn assert_outcomes(output: &Output, server: &FaultServer, expected: &[(String, Expect)]) {
+pub(crate) fn assert_outcomes(
+    output: &Output,
+    server: &FaultServer,
+    expected: &[(String, Expect)],
+) {
     let report = json_lines(&output.read(REPORT));
     let journal = last_run(output);
     let mut problems = Vec::new();
@@ -250,7 +258,7 @@ fn assert_outcomes(output: &Output, server: &FaultServer, expected: &[(String, E
 }
 
 /// Checks the first line of the summary: the counts, and the relay.
-fn assert_summary(output: &Output, relay: &str, counts: &str) {
+pub(crate) fn assert_summary(output: &Output, relay: &str, counts: &str) {
     let first = output.stdout.lines().next().unwrap_or_default();
     let expected = format!("{counts} via {relay} in ");
     assert!(
@@ -261,12 +269,12 @@ fn assert_summary(output: &Output, relay: &str, counts: &str) {
 }
 
 /// The times a recipient's address was given in `RCPT TO`.
-fn attempts(server: &FaultServer, index: usize) -> usize {
+pub(crate) fn attempts(server: &FaultServer, index: usize) -> usize {
     server.rcpts_of(&reader(index)).len()
 }
 
 /// The journal records of this run for `index`th reader: `data`, `sent`, ….
-fn journal_kinds(output: &Output, index: usize) -> Vec<String> {
+pub(crate) fn journal_kinds(output: &Output, index: usize) -> Vec<String> {
     last_run(output)
         .iter()
         .filter(|record| record["to"] == reader(index))
@@ -275,7 +283,7 @@ fn journal_kinds(output: &Output, index: usize) -> Vec<String> {
 }
 
 /// What became of each message body to the `index`th reader that reached the server.
-fn fates(server: &FaultServer, index: usize) -> Vec<Fate> {
+pub(crate) fn fates(server: &FaultServer, index: usize) -> Vec<Fate> {
     server
         .messages()
         .into_iter()

@@ -59,7 +59,11 @@ pub(crate) struct Test {
     wrapper: Vec<OsString>,
     /// The binary to run, if not the one cargo built.
     program: Option<PathBuf>,
+    measure_memory: bool,
 }
+
+/// Where [`Test::measure_memory`] has GNU time write the peak memory, in the run's folder.
+const PEAK_MEMORY_FILE: &str = "peak-memory-kib";
 
 /// A run started with [`Test::spawn`].
 pub(crate) struct Running {
@@ -125,6 +129,7 @@ impl Test {
             timeout: DEFAULT_TIMEOUT,
             wrapper: Vec::new(),
             program: None,
+            measure_memory: false,
         }
     }
 
@@ -299,6 +304,13 @@ impl Test {
         self
     }
 
+    /// Runs the binary under GNU time (Debian's `time` package), so that
+    /// [`Output::peak_memory_kib`] can tell the most memory it held at once.
+    pub(crate) fn measure_memory(mut self) -> Test {
+        self.measure_memory = true;
+        self
+    }
+
     /// The command this test runs: the binary, in the test's folder, with a scrubbed
     /// environment.
     fn command(&self) -> Command {
@@ -311,6 +323,13 @@ impl Test {
                 let mut command = Command::new(program);
                 command.args(arguments).arg(&binary);
                 command
+            }
+            None if self.measure_memory => {
+                let mut time = Command::new("/usr/bin/time");
+                time.args(["--format", "%M", "--output"])
+                    .arg(self.tempdir.path().join(PEAK_MEMORY_FILE))
+                    .arg(&binary);
+                time
             }
             None => Command::new(&binary),
         };
@@ -467,6 +486,15 @@ impl Output {
     /// say). Arguments and environment start empty again.
     pub(crate) fn again(self) -> Test {
         Test::in_folder(self.tempdir)
+    }
+
+    /// The peak resident memory of a run made with [`Test::measure_memory`], in KiB.
+    pub(crate) fn peak_memory_kib(&self) -> u64 {
+        let text = self.read(PEAK_MEMORY_FILE);
+        // GNU time writes "Command exited with non-zero status N" first when it is not 0.
+        let last = text.lines().rfind(|line| !line.trim().is_empty());
+        last.and_then(|line| line.trim().parse().ok())
+            .unwrap_or_else(|| panic!("GNU time wrote no peak memory: {text:?}"))
     }
 
     /// The absolute path of `relative` in the folder the run happened in.

@@ -19,6 +19,7 @@ mod files;
 mod friction;
 mod fuzz;
 mod harness;
+mod hostile_relay;
 mod html;
 mod lint;
 mod message;

@@ -917,7 +917,7 @@ fn starttls_without_the_ca_file_fails_certificate_verification() {
         .arg(secure_url(&server))
         .status(1)
         .stderr_contains(&format!(
-            "error: 127.0.0.1:{} (STARTTLS) as {USER}: TLS failed: Connection error: invalid peer certificate: UnknownIssuer\n",
+            "error: 127.0.0.1:{} (STARTTLS) as {USER}: TLS failed: TLS handshake failed: invalid peer certificate: UnknownIssuer\n",
             server.smtp_port()
         ))
         .stderr_contains("invalid peer certificate: UnknownIssuer\nhint: port 465 uses `smtps://`, port 587 uses `smtp://HOST:587?tls=required`; for a private CA pass --ca-file\n")

@@ -11,6 +11,7 @@ use crate::{
         report::{self, Outcome, Totals},
     },
     input::{audience::Tally, issue::Issue},
+    printable::printable,
     units,
 };
 
@@ -96,7 +97,8 @@ impl Summary<'_> {
             ));
         }
         for (email, outcome) in &self.problems {
-            lines.push(format!("  {email}: {}", report::describe(outcome)));
+            lines
+                .push(printable(&format!("  {email}: {}", report::describe(outcome))).into_owned());
         }
         if let Some(folder) = self.out_folder {
             lines.push(format!("  .eml files:    {}", folder.display()));
