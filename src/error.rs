@@ -93,6 +93,25 @@ impl ExitCode {
     }
 }
 
+/// The step of setting up an SMTP session that failed, as [`Error::SmtpSession`] names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionStep {
+    Tls,
+    Authentication,
+    /// The greeting or EHLO.
+    Session,
+}
+
+impl fmt::Display for SessionStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SessionStep::Tls => "TLS",
+            SessionStep::Authentication => "authentication",
+            SessionStep::Session => "session",
+        })
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot read `{}`", path.display())]
@@ -197,7 +216,7 @@ pub enum Error {
     #[error("{relay}: {kind} failed: {message}")]
     SmtpSession {
         relay: String,
-        kind: &'static str,
+        kind: SessionStep,
         message: String,
     },
 
@@ -416,11 +435,17 @@ impl Error {
             Error::JournalDamaged { .. } => Some(
                 "the journal records who was mailed; fix or remove that line by hand (removing it may mail that recipient again)".into(),
             ),
-            Error::SmtpSession { kind: "authentication", .. } => Some(format!(
+            Error::SmtpSession {
+                kind: SessionStep::Authentication,
+                ..
+            } => Some(format!(
                 "check the user name in --smtp and the password in {}",
                 crate::env::SMTP_PASSWORD
             )),
-            Error::SmtpSession { kind: "TLS", .. } => Some(
+            Error::SmtpSession {
+                kind: SessionStep::Tls,
+                ..
+            } => Some(
                 "port 465 uses `smtps://`, port 587 uses `smtp://HOST:587?tls=required`; for a private CA pass --ca-file".into(),
             ),
             Error::RelayUnreachable { .. } => Some(format!(

@@ -31,7 +31,7 @@ use crate::{
     deliver::relay::RelaySettings,
     deliver::report::{Outcome, Recorder},
     deliver::smtp::{Attempt, ConnectError, Session},
-    error::Error,
+    error::{Error, SessionStep},
     input::subscribers::Subscriber,
     output_file::{self, Protected},
 };
@@ -430,9 +430,9 @@ impl Engine {
                     self.fail(Error::SmtpSession {
                         relay: settings.relay.to_string(),
                         kind: match error {
-                            ConnectError::Auth(_) => "authentication",
-                            ConnectError::Tls(_) => "TLS",
-                            _ => "session",
+                            ConnectError::Auth(_) => SessionStep::Authentication,
+                            ConnectError::Tls(_) => SessionStep::Tls,
+                            _ => SessionStep::Session,
                         },
                         message: error.to_string(),
                     });
