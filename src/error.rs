@@ -235,6 +235,9 @@ pub enum Error {
         source: lettre::error::Error,
     },
 
+    #[error("cannot sign the message for `{email}`: {reason}")]
+    DkimSign { email: String, reason: String },
+
     #[error("cannot open `{}` in a browser", path.display())]
     BrowserOpen { path: PathBuf, source: io::Error },
 
@@ -321,6 +324,7 @@ impl Error {
             | Error::TemplateRender { .. }
             | Error::CssInline { .. }
             | Error::MessageBuild { .. }
+            | Error::DkimSign { .. }
             | Error::BrowserOpen { .. } => ExitCode::Failure,
         }
     }
