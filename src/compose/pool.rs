@@ -102,3 +102,61 @@ pub(crate) fn build(mailing: &Mailing, jobs: &Jobs) {
         let _ = reply.send(Made { subscriber, built });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::{compose::unsubscribe::KeyUse, input::issue::Issue};
+
+    #[test]
+    fn every_message_comes_back_once_in_submission_order() {
+        let issue = Issue::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("newsletters/2019-06-uk-sg-mou.yaml"),
+        )
+        .unwrap();
+        let key = crate::compose::unsubscribe::TokenKey::throwaway();
+        let mailing = Mailing::prepare(&issue, KeyUse::Preview, Some(key), None).unwrap();
+        let emails: Vec<String> = (0..300).map(|i| format!("reader{i}@example.org")).collect();
+        let (submitter, jobs, mut ready) = channel(8);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let received = std::thread::scope(|scope| {
+            for _ in 0..3 {
+                scope.spawn(|| build(&mailing, &jobs));
+            }
+            scope.spawn(|| {
+                for email in &emails {
+                    let address = crate::input::values::parse_address(email).unwrap();
+                    assert!(submitter.submit(Subscriber::ad_hoc(address)));
+                }
+                drop(submitter);
+            });
+            runtime.block_on(async {
+                let mut received = Vec::new();
+                while let Some(made) = ready.next().await {
+                    let made = made.unwrap();
+                    let bytes = made.built.unwrap().bytes;
+                    let to = format!("To: {}", made.subscriber.email);
+                    assert!(
+                        String::from_utf8_lossy(&bytes).contains(&to),
+                        "the message is not the subscriber's own"
+                    );
+                    received.push(made.subscriber.email.to_string());
+                }
+                received
+            })
+        });
+        assert_eq!(received, emails);
+    }
+
+    #[test]
+    fn submitting_fails_once_the_engine_is_gone() {
+        let (submitter, _jobs, ready) = channel(1);
+        drop(ready);
+        let address = crate::input::values::parse_address("a@example.org").unwrap();
+        assert!(!submitter.submit(Subscriber::ad_hoc(address)));
+    }
+}
