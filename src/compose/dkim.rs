@@ -287,39 +287,79 @@ fn relaxed_header(field: &[u8], out: &mut Vec<u8>) {
 
 /// Feeds the relaxed canonical form of `body` (RFC 6376 §3.4.4) into `hash`: runs of spaces and
 /// tabs made one space, none at a line's end, no empty lines at the end, a CRLF after the last.
+///
+/// Most lines of our quoted-printable parts are already canonical, so runs of such lines are
+/// hashed straight from `body` in one piece; only the others are copied and rewritten.
 fn relaxed_body(body: &[u8], hash: &mut Context) {
+    let crlf = memchr::memmem::Finder::new(b"\r\n");
+    // Bytes of `body` known canonical but not hashed yet.
+    let mut run: Option<(usize, usize)> = None;
+    // Canonically empty lines seen since the last non-empty one (dropped if the body ends),
+    // and whether they were all truly empty (so that they can join a run as they are).
     let mut empty_lines = 0usize;
-    let mut line = Vec::with_capacity(128);
-    let mut rest = body;
-    while !rest.is_empty() {
-        let (raw, next) = match rest.windows(2).position(|pair| pair == b"\r\n") {
-            Some(end) => (&rest[..end], &rest[end + 2..]),
-            None => (rest, &[][..]),
+    let mut empties_verbatim = true;
+    let mut rewritten = Vec::new();
+    let mut position = 0;
+    while position < body.len() {
+        let (end, next) = match crlf.find(&body[position..]) {
+            Some(offset) => (position + offset, position + offset + 2),
+            None => (body.len(), body.len()),
         };
-        rest = next;
-        line.clear();
-        let mut space = false;
-        for &byte in raw {
-            if byte == b' ' || byte == b'\t' {
-                space = true;
-            } else {
-                if space {
-                    line.push(b' ');
-                }
-                space = false;
-                line.push(byte);
-            }
-        }
-        if line.is_empty() {
+        let line = &body[position..end];
+        let start = position;
+        position = next;
+        if line.iter().all(|&byte| byte == b' ' || byte == b'\t') {
+            empties_verbatim &= line.is_empty() && next > end;
             empty_lines += 1;
             continue;
         }
-        for _ in 0..empty_lines {
-            hash.update(b"\r\n");
+        let canonical = next > end
+            && !line.ends_with(b" ")
+            && memchr::memchr(b'\t', line).is_none()
+            && memchr::memmem::find(line, b"  ").is_none();
+        if canonical {
+            match &mut run {
+                Some((_, run_end)) if empty_lines == 0 || empties_verbatim => *run_end = next,
+                _ => {
+                    flush(body, &mut run, hash);
+                    hash_empty_lines(empty_lines, hash);
+                    run = Some((start, next));
+                }
+            }
+        } else {
+            flush(body, &mut run, hash);
+            hash_empty_lines(empty_lines, hash);
+            rewritten.clear();
+            let mut space = false;
+            for &byte in line {
+                if byte == b' ' || byte == b'\t' {
+                    space = true;
+                } else {
+                    if space {
+                        rewritten.push(b' ');
+                    }
+                    space = false;
+                    rewritten.push(byte);
+                }
+            }
+            rewritten.extend_from_slice(b"\r\n");
+            hash.update(&rewritten);
         }
         empty_lines = 0;
-        line.extend_from_slice(b"\r\n");
-        hash.update(&line);
+        empties_verbatim = true;
+    }
+    flush(body, &mut run, hash);
+}
+
+fn flush(body: &[u8], run: &mut Option<(usize, usize)>, hash: &mut Context) {
+    if let Some((start, end)) = run.take() {
+        hash.update(&body[start..end]);
+    }
+}
+
+fn hash_empty_lines(count: usize, hash: &mut Context) {
+    for _ in 0..count {
+        hash.update(b"\r\n");
     }
 }
 
@@ -415,6 +455,53 @@ mod tests {
         );
         assert_eq!(canonical_body("a\r\n\r\nb"), sha256("a\r\n\r\nb\r\n"));
         assert_eq!(canonical_body("\r\n\r\n"), sha256(""));
+    }
+
+    /// The canonical body the simple way, line by line, to check the fast one against.
+    fn reference_body(body: &[u8]) -> Vec<u8> {
+        let mut lines: Vec<Vec<u8>> = Vec::new();
+        let mut rest = body;
+        while !rest.is_empty() {
+            let (raw, next) = match rest.windows(2).position(|pair| pair == b"\r\n") {
+                Some(end) => (&rest[..end], &rest[end + 2..]),
+                None => (rest, &[][..]),
+            };
+            rest = next;
+            let mut line = Vec::new();
+            let mut space = false;
+            for &byte in raw {
+                if byte == b' ' || byte == b'\t' {
+                    space = true;
+                } else {
+                    if space {
+                        line.push(b' ');
+                    }
+                    space = false;
+                    line.push(byte);
+                }
+            }
+            lines.push(line);
+        }
+        while lines.last().is_some_and(Vec::is_empty) {
+            lines.pop();
+        }
+        lines.iter().flat_map(|line| [&line[..], b"\r\n"].concat()).collect()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_body_canonicalization_matches_the_simple_one(
+            body in proptest::collection::vec(
+                proptest::sample::select(vec![b'a', b'b', b' ', b'\t', b'\r', b'\n']),
+                0..200,
+            )
+        ) {
+            let mut hash = Context::new(&SHA256);
+            relaxed_body(&body, &mut hash);
+            let expected = ring::digest::digest(&SHA256, &reference_body(&body));
+            let actual = hash.finish();
+            proptest::prop_assert_eq!(actual.as_ref(), expected.as_ref());
+        }
     }
 
     #[test]
