@@ -485,7 +485,10 @@ mod tests {
         while lines.last().is_some_and(Vec::is_empty) {
             lines.pop();
         }
-        lines.iter().flat_map(|line| [&line[..], b"\r\n"].concat()).collect()
+        lines
+            .iter()
+            .flat_map(|line| [&line[..], b"\r\n"].concat())
+            .collect()
     }
 
     proptest::proptest! {
@@ -573,7 +576,10 @@ mod tests {
         let small = openssl::rsa::Rsa::generate(1024).unwrap();
         let pem = String::from_utf8(small.private_key_to_pem().unwrap()).unwrap();
         let error = parse_key(&pem).err().unwrap();
-        assert_eq!(error, "an RSA key for DKIM must have 2048 to 4096 bits, not 1024");
+        assert_eq!(
+            error,
+            "an RSA key for DKIM must have 2048 to 4096 bits, not 1024"
+        );
 
         let rsa = openssl::rsa::Rsa::generate(2048).unwrap();
         let pkcs8 = PKey::from_rsa(rsa.clone())
