@@ -33,6 +33,7 @@ STEP_TIMEOUT=${STEP_TIMEOUT:-3600}    # seconds any one measured command may tak
 KEEP_TMP=${KEEP_TMP:-0}               # 1: keep the temporary directory (data, logs, outputs)
 NEWSLETTER_BIN=${NEWSLETTER_BIN:-}    # a built binary; default: cargo build --release here
 PYTHON=${PYTHON:-python3}
+DKIM=${DKIM:-1}                       # 1: run benches/dkim.sh at the end, with the same binary
 
 # A fixed test key: a real send refuses to start without one (32 characters at least).
 export NEWSLETTER_UNSUBSCRIBE_KEY=bench-unsubscribe-key-0123456789abcdef
@@ -500,3 +501,9 @@ echo "  mailmerge: $(cat "$RES/mm-send.sessions") for $MAILMERGE_N messages"
 echo
 echo "targets met: $MET, not met: $NOT_MET"
 for w in "${WARNINGS[@]}"; do echo "warning: $w"; done
+
+# ---- DKIM: signed builds and sends beside openssl speed (benches/dkim.sh, its own table) ----
+if [[ $DKIM == 1 ]]; then
+  echo
+  NEWSLETTER_BIN=$BIN RUNS=$RUNS STEP_TIMEOUT=$STEP_TIMEOUT bash "$REPO/benches/dkim.sh"
+fi

@@ -292,6 +292,9 @@ pub enum Error {
     #[error("`{}` names no suppression file, so there is nowhere to record bounces", list.display())]
     SuppressionFileUnset { list: PathBuf },
 
+    #[error("cannot sign the message for `{email}`: {reason}")]
+    DkimSign { email: String, reason: String },
+
     #[error("{}", check_verdict(*errors, *warnings, *denied))]
     CheckFailed {
         errors: usize,
@@ -387,7 +390,8 @@ impl Error {
             | Error::Internal { .. }
             | Error::TemplateRender { .. }
             | Error::CssInline { .. }
-            | Error::MessageBuild { .. } => ExitCode::Failure,
+            | Error::MessageBuild { .. }
+            | Error::DkimSign { .. } => ExitCode::Failure,
         }
     }
 

@@ -205,6 +205,15 @@ fn write_summary(
             units::size(largest.html_bytes)
         ));
     }
+    if let Some(signer) = mailing.composer.signs() {
+        // What the receiving side verifies against: the user publishes it before sending.
+        lines.push(format!(
+            "  dkim:         {} key; publish this TXT record at {}:",
+            signer.algorithm(),
+            signer.dns_name()
+        ));
+        lines.push(format!("                {}", signer.dns_record()));
+    }
     for line in lines {
         writeln!(out, "{line}").map_err(stdout_error)?;
     }

@@ -144,7 +144,7 @@ impl Composer {
         if let Some(reply_to) = &self.reply_to {
             builder = builder.reply_to(reply_to.clone());
         }
-        let mut message = builder
+        let message = builder
             .multipart(
                 MultiPart::alternative()
                     .singlepart(encoded_part(ContentType::TEXT_PLAIN, parts.text))
@@ -154,9 +154,6 @@ impl Composer {
                 email: subscriber.email.to_string(),
                 source,
             })?;
-        if let Some(signer) = &self.signer {
-            signer.sign(&mut message);
-        }
         let envelope = Envelope::new(
             Some(self.envelope_sender.clone()),
             vec![subscriber.email.clone()],
@@ -165,9 +162,19 @@ impl Composer {
             email: subscriber.email.to_string(),
             source,
         })?;
+        let mut bytes = message.formatted();
+        if let Some(signer) = &self.signer {
+            // Signed last, over the bytes as sent, so that `Content-Type` is covered.
+            bytes = signer
+                .sign(&bytes, date)
+                .map_err(|reason| Error::DkimSign {
+                    email: subscriber.email.to_string(),
+                    reason,
+                })?;
+        }
         Ok(Built {
             envelope,
-            bytes: message.formatted(),
+            bytes,
             message_id,
         })
     }

@@ -18,14 +18,15 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicUsize, Ordering},
     },
-    time::{Duration, SystemTime},
+    time::Duration,
 };
 
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
 use crate::{
     compose::mailing::Mailing,
     compose::message::Built,
+    compose::pool::{Made, Ready},
     deliver::journal::{Entry, Journal, timestamp},
     deliver::pace::Pace,
     deliver::relay::RelaySettings,
@@ -248,8 +249,9 @@ impl Engine {
         }
     }
 
-    /// Runs `concurrency` workers over `queue` until it is closed and drained, or the run stops.
-    pub(crate) async fn run(self: &Arc<Self>, queue: mpsc::Receiver<Subscriber>) {
+    /// Runs `concurrency` workers over `queue` (messages built by [`crate::compose::pool`], in
+    /// list order) until it is closed and drained, or the run stops.
+    pub(crate) async fn run(self: &Arc<Self>, queue: Ready) {
         let queue = Arc::new(tokio::sync::Mutex::new(queue));
         let mut workers = tokio::task::JoinSet::new();
         for _ in 0..self.concurrency {
@@ -266,15 +268,22 @@ impl Engine {
         }
     }
 
-    async fn work(&self, queue: &tokio::sync::Mutex<mpsc::Receiver<Subscriber>>) {
+    async fn work(&self, queue: &tokio::sync::Mutex<Ready>) {
         let mut session: Option<Session> = None;
         loop {
             if self.is_stopping() {
                 break;
             }
-            let next = queue.lock().await.recv().await;
-            let Some(subscriber) = next else { break };
-            let built = match self.mailing.message(&subscriber, SystemTime::now()) {
+            let next = queue.lock().await.next().await;
+            let Made { subscriber, built } = match next {
+                None => break,
+                Some(Ok(made)) => made,
+                Some(Err(error)) => {
+                    self.fail(error);
+                    break;
+                }
+            };
+            let built = match built {
                 Ok(built) => built,
                 // Every address was checked at its row, so a message that cannot be built is
                 // the sender's configuration (the same for everyone), not this recipient's:

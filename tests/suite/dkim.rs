@@ -1,9 +1,11 @@
 //! DKIM: messages signed with a generated RSA or Ed25519 key verify with dkimpy, an
-//! implementation independent of lettre's, and a tampered header fails.
+//! implementation independent of ours, before and after a trip through a real SMTP server;
+//! tampering with a signed header, the MIME structure or the body fails; `check` prints the
+//! DNS record that verifies them.
 
 use std::{path::Path, process::Command};
 
-use crate::harness::Test;
+use crate::{harness::Test, smtp_server::CaptureServer};
 
 /// A throwaway key pair made with the `openssl` command: the private key (PEM) and the public
 /// key as DNS publishes it (base64).
@@ -92,10 +94,54 @@ fn signed_message_verifies(algorithm: &str, key_type: &str) {
         .find(|line| line.starts_with("DKIM-Signature:"))
         .expect("the message is signed");
     assert!(signature.contains("d=example.org;") && signature.contains("s=s2024;"));
-    assert!(signature.contains(
-        "h=from:to:subject:date:message-id:list-id:list-unsubscribe:list-unsubscribe-post:reply-to:mime-version;"
+    let compact: String = signature.split_whitespace().collect();
+    assert!(compact.contains(
+        "h=from:to:subject:date:message-id:list-id:list-unsubscribe:list-unsubscribe-post:reply-to:mime-version:content-type:from:subject:list-unsubscribe;"
     ), "{signature}");
     assert_eq!(verify(&message, key_type, &public), "valid");
+
+    let tamper = |name: &str, from: &str, to: &str| {
+        assert!(text.contains(from), "{from:?} is not in the message");
+        let path = output.path(name);
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+        verify(&path, key_type, &public)
+    };
+    // The MIME structure is covered: a relay cannot turn the alternatives into attachments.
+    assert_eq!(
+        tamper(
+            "content-type.eml",
+            "Content-Type: multipart/alternative;",
+            "Content-Type: multipart/mixed;"
+        ),
+        "invalid"
+    );
+    // Over-signed: a second `From` or `Subject` added above ours breaks the signature.
+    assert_eq!(
+        tamper(
+            "added-from.eml",
+            "From: ",
+            "From: \"Bank\" <security@bank.example>\r\nFrom: "
+        ),
+        "invalid"
+    );
+    assert_eq!(
+        tamper(
+            "added-subject.eml",
+            "Subject: ",
+            "Subject: Urgent\r\nSubject: "
+        ),
+        "invalid"
+    );
+    assert_eq!(
+        tamper(
+            "body.eml",
+            "Content-Type: text/html",
+            "Content-Type: text/plain"
+        ),
+        "invalid"
+    );
+    // Relaxed canonicalization: refolding a header is harmless.
+    assert_eq!(tamper("refolded.eml", "Subject: ", "Subject:   "), "valid");
 
     let tampered = output.path("tampered.eml");
     std::fs::write(
@@ -168,4 +214,94 @@ fn a_file_that_is_not_a_key_is_refused_without_showing_it() {
         )
         .run();
     assert!(!output.stderr.contains("s3cret"));
+}
+
+/// The `v=DKIM1; k=…; p=…` record `check` prints, and the name it goes under.
+fn printed_record(stdout: &str) -> (String, String) {
+    let mut lines = stdout.lines();
+    let heading = lines
+        .by_ref()
+        .find(|line| line.trim_start().starts_with("dkim:"))
+        .unwrap_or_else(|| panic!("check printed no dkim line:\n{stdout}"));
+    let name = heading
+        .split(" at ")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_owned();
+    (name, lines.next().unwrap().trim().to_owned())
+}
+
+fn check_prints_the_dns_record(algorithm: &str) {
+    let keys = tempfile::tempdir().unwrap();
+    let (private, public) = key_pair(keys.path(), algorithm);
+    let output = Test::fixture("minimal")
+        .with_fixture("dkim")
+        .write("dkim.pem", private)
+        .args(["check", "issue.yaml", "--dkim-key", "dkim.pem"])
+        .run();
+    let (name, record) = printed_record(&output.stdout);
+    assert_eq!(name, "s2024._domainkey.example.org");
+    assert_eq!(record, format!("v=DKIM1; k={algorithm}; p={public}"));
+}
+
+#[test]
+fn check_prints_the_rsa_dns_record_openssl_derives() {
+    check_prints_the_dns_record("rsa");
+}
+
+#[test]
+fn check_prints_the_ed25519_dns_record_openssl_derives() {
+    check_prints_the_dns_record("ed25519");
+}
+
+/// Sent through the capture server (which adds its own headers on top) and read back, every
+/// message still verifies against the record `check` printed.
+fn signature_survives_a_real_send(algorithm: &str) {
+    let keys = tempfile::tempdir().unwrap();
+    let (private, _) = key_pair(keys.path(), algorithm);
+    let server = CaptureServer::start();
+    let checked = Test::fixture("minimal")
+        .with_fixture("dkim")
+        .write("dkim.pem", &private)
+        .args(["check", "issue.yaml", "--dkim-key", "dkim.pem"])
+        .run();
+    let (_, record) = printed_record(&checked.stdout);
+    let public = record.rsplit("p=").next().unwrap().to_owned();
+    let sent = Test::fixture("minimal")
+        .with_fixture("dkim")
+        .write("dkim.pem", &private)
+        .unsubscribe_key()
+        .args([
+            "send",
+            "issue.yaml",
+            "--dkim-key",
+            "dkim.pem",
+            "--yes",
+            "--progress",
+            "none",
+            "--concurrency",
+            "2",
+            "--smtp",
+        ])
+        .arg(server.smtp_url())
+        .stdout_contains("sent 2 via")
+        .run();
+    let received = server.summary();
+    assert_eq!(received.len(), 2);
+    for (index, message) in received.iter().enumerate() {
+        let path = sent.path(format!("received-{index}.eml"));
+        std::fs::write(&path, server.raw(&message.id)).unwrap();
+        assert_eq!(verify(&path, algorithm, &public), "valid", "{}", message.id);
+    }
+}
+
+#[test]
+fn rsa_signature_survives_a_real_send() {
+    signature_survives_a_real_send("rsa");
+}
+
+#[test]
+fn ed25519_signature_survives_a_real_send() {
+    signature_survives_a_real_send("ed25519");
 }

@@ -14,7 +14,6 @@ use std::{
 };
 
 use time::OffsetDateTime;
-use tokio::sync::mpsc;
 
 mod plan;
 mod progress;
@@ -28,6 +27,7 @@ use summary::Summary;
 use crate::{
     cli::SendArguments,
     commands::load::Input,
+    compose::pool::{self, Submitter},
     compose::unsubscribe::KeyUse,
     deliver::engine::{Engine, Stopped, Transport},
     deliver::journal::{self, History, Journal, State},
@@ -395,16 +395,23 @@ fn deliver(
         .map_err(|error| Error::Internal {
             message: format!("cannot start the async runtime: {error}"),
         })?;
-    let (sender, queue) = mpsc::channel::<Subscriber>(engine.concurrency * 2);
+    // Messages are built (and signed) on one thread per core, between the producer and the
+    // engine; enough are queued to keep every builder and every connection busy.
+    let builders = pool::threads();
+    let (submitter, jobs, ready) = pool::channel(engine.concurrency * 2 + builders * 4);
     std::thread::scope(|scope| {
-        // The producer owns the sending end: the queue closes when it is done, and it stops as
-        // soon as the workers are gone (the queue is then dropped).
+        for _ in 0..builders {
+            let jobs = &jobs;
+            scope.spawn(move || pool::build(&engine.mailing, jobs));
+        }
+        // The producer owns the submitting end: the queues close when it is done (and the
+        // builders end), and it stops as soon as the workers are gone (the queue is dropped).
         let producer = scope.spawn(move || {
             if tests.is_empty() {
-                produce(plan, engine, audience, issue, history, &sender)
+                produce(plan, engine, audience, issue, history, &submitter)
             } else {
                 for subscriber in tests {
-                    if sender.blocking_send(subscriber).is_err() {
+                    if !submitter.submit(subscriber) {
                         break;
                     }
                 }
@@ -418,7 +425,7 @@ fn deliver(
                 Arc::clone(engine),
                 Arc::clone(terminated),
             ));
-            engine.run(queue).await;
+            engine.run(ready).await;
             interrupts.abort();
             progress.finish();
         });
@@ -437,7 +444,7 @@ fn produce(
     audience: &Audience,
     issue: &Issue,
     history: &History,
-    sender: &mpsc::Sender<Subscriber>,
+    submitter: &Submitter,
 ) -> Result<Option<Early>, Error> {
     let mut reader = audience.open(issue)?;
     let mut queued = 0;
@@ -487,7 +494,7 @@ fn produce(
             let resume_at = oldest.unwrap_or_else(OffsetDateTime::now_utc) + window;
             return Ok(Some(Early::Cap { resume_at }));
         }
-        if sender.blocking_send(subscriber).is_err() {
+        if !submitter.submit(subscriber) {
             break;
         }
         queued += 1;
