@@ -116,7 +116,7 @@ pub(crate) fn run(arguments: &CheckArguments, out: &mut dyn Write) -> Result<Exi
             );
         }
     }
-    for note in mailing.notes() {
+    for note in tally.notes.iter().cloned().chain(mailing.notes()) {
         eprintln!("note: {note}");
     }
     let errors = tally.invalid.len();

@@ -82,6 +82,10 @@ pub(crate) fn run(arguments: &PreviewArguments, out: &mut dyn Write) -> Result<E
         );
     }
 
+    for note in &checked.notes {
+        eprintln!("note: {note}");
+    }
+
     let folder = arguments
         .out
         .clone()

@@ -139,7 +139,11 @@ fn lint_stories(issue: &Issue, lints: &mut Vec<Lint>) {
     }
     for (index, story) in file.stories.iter().enumerate() {
         if let Some(link) = &story.link
-            && !link.url.is_https()
+            && !link
+                .url
+                .as_str()
+                .get(..8)
+                .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
         {
             lints.push(Lint {
                 rule: "link-https",

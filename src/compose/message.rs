@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     compose::dkim::Signer,
-    compose::render::{Encoded, Personal, Prepared},
+    compose::render::{Encoded, Personal},
     error::Error,
     input::issue::Issue,
     input::subscribers::Subscriber,
@@ -37,7 +37,10 @@ pub(crate) struct Composer {
     reply_to: Option<Mailbox>,
     list_id: String,
     unsubscribe_mailto: Option<String>,
+    /// The subject as written (placeholders in braces), for summaries.
     subject: String,
+    /// `[TEST] ` for a test send, before each message's subject.
+    subject_prefix: &'static str,
     /// `slug.content-hash`: the part of every `Message-ID` that names the issue.
     message_id_stem: String,
     message_id_domain: String,
@@ -46,7 +49,7 @@ pub(crate) struct Composer {
 }
 
 impl Composer {
-    pub(crate) fn new(issue: &Issue, prepared: &Prepared, signer: Option<Arc<Signer>>) -> Composer {
+    pub(crate) fn new(issue: &Issue, signer: Option<Arc<Signer>>) -> Composer {
         let list = &issue.list.file;
         let from = Mailbox::new(
             Some(list.from.name.to_string()),
@@ -65,7 +68,8 @@ impl Composer {
                 .mailto
                 .as_ref()
                 .map(|address| format!("mailto:{address}?subject=unsubscribe")),
-            subject: prepared.subject.clone(),
+            subject: issue.file.subject.to_string(),
+            subject_prefix: "",
             message_id_stem: format!("{}.{}", issue.slug(), &issue.content_hash()[..12]),
             message_id_domain: issue.list.message_id_domain().to_owned(),
             user_agent: format!("newsletter/{}", env!("CARGO_PKG_VERSION")),
@@ -77,7 +81,8 @@ impl Composer {
     /// its own, so a test never shares an id with the real send.
     #[must_use]
     pub(crate) fn for_test_send(mut self, run: &str) -> Composer {
-        self.subject = format!("[TEST] {}", self.subject);
+        self.subject_prefix = "[TEST] ";
+        self.subject = format!("{}{}", self.subject_prefix, self.subject);
         self.message_id_stem = format!("{}.test-{run}", self.message_id_stem);
         self
     }
@@ -120,7 +125,7 @@ impl Composer {
         let mut builder = Message::builder()
             .from(self.from.clone())
             .to(to)
-            .subject(self.subject.clone())
+            .subject(format!("{}{}", self.subject_prefix, personal.subject))
             .date(date)
             .message_id(Some(message_id.clone()))
             .user_agent(self.user_agent.clone())

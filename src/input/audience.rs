@@ -36,6 +36,8 @@ pub struct Tally {
     pub(crate) skipped: Vec<Skip>,
     pub(crate) invalid: Vec<(Location, String)>,
     pub(crate) warnings: Vec<String>,
+    /// What the user should know about how the file is used (such as a greeting fallback).
+    pub(crate) notes: Vec<String>,
 }
 
 impl Tally {
@@ -91,12 +93,17 @@ impl Audience {
 
     /// Opens the subscriber file and checks the issue's merge fields against its columns.
     pub(crate) fn open(&self, issue: &Issue) -> Result<SubscriberReader<'_>, Error> {
+        self.open_with_notes(issue).map(|(reader, _)| reader)
+    }
+
+    /// [`Audience::open`], with the notes of [`Issue::check_columns`].
+    fn open_with_notes(&self, issue: &Issue) -> Result<(SubscriberReader<'_>, Vec<String>), Error> {
         let reader = SubscriberReader::open(&self.subscribers_path, self.suppression.as_ref())
             .map_err(|error| {
                 named_by_list(error, issue, "subscribers", self.subscribers_from_list)
             })?;
-        issue.check_columns(&self.subscribers_path, reader.columns())?;
-        Ok(reader)
+        let notes = issue.check_columns(&self.subscribers_path, reader.columns())?;
+        Ok((reader, notes))
     }
 
     /// Reads every row, calling `each` for every recipient in file order. Invalid rows are
@@ -106,8 +113,11 @@ impl Audience {
         issue: &Issue,
         mut each: impl FnMut(Subscriber) -> Result<(), Error>,
     ) -> Result<Tally, Error> {
-        let mut reader = self.open(issue)?;
-        let mut tally = Tally::default();
+        let (mut reader, notes) = self.open_with_notes(issue)?;
+        let mut tally = Tally {
+            notes,
+            ..Tally::default()
+        };
         while let Some(row) = reader.next_row() {
             match row? {
                 Row::Recipient {

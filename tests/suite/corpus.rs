@@ -218,6 +218,27 @@ corpus_cases! {
         );
     }
 
+    "issue-unknown-placeholder" => fn unknown_placeholder_is_named_at_its_line_and_column() {
+        check_fails_with(
+            CASE,
+            "`issue.yaml` line 6, column 27: field `intro`: `{organisation|our office}` is not a column of `subscribers.csv` (its columns are `email`, `name`)",
+        );
+    }
+
+    "issue-unclosed-placeholder" => fn unclosed_placeholder_is_refused_at_its_line_and_column() {
+        check_fails_with(
+            CASE,
+            "`issue.yaml` line 6, column 22: field `stories[0].title`: placeholder `{name` is not closed with `}`",
+        );
+    }
+
+    "issue-encoded-marker-in-link" => fn percent_encoded_marker_is_refused() {
+        check_fails_with(
+            CASE,
+            "`issue.yaml` line 7, column 44: field `stories[0].body`: `%EE%80%80` is the percent-encoding of a private-use character newsletter reserves",
+        );
+    }
+
     // --- The issue file: control characters and markup ---
 
     "issue-control-character-in-subject" => fn bell_in_the_subject_is_refused_at_its_field() {

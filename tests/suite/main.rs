@@ -17,6 +17,7 @@ mod html;
 mod lint;
 mod message;
 mod pacing;
+mod placeholders;
 mod preview;
 mod send;
 mod smtp_server;
