@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `html-size` | an HTML part is over 90 KB (Gmail clips messages around 102 KB) |
 //! | `image-alt` | an image has no alt text |
+//! | `image-width` | an image's `width` is over the 520 px content column (it is shown 520 px wide) |
 //! | `link-https` | a link or image is not `https://` |
 //! | `link-empty` | a link has no target or no text |
 //! | `link-text` | link text says nothing about its target ("click here", "read more") |
@@ -22,8 +23,11 @@ use std::{collections::BTreeSet, fmt};
 use pulldown_cmark::{Event, Parser, Tag, TagEnd};
 
 use crate::{
-    compose::markdown::TEXT_WIDTH, compose::render::Rendered, input::document::top_level_key_line,
-    input::issue::Issue, input::location::Location,
+    compose::markdown::TEXT_WIDTH,
+    compose::render::Rendered,
+    input::document::top_level_key_line,
+    input::issue::{CONTENT_WIDTH, Issue},
+    input::location::Location,
 };
 
 /// The HTML part size above which a warning is given.
@@ -175,6 +179,18 @@ fn lint_stories(issue: &Issue, lints: &mut Vec<Lint>) {
                 message: format!(
                     "field `stories[{index}].image.src`: `{}` is not https",
                     image.src
+                ),
+            });
+        }
+        if let Some(width) = story.image.as_ref().and_then(|image| image.width)
+            && width.0 > CONTENT_WIDTH
+        {
+            lints.push(Lint {
+                rule: "image-width",
+                location: at("stories"),
+                message: format!(
+                    "field `stories[{index}].image.width`: {} px is wider than the {CONTENT_WIDTH} px content column; the image is shown {CONTENT_WIDTH} px wide",
+                    width.0
                 ),
             });
         }

@@ -20,7 +20,7 @@ use crate::{
     compose::markdown::{self, LinkList, TEXT_WIDTH},
     compose::unsubscribe::TokenKey,
     error::Error,
-    input::issue::{Issue, MAX_WIDTH},
+    input::issue::{CONTENT_WIDTH, Issue},
     input::list::UrlTemplate,
     input::placeholders::{self, MergeText, Piece},
     input::subscribers::Subscriber,
@@ -694,7 +694,7 @@ fn issue_view(issue: &Issue, fields: &mut Fields) -> IssueView {
                     alt: fields.mark(image.alt.as_str(), false),
                     width: image
                         .width
-                        .map_or(MAX_WIDTH - 80, |w| w.0.min(MAX_WIDTH - 80)),
+                        .map_or(CONTENT_WIDTH, |w| w.0.min(CONTENT_WIDTH)),
                 }),
             }
         })

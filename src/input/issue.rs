@@ -87,7 +87,8 @@ pub(crate) struct Image {
     pub(crate) src: WebUrl,
     /// What the image shows, for readers who do not load images.
     pub(crate) alt: Line,
-    /// Display width in pixels; at most 600, the width of the email.
+    /// Display width in pixels, 1 to 600; shown at most [`CONTENT_WIDTH`] wide (a wider one is
+    /// scaled down, and `check` warns).
     #[serde(default)]
     pub(crate) width: Option<ImageWidth>,
 }
@@ -111,6 +112,10 @@ impl<'de> Deserialize<'de> for ImageWidth {
 
 /// The width of the email body in pixels.
 pub(crate) const MAX_WIDTH: u32 = 600;
+
+/// The width of the column that holds the stories (the body less its side padding): the
+/// widest an image is shown.
+pub(crate) const CONTENT_WIDTH: u32 = MAX_WIDTH - 80;
 
 /// A person readers can write to.
 #[derive(Debug, Deserialize)]

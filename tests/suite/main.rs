@@ -22,5 +22,6 @@ mod preview;
 mod send;
 mod smtp_server;
 mod snapshots;
+mod spam;
 mod token;
 mod web;
