@@ -17,6 +17,7 @@
 //! | `message-id-domain` | the `From` domain differs from the `Message-ID` domain |
 //! | `unsubscribe-token` | the unsubscribe URL has no `{token}`, so anyone can unsubscribe anyone |
 //! | `no-recipients` | the subscriber file gives nobody to send to |
+//! | `brand-contrast` | a brand colour gives its text less than WCAG AA's 4.5:1 contrast |
 
 use std::{collections::BTreeSet, fmt};
 
@@ -25,10 +26,14 @@ use pulldown_cmark::{Event, Parser, Tag, TagEnd};
 use crate::{
     compose::markdown::TEXT_WIDTH,
     compose::render::Rendered,
+    input::brand,
     input::document::top_level_key_line,
     input::issue::{CONTENT_WIDTH, Issue},
     input::location::Location,
 };
+
+/// The least contrast of text on its background (WCAG 2.x level AA, normal text).
+const MIN_CONTRAST: f64 = 4.5;
 
 /// The HTML part size above which a warning is given.
 pub(crate) const MAX_HTML_BYTES: usize = 90_000;
@@ -216,6 +221,24 @@ fn lint_list(issue: &Issue, lints: &mut Vec<Lint>) {
                 issue.list.message_id_domain()
             ),
         });
+    }
+    let colours = &list.brand.colours;
+    for (name, colour, text) in [
+        ("masthead", colours.masthead, "the white masthead text"),
+        ("accent", colours.accent, "the white button text"),
+        ("links", colours.links, "links on the white page"),
+    ] {
+        let Some(colour) = colour else { continue };
+        let ratio = colour.contrast(brand::WHITE);
+        if ratio < MIN_CONTRAST {
+            lints.push(Lint {
+                rule: "brand-contrast",
+                location: list_at("brand"),
+                message: format!(
+                    "field `brand.colours.{name}`: {colour} gives {text} a contrast of {ratio:.1}:1; WCAG AA asks for {MIN_CONTRAST}:1 (pick a darker colour)"
+                ),
+            });
+        }
     }
     if !list.unsubscribe.url.uses("token") {
         lints.push(Lint {

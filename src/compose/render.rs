@@ -20,6 +20,7 @@ use crate::{
     compose::markdown::{self, LinkList, TEXT_WIDTH},
     compose::unsubscribe::TokenKey,
     error::Error,
+    input::brand::{self, Brand},
     input::issue::{CONTENT_WIDTH, Issue},
     input::list::UrlTemplate,
     input::placeholders::{self, MergeText, Piece},
@@ -51,6 +52,42 @@ pub(crate) struct IssueView {
     pub(crate) postal_address: Option<String>,
     /// The sender's name and, on the next line, their postal address wrapped for the text part.
     pub(crate) postal_text: Option<String>,
+    pub(crate) brand: BrandView,
+}
+
+/// The list's brand, or the template's own look where it gives none.
+#[derive(Debug)]
+pub(crate) struct BrandView {
+    pub(crate) masthead: String,
+    pub(crate) accent: String,
+    pub(crate) links: String,
+    /// A validated font stack (see [`crate::input::brand::FontStack`]), written into CSS as is.
+    pub(crate) font: String,
+    pub(crate) logo: Option<ImageView>,
+}
+
+impl BrandView {
+    fn of(brand: &Brand) -> BrandView {
+        let colours = &brand.colours;
+        BrandView {
+            masthead: colours
+                .masthead
+                .unwrap_or(brand::DEFAULT_MASTHEAD)
+                .to_string(),
+            accent: colours.accent.unwrap_or(brand::DEFAULT_ACCENT).to_string(),
+            links: colours.links.unwrap_or(brand::DEFAULT_LINKS).to_string(),
+            font: brand
+                .font
+                .as_ref()
+                .map_or(brand::DEFAULT_FONT, |font| font.as_str())
+                .to_owned(),
+            logo: brand.logo.as_ref().map(|logo| ImageView {
+                src: logo.src.to_string(),
+                alt: logo.alt.to_string(),
+                width: logo.width.0,
+            }),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -754,6 +791,7 @@ fn issue_view(issue: &Issue, fields: &mut Fields) -> IssueView {
             .postal_address
             .as_ref()
             .map(|address| textwrap::fill(&format!("{}\n{address}", list.from.name), TEXT_WIDTH)),
+        brand: BrandView::of(&list.brand),
     }
 }
 

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::{
     error::Error,
+    input::brand::Brand,
     input::document::{self, Document},
     input::placeholders::MergeUrl,
     input::values::{EmailAddress, Language, Line},
@@ -53,6 +54,9 @@ pub struct ListFile {
     /// DKIM signing: the selector (and domain) of the key given with `--dkim-key`.
     #[serde(default)]
     pub(crate) dkim: Option<DkimSettings>,
+    /// The logo, colours and font of the email.
+    #[serde(default)]
+    pub(crate) brand: Brand,
 }
 
 /// A URL with an `{issue}` placeholder for the issue's name.

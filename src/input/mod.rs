@@ -5,6 +5,7 @@
 //! ([`audience`]), and `{column}` placeholders ([`placeholders`]).
 
 pub(crate) mod audience;
+pub(crate) mod brand;
 pub mod document;
 pub(crate) mod issue;
 pub(crate) mod list;

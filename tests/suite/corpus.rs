@@ -393,6 +393,20 @@ corpus_cases! {
         );
     }
 
+    "list-brand-bad-colour" => fn brand_colour_must_be_hex() {
+        check_fails_with(
+            CASE,
+            "`list.yaml` line 11, column 5: field `brand.colours.accent`: `#0b5cad; } body { display: none` is not a colour; write it as `#rgb` or `#rrggbb`, e.g. `#0b5cad`",
+        );
+    }
+
+    "list-brand-font-injection" => fn brand_font_must_be_family_names() {
+        check_fails_with(
+            CASE,
+            "`list.yaml` line 10, column 3: field `brand.font`: `Arial</style><script>alert(1)</script>` is not a font family; write family names of letters, digits, spaces and `-`, separated by commas (quote a name with spaces in '…')",
+        );
+    }
+
     "list-unsubscribe-unknown-placeholder" => fn unknown_unsubscribe_placeholder_is_named() {
         check_fails_with(
             CASE,

@@ -2,6 +2,7 @@
 //! [`harness`]) and checks its exit status, output and the files it wrote. One module per
 //! feature; README.md next to this file explains fixtures and snapshots.
 
+mod brand;
 mod check;
 mod cli;
 mod corpus;
