@@ -34,6 +34,8 @@ pub(crate) struct IssueView {
     pub(crate) number: u32,
     /// Where the web version of this issue is published, if the list says.
     pub(crate) web_url: Option<String>,
+    /// Where readers of the web version can subscribe, if the list says.
+    pub(crate) subscribe_url: Option<String>,
     pub(crate) subject: String,
     pub(crate) preheader: String,
     pub(crate) preheader_spacer: &'static str,
@@ -767,6 +769,7 @@ fn issue_view(issue: &Issue, fields: &mut Fields) -> IssueView {
         lang: list.language.as_str().to_owned(),
         number: file.number,
         web_url: list.web_url.as_ref().map(|url| url.fill(&issue.slug())),
+        subscribe_url: list.subscribe_url.as_ref().map(ToString::to_string),
         subject: fields.mark(file.subject.as_str(), false),
         preheader: file
             .preheader

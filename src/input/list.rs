@@ -14,7 +14,7 @@ use crate::{
     input::brand::Brand,
     input::document::{self, Document},
     input::placeholders::MergeUrl,
-    input::values::{EmailAddress, Language, Line},
+    input::values::{EmailAddress, Language, Line, WebUrl},
 };
 
 /// The list file as written.
@@ -51,6 +51,9 @@ pub struct ListFile {
     /// (its file name without `.yaml`); the email then links to it.
     #[serde(default)]
     pub(crate) web_url: Option<IssueUrlTemplate>,
+    /// Where readers of the web version can subscribe; the web page links to it.
+    #[serde(default)]
+    pub(crate) subscribe_url: Option<WebUrl>,
     /// DKIM signing: the selector (and domain) of the key given with `--dkim-key`.
     #[serde(default)]
     pub(crate) dkim: Option<DkimSettings>,
