@@ -44,10 +44,22 @@ pub(crate) enum Command {
     #[command(after_help = "Example:\n  newsletter status newsletters/2019-06-uk-sg-mou.yaml")]
     Status(StatusArguments),
 
+    /// Start a new issue: the next number, today's date and a story to fill in, with comments
+    #[command(after_help = NEW_EXAMPLES)]
+    New(NewArguments),
+
     /// Print, or verify, the unsubscribe token of an address (for unsubscribe endpoints and scripts)
     #[command(after_help = TOKEN_EXAMPLES)]
     Token(TokenArguments),
 }
+
+const NEW_EXAMPLES: &str = "\
+The list file is --list, else list.yaml beside the new issue; without one, a sample list.yaml
+and subscribers.csv are written beside the issue too. Nothing is ever overwritten.
+
+Examples:
+  newsletter new newsletters/2026-07-summer.yaml
+  newsletter new bulletin/issue-1.yaml --list shared/list.yaml";
 
 const TOKEN_EXAMPLES: &str = "\
 The key is read from NEWSLETTER_UNSUBSCRIBE_KEY. The scheme is described in README.md.
@@ -218,6 +230,17 @@ pub(crate) struct StatusArguments {
     /// The journal to read [default: ISSUE.journal beside the issue]
     #[arg(long, value_name = "FILE", env = env::JOURNAL)]
     pub(crate) journal: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct NewArguments {
+    /// The issue file to write, e.g. newsletters/2026-07-summer.yaml
+    #[arg(value_name = "ISSUE_PATH")]
+    pub(crate) issue: PathBuf,
+
+    /// The list file the issue belongs to [default: list.yaml beside the issue]
+    #[arg(long, value_name = "LIST_FILE")]
+    pub(crate) list: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -17,6 +17,7 @@
 //! | `message-id-domain` | the `From` domain differs from the `Message-ID` domain |
 //! | `unsubscribe-token` | the unsubscribe URL has no `{token}`, so anyone can unsubscribe anyone |
 //! | `no-recipients` | the subscriber file gives nobody to send to |
+//! | `issue-copy` | an issue beside this one has the same number or date (copied, not updated?) |
 //! | `brand-contrast` | a brand colour gives its text less than WCAG AA's 4.5:1 contrast |
 
 use std::{collections::BTreeSet, fmt};
@@ -80,7 +81,40 @@ pub(crate) fn lint_issue(issue: &Issue) -> Vec<Lint> {
     lint_headline(issue, &mut lints);
     lint_stories(issue, &mut lints);
     lint_list(issue, &mut lints);
+    lint_siblings(issue, &mut lints);
     lints
+}
+
+/// Issues beside this one with the same number or date: usually a copied issue whose number
+/// or date was not updated.
+fn lint_siblings(issue: &Issue, lints: &mut Vec<Lint>) {
+    let folder = issue.path.parent().unwrap_or(std::path::Path::new(""));
+    let date = issue.file.date.iso();
+    for sibling in crate::input::issue::sibling_issues(folder, &issue.path) {
+        let name = sibling.path.file_name().map_or_else(
+            || sibling.path.display().to_string(),
+            |name| name.to_string_lossy().into_owned(),
+        );
+        if sibling.number == Some(issue.file.number) {
+            lints.push(Lint {
+                rule: "issue-copy",
+                location: Some(issue_field(issue, "number")),
+                message: format!(
+                    "`{name}` beside this issue has the same number {}; was it copied and not updated?",
+                    issue.file.number
+                ),
+            });
+        }
+        if sibling.date.as_deref() == Some(date.as_str()) {
+            lints.push(Lint {
+                rule: "issue-copy",
+                location: Some(issue_field(issue, "date")),
+                message: format!(
+                    "`{name}` beside this issue has the same date {date}; was it copied and not updated?"
+                ),
+            });
+        }
+    }
 }
 
 /// Where a top-level field of the issue file is.

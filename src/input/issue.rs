@@ -227,6 +227,60 @@ fn placeholder_location(path: &Path, text: &str, field: &str, written: &str) -> 
     }
 }
 
+/// An issue file beside another, as far as a quick look at its top-level lines tells.
+#[derive(Debug)]
+pub(crate) struct Sibling {
+    pub(crate) path: PathBuf,
+    pub(crate) number: Option<u32>,
+    pub(crate) date: Option<String>,
+}
+
+/// The issue files in `folder` other than `except`: YAML files with a top-level `list:` key.
+/// Read line by line, not parsed, so one broken file does not stop `new` or `check`.
+pub(crate) fn sibling_issues(folder: &Path, except: &Path) -> Vec<Sibling> {
+    let folder = if folder.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        folder
+    };
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return Vec::new();
+    };
+    let except = except.file_name();
+    let mut siblings: Vec<Sibling> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|ext| ext == "yaml" || ext == "yml")
+                && path.file_name() != except
+                && path.is_file()
+        })
+        .filter_map(|path| {
+            let size = std::fs::metadata(&path).ok()?.len();
+            if size > document::MAX_DOCUMENT_BYTES {
+                return None;
+            }
+            let text = std::fs::read_to_string(&path).ok()?;
+            let value = |key: &str| {
+                text.lines().find_map(|line| {
+                    let rest = line.strip_prefix(key)?.trim_start().strip_prefix(':')?;
+                    let value = rest.split(" #").next().unwrap_or(rest).trim();
+                    Some(value.trim_matches(['"', '\'']).to_owned())
+                })
+            };
+            value("list")?;
+            Some(Sibling {
+                number: value("number").and_then(|n| n.parse().ok()),
+                date: value("date"),
+                path,
+            })
+        })
+        .collect();
+    siblings.sort_by(|a, b| a.path.cmp(&b.path));
+    siblings
+}
+
 /// A loaded issue with its list.
 #[derive(Debug)]
 pub struct Issue {

@@ -17,6 +17,7 @@ mod harness;
 mod html;
 mod lint;
 mod message;
+mod new;
 mod pacing;
 mod placeholders;
 mod preview;
