@@ -169,6 +169,12 @@ enum Slot {
 
 const MARK_START: char = '\u{E000}';
 const MARK_END: char = '\u{E001}';
+/// Stands in for the width of a placeholder's value while the text part is wrapped (see
+/// [`Fields::mark_wrapped`]); removed from the rendered template.
+const FILLER: char = '\u{E002}';
+/// The width a value is assumed to have when wrapping, unless its default is wider.
+const ASSUMED_VALUE_WIDTH: usize = 10;
+
 /// The codes of a field marker, as text and in a URL.
 const FIELD_CODE: char = 'f';
 const FIELD_URL_CODE: char = 'p';
@@ -257,6 +263,38 @@ impl Fields {
         marked
     }
 
+    /// [`Fields::mark`] for text that is wrapped: each marker is followed by fillers, so the
+    /// wrapping leaves room for a value of about [`ASSUMED_VALUE_WIDTH`] columns (or the
+    /// default's width) rather than the marker's few.
+    fn mark_wrapped(&mut self, text: &str) -> String {
+        let marked = self.mark(text, false);
+        let mut padded = String::with_capacity(marked.len() * 2);
+        let mut rest = marked.as_str();
+        while let Some(start) = rest.find(MARK_START) {
+            let Some(end) = rest[start..].find(MARK_END).map(|end| start + end) else {
+                break;
+            };
+            padded.push_str(&rest[..end + MARK_END.len_utf8()]);
+            let index = rest[start + MARK_START.len_utf8() + 1..end]
+                .parse::<usize>()
+                .ok();
+            let default_width = index
+                .and_then(|index| self.0.get(index))
+                .and_then(|field| field.default.as_deref())
+                .map_or(0, textwrap::core::display_width);
+            let marker_width =
+                textwrap::core::display_width(&rest[start..end + MARK_END.len_utf8()]);
+            let width = ASSUMED_VALUE_WIDTH.max(default_width);
+            padded.extend(std::iter::repeat_n(
+                FILLER,
+                width.saturating_sub(marker_width),
+            ));
+            rest = &rest[end + MARK_END.len_utf8()..];
+        }
+        padded.push_str(rest);
+        padded
+    }
+
     /// Markdown rendered as HTML, with its placeholders marked; those in link and image
     /// targets (which the renderer percent-encodes) become URL markers.
     fn markdown_html(&mut self, markdown: &str) -> String {
@@ -312,6 +350,13 @@ struct Segments {
 
 impl Segments {
     fn compile(rendered: &str) -> Segments {
+        let unpadded;
+        let rendered = if rendered.contains(FILLER) {
+            unpadded = rendered.replace(FILLER, "");
+            unpadded.as_str()
+        } else {
+            rendered
+        };
         let mut parts = Vec::new();
         let mut literal = String::new();
         let mut rest = rendered;
@@ -704,7 +749,7 @@ fn issue_view(issue: &Issue, fields: &mut Fields) -> IssueView {
     let intro_text = file
         .intro
         .as_ref()
-        .map(|intro| text_with_links(&fields.mark(intro.as_str(), false), &mut links));
+        .map(|intro| text_with_links(&fields.mark_wrapped(intro.as_str()), &mut links));
     let intro_html = file
         .intro
         .as_ref()
@@ -715,15 +760,16 @@ fn issue_view(issue: &Issue, fields: &mut Fields) -> IssueView {
         .map(|story| {
             let title = fields.mark(story.title.as_str(), false);
             StoryView {
-                title_block: title_block(&title, '='),
+                title_block: title_block(&fields.mark_wrapped(story.title.as_str()), '='),
                 title,
                 html: fields.markdown_html(story.body.as_str()),
-                text: text_with_links(&fields.mark(story.body.as_str(), false), &mut links),
+                text: text_with_links(&fields.mark_wrapped(story.body.as_str()), &mut links),
                 link: story.link.as_ref().map(|link| {
                     let url = fields.mark(link.url.as_str(), true);
                     let label = fields.mark(link.label.as_str(), false);
+                    let wrapped = fields.mark_wrapped(link.label.as_str());
                     LinkView {
-                        text: format!("{}:\n{url}", textwrap::fill(&label, TEXT_WIDTH)),
+                        text: format!("{}:\n{url}", textwrap::fill(&wrapped, TEXT_WIDTH)),
                         url,
                         label,
                     }
@@ -741,7 +787,7 @@ fn issue_view(issue: &Issue, fields: &mut Fields) -> IssueView {
     let footer_text = file
         .footer
         .as_ref()
-        .map(|footer| text_with_links(&fields.mark(footer.as_str(), false), &mut links));
+        .map(|footer| text_with_links(&fields.mark_wrapped(footer.as_str()), &mut links));
     let footer_html = file
         .footer
         .as_ref()
@@ -851,6 +897,19 @@ mod tests {
                 quoted_printable::decode(&encoded, quoted_printable::ParseMode::Strict).unwrap();
             assert_eq!(String::from_utf8(decoded).unwrap(), plain);
         }
+    }
+
+    #[test]
+    fn wrapped_text_leaves_room_for_each_value() {
+        let text = "Hi {team} and {x|a long default value here}.";
+        let mut fields = Fields::default();
+        let padded = fields.mark_wrapped(text);
+        assert_eq!(padded.replace(FILLER, ""), fields.mark(text, false));
+        let width = textwrap::core::display_width(&padded);
+        let room = "Hi  and .".len() + ASSUMED_VALUE_WIDTH + "a long default value here".len();
+        assert!(width >= room, "{width} < {room}");
+        let segments = Segments::compile(&padded);
+        assert!(!segments.fill(&personal("x"), false).contains(FILLER));
     }
 
     #[test]
