@@ -61,6 +61,9 @@ pub(crate) struct IssueView {
 #[derive(Debug)]
 pub(crate) struct BrandView {
     pub(crate) masthead: String,
+    /// The masthead in dark mode: the brand's colour (a logo is drawn for it), or the
+    /// template's darker navy.
+    pub(crate) masthead_dark: String,
     pub(crate) accent: String,
     pub(crate) links: String,
     /// A validated font stack (see [`crate::input::brand::FontStack`]), written into CSS as is.
@@ -76,6 +79,9 @@ impl BrandView {
                 .masthead
                 .unwrap_or(brand::DEFAULT_MASTHEAD)
                 .to_string(),
+            masthead_dark: colours
+                .masthead
+                .map_or_else(|| "#071a33".to_owned(), |colour| colour.to_string()),
             accent: colours.accent.unwrap_or(brand::DEFAULT_ACCENT).to_string(),
             links: colours.links.unwrap_or(brand::DEFAULT_LINKS).to_string(),
             font: brand
