@@ -47,6 +47,10 @@ pub(crate) enum Command {
     #[command(after_help = BOUNCES_EXAMPLES)]
     Bounces(BouncesArguments),
 
+    /// Start a new issue: the next number, today's date and a story to fill in, with comments
+    #[command(after_help = NEW_EXAMPLES)]
+    New(NewArguments),
+
     /// Print or verify the unsubscribe token of an address
     #[command(after_help = TOKEN_EXAMPLES)]
     Token(TokenArguments),
@@ -119,6 +123,13 @@ Examples:
   newsletter preview newsletters/2019-06-uk-sg-mou.yaml --open
   newsletter preview newsletters/2019-06-uk-sg-mou.yaml \\
       --for zoe.martin@example.org --out /tmp/zoe";
+const NEW_EXAMPLES: &str = "\
+The list file is --list, else list.yaml beside the new issue; without one, a sample list.yaml
+and subscribers.csv are written beside the issue too. Nothing is ever overwritten.
+
+Examples:
+  newsletter new newsletters/2026-07-summer.yaml
+  newsletter new bulletin/issue-1.yaml --list shared/list.yaml";
 
 const TOKEN_EXAMPLES: &str = "\
 The key is read from NEWSLETTER_UNSUBSCRIBE_KEY; the scheme is in README.md.
@@ -357,6 +368,17 @@ pub(crate) struct StatusArguments {
     /// Print one JSON object (counts, and each recipient who failed, is deferred or in doubt)
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct NewArguments {
+    /// The issue file to write, e.g. newsletters/2026-07-summer.yaml
+    #[arg(value_name = "ISSUE_PATH")]
+    pub(crate) issue: PathBuf,
+
+    /// The list file the issue belongs to [default: list.yaml beside the issue]
+    #[arg(long, value_name = "LIST_FILE")]
+    pub(crate) list: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -120,6 +120,9 @@ pub enum Error {
     #[error("cannot write `{}`", path.display())]
     Write { path: PathBuf, source: io::Error },
 
+    #[error("`{}` already exists; `newsletter new` never overwrites a file", path.display())]
+    NewFileExists { path: PathBuf },
+
     #[error("`{}` is {size} bytes; {kind} files are limited to {limit} bytes", path.display())]
     DocumentTooLarge {
         path: PathBuf,
@@ -375,6 +378,7 @@ impl Error {
             | Error::ManPageUnknown { .. } => ExitCode::Usage,
             Error::Read { .. }
             | Error::Write { .. }
+            | Error::NewFileExists { .. }
             | Error::JournalWrite { .. }
             | Error::JournalLocked { .. }
             | Error::JournalDamaged { .. }
@@ -419,6 +423,9 @@ impl Error {
             )),
             Error::PlaintextCredentials { .. } => Some(
                 "use `smtp://HOST:587?tls=required` (STARTTLS) or `smtps://HOST:465`".into(),
+            ),
+            Error::NewFileExists { .. } => Some(
+                "give a new file name, e.g. `newsletters/2026-07-summer.yaml`".into(),
             ),
             Error::IssueChanged { .. } => Some(
                 "rerun with `--continue-changed` to keep the journal (whoever already got the old version is not mailed again), or `--start-over` to mail everyone the new version".into(),

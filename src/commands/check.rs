@@ -136,7 +136,7 @@ pub(crate) fn run(arguments: &CheckArguments, out: &mut dyn Write) -> Result<Exi
             ));
         }
     }
-    for note in mailing.notes() {
+    for note in tally.notes.iter().cloned().chain(mailing.notes()) {
         style::note(&note);
     }
     let errors = tally.invalid.len() + long_headers.len();

@@ -6,6 +6,7 @@ pub(crate) mod check;
 pub(crate) mod completions;
 pub(crate) mod load;
 pub(crate) mod man;
+pub(crate) mod new;
 pub(crate) mod preview;
 pub(crate) mod send;
 pub(crate) mod status;
@@ -27,6 +28,7 @@ pub(crate) fn execute(command: Command) -> Result<ExitCode, Error> {
         Command::Preview(arguments) => preview::run(&arguments, &mut out),
         Command::Send(arguments) => send::run(&arguments, &mut out),
         Command::Status(arguments) => status::run(&arguments, &mut out),
+        Command::New(arguments) => new::run(&arguments, &mut out),
         Command::Token(arguments) => token::run(&arguments, &mut out),
         Command::Completions(arguments) => completions::run(&arguments, &mut out),
         Command::Man(arguments) => man::run(&arguments, &mut out),

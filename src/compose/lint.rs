@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `html-size` | an HTML part is over 90 KB (Gmail clips messages around 102 KB) |
 //! | `image-alt` | an image has no alt text |
+//! | `image-width` | an image's `width` is over the 520 px content column (it is shown 520 px wide) |
 //! | `link-https` | a link or image is not `https://` |
 //! | `link-empty` | a link has no target or no text |
 //! | `link-text` | link text says nothing about its target ("click here", "read more") |
@@ -17,6 +18,8 @@
 //! | `unsubscribe-token` | the unsubscribe URL has no `{token}`, so anyone can unsubscribe anyone |
 //! | `no-recipients` | the subscriber file gives nobody to send to |
 //! | `subscriber-name` | a subscriber's name had line breaks or control characters (reported by `check` while it reads the rows) |
+//! | `issue-copy` | an issue beside this one has the same number or date (copied, not updated?) |
+//! | `brand-contrast` | a brand colour gives its text less than WCAG AA's 4.5:1 contrast |
 
 use std::{collections::BTreeSet, fmt};
 
@@ -28,11 +31,15 @@ use crate::{
         render::Rendered,
     },
     input::{
+        brand,
         document::{field_line, top_level_key_line},
-        issue::Issue,
+        issue::{CONTENT_WIDTH, Issue},
         location::Location,
     },
 };
+
+/// The least contrast of text on its background (WCAG 2.x level AA, normal text).
+const MIN_CONTRAST: f64 = 4.5;
 
 /// The HTML part size above which a warning is given.
 pub(crate) const MAX_HTML_BYTES: usize = 90_000;
@@ -87,7 +94,40 @@ pub(crate) fn lint_issue(issue: &Issue) -> Vec<Lint> {
     lint_headline(issue, &mut lints);
     lint_stories(issue, &mut lints);
     lint_list(issue, &mut lints);
+    lint_siblings(issue, &mut lints);
     lints
+}
+
+/// Issues beside this one with the same number or date: usually a copied issue whose number
+/// or date was not updated.
+fn lint_siblings(issue: &Issue, lints: &mut Vec<Lint>) {
+    let folder = issue.path.parent().unwrap_or(std::path::Path::new(""));
+    let date = issue.file.date.iso();
+    for sibling in crate::input::issue::sibling_issues(folder, &issue.path) {
+        let name = sibling.path.file_name().map_or_else(
+            || sibling.path.display().to_string(),
+            |name| name.to_string_lossy().into_owned(),
+        );
+        if sibling.number == Some(issue.file.number) {
+            lints.push(Lint {
+                rule: "issue-copy",
+                location: Some(issue_field(issue, "number")),
+                message: format!(
+                    "`{name}` beside this issue has the same number {}; was it copied and not updated?",
+                    issue.file.number
+                ),
+            });
+        }
+        if sibling.date.as_deref() == Some(date.as_str()) {
+            lints.push(Lint {
+                rule: "issue-copy",
+                location: Some(issue_field(issue, "date")),
+                message: format!(
+                    "`{name}` beside this issue has the same date {date}; was it copied and not updated?"
+                ),
+            });
+        }
+    }
 }
 
 /// Where a top-level field of the issue file is.
@@ -161,7 +201,11 @@ fn lint_stories(issue: &Issue, lints: &mut Vec<Lint>) {
     }
     for (index, story) in file.stories.iter().enumerate() {
         if let Some(link) = &story.link
-            && !link.url.is_https()
+            && !link
+                .url
+                .as_str()
+                .get(..8)
+                .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
         {
             lints.push(Lint {
                 rule: "link-https",
@@ -193,6 +237,18 @@ fn lint_stories(issue: &Issue, lints: &mut Vec<Lint>) {
                 message: format!(
                     "field `stories[{index}].image.src`: `{}` is not https",
                     image.src
+                ),
+            });
+        }
+        if let Some(width) = story.image.as_ref().and_then(|image| image.width)
+            && width.0 > CONTENT_WIDTH
+        {
+            lints.push(Lint {
+                rule: "image-width",
+                location: Some(nested_field(issue, &format!("stories[{index}].image.width"))),
+                message: format!(
+                    "field `stories[{index}].image.width`: {} px is wider than the {CONTENT_WIDTH} px content column; the image is shown {CONTENT_WIDTH} px wide",
+                    width.0
                 ),
             });
         }
@@ -309,6 +365,24 @@ fn lint_list(issue: &Issue, lints: &mut Vec<Lint>) {
                 issue.list.message_id_domain()
             ),
         });
+    }
+    let colours = &list.brand.colours;
+    for (name, colour, text) in [
+        ("masthead", colours.masthead, "the white masthead text"),
+        ("accent", colours.accent, "the white button text"),
+        ("links", colours.links, "links on the white page"),
+    ] {
+        let Some(colour) = colour else { continue };
+        let ratio = colour.contrast(brand::WHITE);
+        if ratio < MIN_CONTRAST {
+            lints.push(Lint {
+                rule: "brand-contrast",
+                location: list_at("brand"),
+                message: format!(
+                    "field `brand.colours.{name}`: {colour} gives {text} a contrast of {ratio:.1}:1; WCAG AA asks for {MIN_CONTRAST}:1 (pick a darker colour)"
+                ),
+            });
+        }
     }
     if !list.unsubscribe.url.uses("token") {
         lints.push(Lint {

@@ -68,7 +68,7 @@ impl Mailing {
         signer: Option<Signer>,
     ) -> Result<Mailing, Error> {
         let prepared = Prepared::new(issue, token_key)?;
-        let composer = Composer::new(issue, &prepared, signer.map(Arc::new));
+        let composer = Composer::new(issue, signer.map(Arc::new));
         Ok(Mailing {
             prepared,
             composer,
@@ -92,6 +92,11 @@ impl Mailing {
             ));
         }
         notes
+    }
+
+    /// The subject of the message to `subscriber`, its placeholders filled.
+    pub fn subject_for(&self, subscriber: &Subscriber) -> String {
+        self.prepared.personalise(subscriber).subject
     }
 
     /// The message to `subscriber`.

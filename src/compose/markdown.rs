@@ -16,7 +16,8 @@ pub(crate) const TEXT_WIDTH: usize = 76;
 pub(crate) fn parser(markdown: &str) -> Parser<'_> {
     Parser::new_ext(
         markdown,
-        Options::ENABLE_SMART_PUNCTUATION | Options::ENABLE_STRIKETHROUGH,
+        // Tables: without them smart punctuation turns a table's `|---|` into `|—|`.
+        Options::ENABLE_SMART_PUNCTUATION | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TABLES,
     )
 }
 
@@ -143,6 +144,8 @@ struct TextWriter<'l> {
     image_depth: usize,
     /// Whether the last block written was inside a list.
     previous_was_item: bool,
+    /// The rows of the table being read, each a list of cell texts.
+    table: Option<Vec<Vec<String>>>,
 }
 
 impl<'l> TextWriter<'l> {
@@ -159,6 +162,7 @@ impl<'l> TextWriter<'l> {
             in_code_block: false,
             image_depth: 0,
             previous_was_item: false,
+            table: None,
         }
     }
 
@@ -276,6 +280,47 @@ impl<'l> TextWriter<'l> {
         }
     }
 
+    /// A table as text: its columns padded to line up (cells joined by ` | `), the header row
+    /// underlined; a table too wide for the text width keeps its cells unpadded.
+    fn write_table(&mut self, rows: &[Vec<String>]) {
+        let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+        let mut widths = vec![0; columns];
+        for row in rows {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(textwrap::core::display_width(cell));
+            }
+        }
+        let total = widths.iter().sum::<usize>() + 3 * columns.saturating_sub(1);
+        let pad = total <= TEXT_WIDTH;
+        let prefix = self.container_prefix();
+        let mut lines = Vec::new();
+        for (index, row) in rows.iter().enumerate() {
+            let cells: Vec<String> = row
+                .iter()
+                .zip(&widths)
+                .map(|(cell, &width)| {
+                    let fill = if pad {
+                        width.saturating_sub(textwrap::core::display_width(cell))
+                    } else {
+                        0
+                    };
+                    format!("{cell}{}", " ".repeat(fill))
+                })
+                .collect();
+            let line = format!("{prefix}{}", cells.join(" | "));
+            lines.push(line.trim_end().to_owned());
+            if index == 0 {
+                let rule_width = if pad { total } else { TEXT_WIDTH.min(24) };
+                lines.push(format!("{prefix}{}", "-".repeat(rule_width)));
+            }
+        }
+        if !self.out.is_empty() {
+            self.out.push_str("\n\n");
+        }
+        self.out.push_str(&lines.join("\n"));
+        self.previous_was_item = false;
+    }
+
     fn code_block_text(&mut self, text: &CowStr<'_>) {
         // Code keeps its lines; it is indented, not wrapped.
         self.finish_block();
@@ -293,7 +338,8 @@ impl<'l> TextWriter<'l> {
 
     fn start(&mut self, tag: Tag<'_>) {
         match tag {
-            Tag::Paragraph => self.start_block(),
+            // A table cell is a block of its own, taken whole when the cell ends.
+            Tag::Paragraph | Tag::TableCell => self.start_block(),
             Tag::Heading { level, .. } => {
                 self.start_block();
                 self.heading = Some(body_heading(level));
@@ -341,11 +387,16 @@ impl<'l> TextWriter<'l> {
                 self.image_depth += 1;
                 self.push_inline("[Image: ");
             }
-            Tag::Table(_)
-            | Tag::TableHead
-            | Tag::TableRow
-            | Tag::TableCell
-            | Tag::Emphasis
+            Tag::Table(_) => {
+                self.finish_block();
+                self.table = Some(Vec::new());
+            }
+            Tag::TableHead | Tag::TableRow => {
+                if let Some(rows) = &mut self.table {
+                    rows.push(Vec::new());
+                }
+            }
+            Tag::Emphasis
             | Tag::Strong
             | Tag::Strikethrough
             | Tag::Superscript
@@ -394,6 +445,22 @@ impl<'l> TextWriter<'l> {
             TagEnd::Image => {
                 self.image_depth = self.image_depth.saturating_sub(1);
                 self.push_inline("]");
+            }
+            TagEnd::TableCell => {
+                let text = self
+                    .block
+                    .take()
+                    .map(|block| block.text)
+                    .unwrap_or_default();
+                let cell = text.split_whitespace().collect::<Vec<_>>().join(" ");
+                if let Some(row) = self.table.as_mut().and_then(|rows| rows.last_mut()) {
+                    row.push(cell);
+                }
+            }
+            TagEnd::Table => {
+                if let Some(rows) = self.table.take() {
+                    self.write_table(&rows);
+                }
             }
             _ => {}
         }
@@ -500,6 +567,21 @@ mod tests {
     fn text_keeps_code_blocks_and_hard_breaks() {
         let (text, _) = text("Line one  \nline two\n\n    code  here\n");
         assert_eq!(text, "Line one\nline two\n\n    code  here");
+    }
+
+    #[test]
+    fn tables_are_tables_in_html_and_aligned_columns_in_text() {
+        let markdown = "Before.\n\n| Team | Members |\n|---|---:|\n| SIN | 12 |\n| [GDS](https://gds.example) | 140 |\n\nAfter.";
+        let html = to_html(markdown);
+        assert!(html.contains("<table>"), "{html}");
+        assert!(html.contains("<th>Team</th>"), "{html}");
+        assert!(!html.contains('—'), "{html}");
+        let (text, links) = text(markdown);
+        assert_eq!(
+            text,
+            "Before.\n\nTeam    | Members\n-----------------\nSIN     | 12\nGDS [1] | 140\n\nAfter."
+        );
+        assert_eq!(links, ["[1] https://gds.example"]);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use lettre::{
 use sha2::{Digest, Sha256};
 
 use crate::{
-    compose::render::{Encoded, Personal, Prepared},
+    compose::render::{Encoded, Personal},
     compose::{dkim::Signer, encoded_words},
     error::Error,
     input::issue::Issue,
@@ -39,7 +39,10 @@ pub(crate) struct Composer {
     reply_to: Option<Mailbox>,
     list_id: String,
     unsubscribe_mailto: Option<String>,
+    /// The subject as written (placeholders in braces), for summaries.
     subject: String,
+    /// `[TEST] ` for a test send, before each message's subject.
+    subject_prefix: &'static str,
     /// `slug.content-hash`: the part of every `Message-ID` that names the issue.
     message_id_stem: String,
     message_id_domain: String,
@@ -48,7 +51,7 @@ pub(crate) struct Composer {
 }
 
 impl Composer {
-    pub(crate) fn new(issue: &Issue, prepared: &Prepared, signer: Option<Arc<Signer>>) -> Composer {
+    pub(crate) fn new(issue: &Issue, signer: Option<Arc<Signer>>) -> Composer {
         let list = &issue.list.file;
         let from = Mailbox::new(
             Some(list.from.name.to_string()),
@@ -72,7 +75,8 @@ impl Composer {
                 .mailto
                 .as_ref()
                 .map(|address| format!("mailto:{address}?subject=unsubscribe")),
-            subject: prepared.subject.clone(),
+            subject: issue.file.subject.to_string(),
+            subject_prefix: "",
             message_id_stem: format!(
                 "{}.{}",
                 message_id_slug(&issue.slug()),
@@ -88,7 +92,8 @@ impl Composer {
     /// its own, so a test never shares an id with the real send.
     #[must_use]
     pub(crate) fn for_test_send(mut self, run: &str) -> Composer {
-        self.subject = format!("[TEST] {}", self.subject);
+        self.subject_prefix = "[TEST] ";
+        self.subject = format!("{}{}", self.subject_prefix, self.subject);
         self.message_id_stem = format!("{}.test-{run}", self.message_id_stem);
         self
     }
@@ -134,7 +139,10 @@ impl Composer {
             // lettre's own headers write text that looks like an encoded word raw.
             .header(encoded_words::From(self.from.clone()))
             .header(encoded_words::To(to))
-            .header(encoded_words::Subject(self.subject.clone()))
+            .header(encoded_words::Subject(format!(
+                "{}{}",
+                self.subject_prefix, personal.subject
+            )))
             .date(date)
             .message_id(Some(message_id.clone()))
             .user_agent(self.user_agent.clone())

@@ -2,10 +2,15 @@
 //! each subscriber's email.
 //!
 //! The templates are rendered once per issue, with markers in the places that differ per
-//! subscriber (greeting, address, unsubscribe URL); the CSS of the HTML template is inlined
-//! into its elements at that point, once. Each subscriber's parts are then made by filling the
-//! markers, HTML-escaping the values for the HTML part. This keeps per-subscriber work to a few
-//! string copies, whatever the templates do.
+//! subscriber (greeting, address, unsubscribe URL, and every `{column}` placeholder of the
+//! issue's texts); the CSS of the HTML template is inlined into its elements at that point,
+//! once. Each subscriber's parts are then made by filling the markers, HTML-escaping the values
+//! for the HTML part and percent-encoding those that sit in a URL. This keeps per-subscriber
+//! work to a few string copies, whatever the templates do.
+//!
+//! A placeholder becomes a marker before its text is rendered as Markdown or wrapped, so the
+//! value is never read as Markdown; a value in a link target is found by the percent-encoded
+//! form of its marker that the Markdown renderer writes there.
 
 use std::fmt::Write as _;
 
@@ -15,9 +20,10 @@ use crate::{
     compose::markdown::{self, LinkList, TEXT_WIDTH},
     compose::unsubscribe::TokenKey,
     error::Error,
-    input::issue::{Issue, MAX_WIDTH},
+    input::brand::{self, Brand},
+    input::issue::{CONTENT_WIDTH, Issue},
     input::list::UrlTemplate,
-    input::placeholders::MergeText,
+    input::placeholders::{self, MergeText, Piece},
     input::subscribers::Subscriber,
 };
 
@@ -28,6 +34,8 @@ pub(crate) struct IssueView {
     pub(crate) number: u32,
     /// Where the web version of this issue is published, if the list says.
     pub(crate) web_url: Option<String>,
+    /// Where readers of the web version can subscribe, if the list says.
+    pub(crate) subscribe_url: Option<String>,
     pub(crate) subject: String,
     pub(crate) preheader: String,
     pub(crate) preheader_spacer: &'static str,
@@ -46,6 +54,48 @@ pub(crate) struct IssueView {
     pub(crate) postal_address: Option<String>,
     /// The sender's name and, on the next line, their postal address wrapped for the text part.
     pub(crate) postal_text: Option<String>,
+    pub(crate) brand: BrandView,
+}
+
+/// The list's brand, or the template's own look where it gives none.
+#[derive(Debug)]
+pub(crate) struct BrandView {
+    pub(crate) masthead: String,
+    /// The masthead in dark mode: the brand's colour (a logo is drawn for it), or the
+    /// template's darker navy.
+    pub(crate) masthead_dark: String,
+    pub(crate) accent: String,
+    pub(crate) links: String,
+    /// A validated font stack (see [`crate::input::brand::FontStack`]), written into CSS as is.
+    pub(crate) font: String,
+    pub(crate) logo: Option<ImageView>,
+}
+
+impl BrandView {
+    fn of(brand: &Brand) -> BrandView {
+        let colours = &brand.colours;
+        BrandView {
+            masthead: colours
+                .masthead
+                .unwrap_or(brand::DEFAULT_MASTHEAD)
+                .to_string(),
+            masthead_dark: colours
+                .masthead
+                .map_or_else(|| "#071a33".to_owned(), |colour| colour.to_string()),
+            accent: colours.accent.unwrap_or(brand::DEFAULT_ACCENT).to_string(),
+            links: colours.links.unwrap_or(brand::DEFAULT_LINKS).to_string(),
+            font: brand
+                .font
+                .as_ref()
+                .map_or(brand::DEFAULT_FONT, |font| font.as_str())
+                .to_owned(),
+            logo: brand.logo.as_ref().map(|logo| ImageView {
+                src: logo.src.to_string(),
+                alt: logo.alt.to_string(),
+                width: logo.width.0,
+            }),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -115,25 +165,164 @@ enum Slot {
     Greeting,
     Email,
     UnsubscribeUrl,
+    /// The placeholder `index` of [`Prepared::fields`]; `url` when it sits in a URL, where its
+    /// value is percent-encoded.
+    Field {
+        index: usize,
+        url: bool,
+    },
 }
 
 const MARK_START: char = '\u{E000}';
 const MARK_END: char = '\u{E001}';
+/// Stands in for the width of a placeholder's value while the text part is wrapped (see
+/// [`Fields::mark_wrapped`]); removed from the rendered template.
+const FILLER: char = '\u{E002}';
+/// The width a value is assumed to have when wrapping, unless its default is wider.
+const ASSUMED_VALUE_WIDTH: usize = 10;
+
+/// The codes of a field marker, as text and in a URL.
+const FIELD_CODE: char = 'f';
+const FIELD_URL_CODE: char = 'p';
 
 impl Slot {
-    const ALL: [Slot; 3] = [Slot::Greeting, Slot::Email, Slot::UnsubscribeUrl];
-
-    fn code(self) -> char {
+    fn marker(self) -> String {
         match self {
-            Slot::Greeting => 'g',
-            Slot::Email => 'e',
-            Slot::UnsubscribeUrl => 'u',
+            Slot::Greeting => format!("{MARK_START}g{MARK_END}"),
+            Slot::Email => format!("{MARK_START}e{MARK_END}"),
+            Slot::UnsubscribeUrl => format!("{MARK_START}u{MARK_END}"),
+            Slot::Field { index, url } => {
+                let code = if url { FIELD_URL_CODE } else { FIELD_CODE };
+                format!("{MARK_START}{code}{index}{MARK_END}")
+            }
         }
     }
 
-    fn marker(self) -> String {
-        format!("{MARK_START}{}{MARK_END}", self.code())
+    /// The slot whose marker starts `text` (just after [`MARK_START`]), and the length of the
+    /// rest of its marker.
+    fn parse(text: &str) -> Option<(Slot, usize)> {
+        let end = text.find(MARK_END)?;
+        let inner = &text[..end];
+        let slot = match inner {
+            "g" => Slot::Greeting,
+            "e" => Slot::Email,
+            "u" => Slot::UnsubscribeUrl,
+            _ => {
+                let url = match inner.chars().next()? {
+                    FIELD_CODE => false,
+                    FIELD_URL_CODE => true,
+                    _ => return None,
+                };
+                let digits = &inner[1..];
+                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                Slot::Field {
+                    index: digits.parse().ok()?,
+                    url,
+                }
+            }
+        };
+        Some((slot, end + MARK_END.len_utf8()))
     }
+}
+
+/// A placeholder of the issue's texts, filled per subscriber.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Field {
+    name: String,
+    default: Option<String>,
+}
+
+/// The placeholders of an issue, each once, numbered by their markers.
+#[derive(Debug, Default)]
+struct Fields(Vec<Field>);
+
+impl Fields {
+    /// `text` with each placeholder replaced by its marker (a URL marker when `url`). A text
+    /// that does not scan (refused when the issue was loaded) is kept as it is.
+    fn mark(&mut self, text: &str, url: bool) -> String {
+        let Ok(pieces) = placeholders::scan(text) else {
+            return text.to_owned();
+        };
+        let mut marked = String::with_capacity(text.len());
+        for piece in pieces {
+            match piece {
+                Piece::Literal(literal) => marked.push_str(&literal),
+                Piece::Placeholder(placeholder) => {
+                    let field = Field {
+                        name: placeholder.name,
+                        default: placeholder.default,
+                    };
+                    let index = self
+                        .0
+                        .iter()
+                        .position(|known| *known == field)
+                        .unwrap_or_else(|| {
+                            self.0.push(field);
+                            self.0.len() - 1
+                        });
+                    marked.push_str(&Slot::Field { index, url }.marker());
+                }
+            }
+        }
+        marked
+    }
+
+    /// [`Fields::mark`] for text that is wrapped: each marker is followed by fillers, so the
+    /// wrapping leaves room for a value of about [`ASSUMED_VALUE_WIDTH`] columns (or the
+    /// default's width) rather than the marker's few.
+    fn mark_wrapped(&mut self, text: &str) -> String {
+        let marked = self.mark(text, false);
+        let mut padded = String::with_capacity(marked.len() * 2);
+        let mut rest = marked.as_str();
+        while let Some(start) = rest.find(MARK_START) {
+            let Some(end) = rest[start..].find(MARK_END).map(|end| start + end) else {
+                break;
+            };
+            padded.push_str(&rest[..end + MARK_END.len_utf8()]);
+            let index = rest[start + MARK_START.len_utf8() + 1..end]
+                .parse::<usize>()
+                .ok();
+            let default_width = index
+                .and_then(|index| self.0.get(index))
+                .and_then(|field| field.default.as_deref())
+                .map_or(0, textwrap::core::display_width);
+            let marker_width =
+                textwrap::core::display_width(&rest[start..end + MARK_END.len_utf8()]);
+            let width = ASSUMED_VALUE_WIDTH.max(default_width);
+            padded.extend(std::iter::repeat_n(
+                FILLER,
+                width.saturating_sub(marker_width),
+            ));
+            rest = &rest[end + MARK_END.len_utf8()..];
+        }
+        padded.push_str(rest);
+        padded
+    }
+
+    /// Markdown rendered as HTML, with its placeholders marked; those in link and image
+    /// targets (which the renderer percent-encodes) become URL markers.
+    fn markdown_html(&mut self, markdown: &str) -> String {
+        let html = markdown::to_html(&self.mark(markdown, false));
+        if html.contains("%EE%80%80") {
+            html.replace(
+                &format!("%EE%80%80{FIELD_CODE}"),
+                &format!("{MARK_START}{FIELD_URL_CODE}"),
+            )
+            .replace("%EE%80%81", &MARK_END.to_string())
+        } else {
+            html
+        }
+    }
+}
+
+/// Text field markers in `url` made URL markers.
+fn url_markers(url: &str) -> String {
+    url.replace(
+        &format!("{MARK_START}{FIELD_CODE}"),
+        &format!("{MARK_START}{FIELD_URL_CODE}"),
+    )
 }
 
 fn marker_slots() -> Slots {
@@ -167,22 +356,23 @@ struct Segments {
 
 impl Segments {
     fn compile(rendered: &str) -> Segments {
+        let unpadded;
+        let rendered = if rendered.contains(FILLER) {
+            unpadded = rendered.replace(FILLER, "");
+            unpadded.as_str()
+        } else {
+            rendered
+        };
         let mut parts = Vec::new();
         let mut literal = String::new();
         let mut rest = rendered;
         while let Some(start) = rest.find(MARK_START) {
             literal.push_str(&rest[..start]);
             let after = &rest[start + MARK_START.len_utf8()..];
-            let slot = after.chars().next().and_then(|code| {
-                Slot::ALL
-                    .into_iter()
-                    .find(|slot| slot.code() == code)
-                    .filter(|_| after[code.len_utf8()..].starts_with(MARK_END))
-            });
-            if let Some(slot) = slot {
+            if let Some((slot, length)) = Slot::parse(after) {
                 parts.extend(Segment::literal(std::mem::take(&mut literal)));
                 parts.push(Segment::Slot(slot));
-                rest = &after[1 + MARK_END.len_utf8()..];
+                rest = &after[length..];
             } else {
                 // Input text cannot contain the marker characters (see `fields`), so this is
                 // unreachable in practice; keep the character as text.
@@ -215,7 +405,7 @@ impl Segments {
         for part in &self.parts {
             match part {
                 Segment::Literal { text, .. } => out.push_str(text),
-                Segment::Slot(slot) => push_value(&mut out, personal.value(*slot, html), html),
+                Segment::Slot(slot) => push_slot(&mut out, personal, *slot, html),
             }
         }
         out
@@ -231,7 +421,7 @@ impl Segments {
                 Segment::Literal { encoded, .. } => join_encoded(&mut out, encoded),
                 Segment::Slot(slot) => {
                     value.clear();
-                    push_value(&mut value, personal.value(*slot, html), html);
+                    push_slot(&mut value, personal, *slot, html);
                     join_encoded(&mut out, &encode_quoted_printable(&value));
                 }
             }
@@ -250,6 +440,18 @@ impl Segment {
             encoded: encode_quoted_printable(&text),
             text,
         })
+    }
+}
+
+/// Appends the value of `slot`: percent-encoded in a URL, then HTML-escaped in the HTML part.
+fn push_slot(out: &mut String, personal: &Personal, slot: Slot, html: bool) {
+    match slot {
+        Slot::Field { url: true, .. } => {
+            let mut encoded = String::new();
+            placeholders::percent_encode(personal.value(slot, html), &mut encoded);
+            push_value(out, &encoded, html);
+        }
+        _ => push_value(out, personal.value(slot, html), html),
     }
 }
 
@@ -288,6 +490,10 @@ pub(crate) struct Personal {
     pub(crate) greeting_text: String,
     pub(crate) email: String,
     pub(crate) unsubscribe_url: String,
+    /// The value of each placeholder of the issue (see [`Fields`]), as one line.
+    fields: Vec<String>,
+    /// The subject with its placeholders filled.
+    pub(crate) subject: String,
 }
 
 impl Personal {
@@ -297,6 +503,7 @@ impl Personal {
             Slot::Greeting => &self.greeting_text,
             Slot::Email => &self.email,
             Slot::UnsubscribeUrl => &self.unsubscribe_url,
+            Slot::Field { index, .. } => self.fields.get(index).map_or("", String::as_str),
         }
     }
 }
@@ -319,7 +526,8 @@ pub(crate) struct Encoded {
 /// An issue rendered once, ready to be personalised for each subscriber.
 #[derive(Debug)]
 pub struct Prepared {
-    pub subject: String,
+    /// The subject, with markers for its placeholders.
+    subject: Segments,
     pub(crate) view: IssueView,
     /// The web version of the issue: the HTML part with the greeting for no one in particular,
     /// and no address or unsubscribe link.
@@ -328,6 +536,8 @@ pub struct Prepared {
     text: Segments,
     greeting: MergeText,
     greeting_fallback: String,
+    /// The placeholders of the issue's texts, numbered by their markers.
+    fields: Vec<Field>,
     unsubscribe_url: UrlTemplate,
     list_id: String,
     token_key: Option<TokenKey>,
@@ -346,7 +556,9 @@ impl Prepared {
                 list: issue.list.path.clone(),
             });
         }
-        let view = issue_view(issue);
+        let mut fields = Fields::default();
+        let view = issue_view(issue, &mut fields);
+        let fields = fields.0;
         let slots = marker_slots();
         let html = HtmlTemplate {
             view: &view,
@@ -361,11 +573,7 @@ impl Prepared {
         let html = inline_css(&html)?;
         let web_page = HtmlTemplate {
             view: &view,
-            slots: &Slots {
-                greeting: issue.file.greeting_fallback.to_string(),
-                email: String::new(),
-                unsubscribe_url: String::new(),
-            },
+            slots: &slots,
             web: true,
         }
         .render()
@@ -373,7 +581,19 @@ impl Prepared {
             template: "issue.html",
             source,
         })?;
-        let web_page = inline_css(&web_page)?;
+        // The web page is for no one in particular: placeholders show their defaults.
+        let anonymous = Personal {
+            greeting: issue.file.greeting_fallback.to_string(),
+            greeting_text: String::new(),
+            email: String::new(),
+            unsubscribe_url: String::new(),
+            fields: fields
+                .iter()
+                .map(|field| field.default.clone().unwrap_or_default())
+                .collect(),
+            subject: String::new(),
+        };
+        let web_page = Segments::compile(&inline_css(&web_page)?).fill(&anonymous, true);
         let text = TextTemplate {
             view: &view,
             slots: &slots,
@@ -392,13 +612,14 @@ impl Prepared {
             );
         }
         Ok(Prepared {
-            subject: view.subject.clone(),
+            subject: Segments::compile(&view.subject),
             view,
             web_page,
             html,
             text,
-            greeting: issue.file.greeting.clone(),
+            greeting: issue.greeting(),
             greeting_fallback: issue.file.greeting_fallback.to_string(),
+            fields,
             unsubscribe_url: list.unsubscribe.url.clone(),
             list_id: list.id.as_str().to_owned(),
             token_key,
@@ -436,12 +657,27 @@ impl Prepared {
             greeting.clone()
         };
         let email = subscriber.email.to_string();
-        Personal {
+        let fields = self
+            .fields
+            .iter()
+            .map(|field| {
+                subscriber
+                    .field(&field.name)
+                    .and_then(placeholders::one_line)
+                    .or_else(|| field.default.clone())
+                    .unwrap_or_default()
+            })
+            .collect();
+        let mut personal = Personal {
             greeting,
             greeting_text,
             unsubscribe_url: self.unsubscribe_url(&email),
             email,
-        }
+            fields,
+            subject: String::new(),
+        };
+        personal.subject = self.subject.fill(&personal, false);
+        personal
     }
 
     /// The HTML and text parts for one subscriber.
@@ -491,7 +727,7 @@ fn text_with_links(markdown: &str, links: &mut LinkList) -> String {
     if new_links.peek().is_some() {
         text.push('\n');
         for (number, url) in new_links {
-            let _ = write!(text, "\n[{number}] {url}");
+            let _ = write!(text, "\n[{number}] {}", url_markers(url));
         }
     }
     text
@@ -511,53 +747,86 @@ fn title_block(title: &str, rule: char) -> String {
     block
 }
 
-fn issue_view(issue: &Issue) -> IssueView {
+/// The view of `issue`, its placeholders replaced by the markers of `fields`.
+fn issue_view(issue: &Issue, fields: &mut Fields) -> IssueView {
     let file = &issue.file;
     let list = &issue.list.file;
     let mut links = LinkList::default();
     let intro_text = file
         .intro
         .as_ref()
-        .map(|intro| text_with_links(intro.as_str(), &mut links));
+        .map(|intro| text_with_links(&fields.mark_wrapped(intro.as_str()), &mut links));
+    let intro_html = file
+        .intro
+        .as_ref()
+        .map(|intro| fields.markdown_html(intro.as_str()));
     let stories = file
         .stories
         .iter()
-        .map(|story| StoryView {
-            title: story.title.to_string(),
-            title_block: title_block(story.title.as_str(), '='),
-            html: markdown::to_html(story.body.as_str()),
-            text: text_with_links(story.body.as_str(), &mut links),
-            link: story.link.as_ref().map(|link| LinkView {
-                url: link.url.to_string(),
-                label: link.label.to_string(),
-                text: format!(
-                    "{}:\n{}",
-                    textwrap::fill(link.label.as_str(), TEXT_WIDTH),
-                    link.url
-                ),
-            }),
-            image: story.image.as_ref().map(|image| ImageView {
-                src: image.src.to_string(),
-                alt: image.alt.to_string(),
-                width: image
-                    .width
-                    .map_or(MAX_WIDTH - 80, |w| w.0.min(MAX_WIDTH - 80)),
-            }),
+        .map(|story| {
+            let title = fields.mark(story.title.as_str(), false);
+            StoryView {
+                title_block: title_block(&fields.mark_wrapped(story.title.as_str()), '='),
+                title,
+                html: fields.markdown_html(story.body.as_str()),
+                text: text_with_links(&fields.mark_wrapped(story.body.as_str()), &mut links),
+                link: story.link.as_ref().map(|link| {
+                    let url = fields.mark(link.url.as_str(), true);
+                    let label = fields.mark(link.label.as_str(), false);
+                    let wrapped = fields.mark_wrapped(link.label.as_str());
+                    LinkView {
+                        text: format!("{}:\n{url}", textwrap::fill(&wrapped, TEXT_WIDTH)),
+                        url,
+                        label,
+                    }
+                }),
+                image: story.image.as_ref().map(|image| ImageView {
+                    src: image.src.to_string(),
+                    alt: fields.mark(image.alt.as_str(), false),
+                    width: image
+                        .width
+                        .map_or(CONTENT_WIDTH, |w| w.0.min(CONTENT_WIDTH)),
+                }),
+            }
         })
         .collect();
     let footer_text = file
         .footer
         .as_ref()
-        .map(|footer| text_with_links(footer.as_str(), &mut links));
+        .map(|footer| text_with_links(&fields.mark_wrapped(footer.as_str()), &mut links));
+    let footer_html = file
+        .footer
+        .as_ref()
+        .map(|footer| fields.markdown_html(footer.as_str()));
+    let contact = file.contact.as_ref().map(|contact| {
+        let name = fields.mark(contact.name.as_str(), false);
+        let role = contact
+            .role
+            .as_ref()
+            .map(|role| fields.mark(role.as_str(), false));
+        ContactView {
+            text: textwrap::fill(
+                &match &role {
+                    Some(role) => format!("Contact at {role}: {name} <{}>", contact.email),
+                    None => format!("Contact: {name} <{}>", contact.email),
+                },
+                TEXT_WIDTH,
+            ),
+            name,
+            email: contact.email.to_string(),
+            role,
+        }
+    });
     IssueView {
         lang: list.language.as_str().to_owned(),
         number: file.number,
         web_url: list.web_url.as_ref().map(|url| url.fill(&issue.slug())),
-        subject: file.subject.to_string(),
+        subscribe_url: list.subscribe_url.as_ref().map(ToString::to_string),
+        subject: fields.mark(file.subject.as_str(), false),
         preheader: file
             .preheader
             .as_ref()
-            .map(ToString::to_string)
+            .map(|preheader| fields.mark(preheader.as_str(), false))
             .unwrap_or_default(),
         preheader_spacer: PREHEADER_SPACER,
         list_name: list.name.to_string(),
@@ -565,30 +834,11 @@ fn issue_view(issue: &Issue) -> IssueView {
         issue_line: format!("Issue {} · {}", file.number, file.date.long()),
         masthead_rule: "=".repeat(TEXT_WIDTH),
         footer_rule: "-".repeat(TEXT_WIDTH),
-        intro_html: file
-            .intro
-            .as_ref()
-            .map(|intro| markdown::to_html(intro.as_str())),
+        intro_html,
         intro_text,
         stories,
-        contact: file.contact.as_ref().map(|contact| ContactView {
-            name: contact.name.to_string(),
-            email: contact.email.to_string(),
-            role: contact.role.as_ref().map(ToString::to_string),
-            text: textwrap::fill(
-                &match &contact.role {
-                    Some(role) => {
-                        format!("Contact at {role}: {} <{}>", contact.name, contact.email)
-                    }
-                    None => format!("Contact: {} <{}>", contact.name, contact.email),
-                },
-                TEXT_WIDTH,
-            ),
-        }),
-        footer_html: file
-            .footer
-            .as_ref()
-            .map(|footer| markdown::to_html(footer.as_str())),
+        contact,
+        footer_html,
         footer_text,
         unsubscribe_mailto: list.unsubscribe.mailto.as_ref().map(ToString::to_string),
         postal_address: list.postal_address.as_ref().map(ToString::to_string),
@@ -596,6 +846,7 @@ fn issue_view(issue: &Issue) -> IssueView {
             .postal_address
             .as_ref()
             .map(|address| textwrap::fill(&format!("{}\n{address}", list.from.name), TEXT_WIDTH)),
+        brand: BrandView::of(&list.brand),
     }
 }
 
@@ -609,6 +860,8 @@ mod tests {
             greeting_text: greeting.into(),
             email: "a&b@example.org".into(),
             unsubscribe_url: "https://example.org/u?a=1&b=2".into(),
+            fields: vec!["Ann & Bo".into()],
+            subject: String::new(),
         }
     }
 
@@ -650,6 +903,19 @@ mod tests {
                 quoted_printable::decode(&encoded, quoted_printable::ParseMode::Strict).unwrap();
             assert_eq!(String::from_utf8(decoded).unwrap(), plain);
         }
+    }
+
+    #[test]
+    fn wrapped_text_leaves_room_for_each_value() {
+        let text = "Hi {team} and {x|a long default value here}.";
+        let mut fields = Fields::default();
+        let padded = fields.mark_wrapped(text);
+        assert_eq!(padded.replace(FILLER, ""), fields.mark(text, false));
+        let width = textwrap::core::display_width(&padded);
+        let room = "Hi  and .".len() + ASSUMED_VALUE_WIDTH + "a long default value here".len();
+        assert!(width >= room, "{width} < {room}");
+        let segments = Segments::compile(&padded);
+        assert!(!segments.fill(&personal("x"), false).contains(FILLER));
     }
 
     #[test]

@@ -29,7 +29,8 @@ pub struct Tally {
     pub(crate) invalid: Vec<(Location, String)>,
     pub(crate) warnings: Vec<String>,
     /// How the file was read where it differs from how it is written (see
-    /// [`SubscriberReader::notes`]).
+    /// [`SubscriberReader::notes`]), and what the user should know about how the file is used
+    /// (such as a greeting fallback).
     pub(crate) notes: Vec<String>,
 }
 
@@ -86,12 +87,17 @@ impl Audience {
 
     /// Opens the subscriber file and checks the issue's merge fields against its columns.
     pub(crate) fn open(&self, issue: &Issue) -> Result<SubscriberReader<'_>, Error> {
+        self.open_with_notes(issue).map(|(reader, _)| reader)
+    }
+
+    /// [`Audience::open`], with the notes of [`Issue::check_columns`].
+    fn open_with_notes(&self, issue: &Issue) -> Result<(SubscriberReader<'_>, Vec<String>), Error> {
         let reader = SubscriberReader::open(&self.subscribers_path, self.suppression.as_ref())
             .map_err(|error| {
                 named_by_list(error, issue, "subscribers", self.subscribers_from_list)
             })?;
-        issue.check_columns(&self.subscribers_path, reader.columns())?;
-        Ok(reader)
+        let notes = issue.check_columns(&self.subscribers_path, reader.columns())?;
+        Ok((reader, notes))
     }
 
     /// Reads every row, calling `each` for every recipient in file order. Invalid rows are
@@ -101,9 +107,11 @@ impl Audience {
         issue: &Issue,
         mut each: impl FnMut(Subscriber) -> Result<(), Error>,
     ) -> Result<Tally, Error> {
-        let mut reader = self.open(issue)?;
+        let (mut reader, column_notes) = self.open_with_notes(issue)?;
+        let mut notes = reader.notes().to_vec();
+        notes.extend(column_notes);
         let mut tally = Tally {
-            notes: reader.notes().to_vec(),
+            notes,
             ..Tally::default()
         };
         while let Some(row) = reader.next_row() {

@@ -11,7 +11,7 @@ use crate::{
     input::list::List,
     input::location::DocumentKind,
     input::location::Location,
-    input::placeholders::MergeText,
+    input::placeholders::{self, MergeText, MergeUrl, Placeholder},
     input::values::{EmailAddress, IssueDate, Line, Markdown, WebUrl},
 };
 
@@ -30,9 +30,10 @@ pub struct IssueFile {
     /// The preview text mail clients show after the subject.
     #[serde(default)]
     pub(crate) preheader: Option<Line>,
-    /// The first line of the email, with `{column}` placeholders from the subscriber file.
-    #[serde(default = "default_greeting")]
-    pub(crate) greeting: MergeText,
+    /// The first line of the email, with `{column}` placeholders from the subscriber file;
+    /// [`DEFAULT_GREETING`] when not written.
+    #[serde(default)]
+    pub(crate) greeting: Option<MergeText>,
     /// The first line when a placeholder of `greeting` is blank for a subscriber.
     #[serde(default = "default_greeting_fallback")]
     pub(crate) greeting_fallback: Line,
@@ -49,11 +50,8 @@ pub struct IssueFile {
     pub(crate) footer: Option<Markdown>,
 }
 
-fn default_greeting() -> MergeText {
-    "Dear {name},"
-        .parse()
-        .expect("the default greeting is valid")
-}
+/// The greeting of an issue that does not write one.
+pub(crate) const DEFAULT_GREETING: &str = "Dear {name},";
 
 fn default_greeting_fallback() -> Line {
     "Hello,"
@@ -78,7 +76,7 @@ pub(crate) struct Story {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Link {
-    pub(crate) url: WebUrl,
+    pub(crate) url: MergeUrl,
     pub(crate) label: Line,
 }
 
@@ -90,7 +88,8 @@ pub(crate) struct Image {
     pub(crate) src: WebUrl,
     /// What the image shows, for readers who do not load images.
     pub(crate) alt: Line,
-    /// Display width in pixels; at most 600, the width of the email.
+    /// Display width in pixels, 1 to 600; shown at most [`CONTENT_WIDTH`] wide (a wider one is
+    /// scaled down, and `check` warns).
     #[serde(default)]
     pub(crate) width: Option<ImageWidth>,
 }
@@ -115,6 +114,10 @@ impl<'de> Deserialize<'de> for ImageWidth {
 /// The width of the email body in pixels.
 pub(crate) const MAX_WIDTH: u32 = 600;
 
+/// The width of the column that holds the stories (the body less its side padding): the
+/// widest an image is shown.
+pub(crate) const CONTENT_WIDTH: u32 = MAX_WIDTH - 80;
+
 /// A person readers can write to.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -124,6 +127,159 @@ pub(crate) struct Contact {
     /// Their role or team, e.g. `SIN Singapore`.
     #[serde(default)]
     pub(crate) role: Option<Line>,
+}
+
+/// Every text of an issue a reader sees that may hold placeholders, with its field path (the
+/// greeting has its own rules).
+pub(crate) fn merge_fields(file: &IssueFile) -> Vec<(String, &str)> {
+    let mut fields = vec![("subject".to_owned(), file.subject.as_str())];
+    fields.extend(
+        file.preheader
+            .iter()
+            .map(|p| ("preheader".to_owned(), p.as_str())),
+    );
+    fields.extend(file.intro.iter().map(|m| ("intro".to_owned(), m.as_str())));
+    for (index, story) in file.stories.iter().enumerate() {
+        let at = |name: &str| format!("stories[{index}].{name}");
+        fields.push((at("title"), story.title.as_str()));
+        fields.push((at("body"), story.body.as_str()));
+        if let Some(link) = &story.link {
+            fields.push((at("link.label"), link.label.as_str()));
+            fields.push((at("link.url"), link.url.as_str()));
+        }
+        if let Some(image) = &story.image {
+            fields.push((at("image.alt"), image.alt.as_str()));
+        }
+    }
+    if let Some(contact) = &file.contact {
+        fields.push(("contact.name".to_owned(), contact.name.as_str()));
+        fields.extend(
+            contact
+                .role
+                .iter()
+                .map(|r| ("contact.role".to_owned(), r.as_str())),
+        );
+    }
+    fields.extend(
+        file.footer
+            .iter()
+            .map(|m| ("footer".to_owned(), m.as_str())),
+    );
+    fields
+}
+
+/// The percent-encoded form of the marker characters [`crate::compose::render`] puts in place of
+/// placeholders: Markdown link targets are percent-encoded, so markers are found in that form
+/// there, and no text may hold it.
+const ENCODED_MARKER: &str = "%ee%80%8";
+
+/// Refuses a malformed placeholder in any field that may hold them, at its line and column.
+fn check_placeholders(path: &Path, text: &str, file: &IssueFile) -> Result<(), Error> {
+    for (field, value) in merge_fields(file) {
+        let invalid = |message: String, needle: &str| Error::DocumentInvalid {
+            location: placeholder_location(path, text, &field, needle),
+            field: Some(field.clone()),
+            message,
+        };
+        if let Some(at) = value.to_ascii_lowercase().find(ENCODED_MARKER) {
+            let written = &value[at..(at + ENCODED_MARKER.len() + 1).min(value.len())];
+            return Err(invalid(
+                format!(
+                    "`{written}` is the percent-encoding of a private-use character newsletter reserves"
+                ),
+                written,
+            ));
+        }
+        if let Err(error) = placeholders::scan(value) {
+            let needle = match &error {
+                placeholders::ScanError::Unclosed { written }
+                | placeholders::ScanError::BadCharacter { written, .. } => written.clone(),
+                placeholders::ScanError::Empty => "{}".into(),
+                placeholders::ScanError::StrayClose => "}".into(),
+            };
+            return Err(invalid(error.to_string(), &needle));
+        }
+    }
+    Ok(())
+}
+
+/// Where `written` (a placeholder as written) is in the issue file: the first place it occurs
+/// at or after the line of the field's top-level key, or that key's line.
+fn placeholder_location(path: &Path, text: &str, field: &str, written: &str) -> Location {
+    let top_key = field.split(['[', '.']).next().unwrap_or(field);
+    let key_line = document::top_level_key_line(text, top_key);
+    let from = text
+        .split_inclusive('\n')
+        .take(key_line - 1)
+        .map(str::len)
+        .sum::<usize>();
+    match text[from..].find(written) {
+        Some(found) => {
+            let index = from + found;
+            let before = &text[..index];
+            let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
+            Location {
+                path: path.to_owned(),
+                line: before.matches('\n').count() + 1,
+                column: Some(before[line_start..].chars().count() + 1),
+            }
+        }
+        None => Location::line(path, key_line),
+    }
+}
+
+/// An issue file beside another, as far as a quick look at its top-level lines tells.
+#[derive(Debug)]
+pub(crate) struct Sibling {
+    pub(crate) path: PathBuf,
+    pub(crate) number: Option<u32>,
+    pub(crate) date: Option<String>,
+}
+
+/// The issue files in `folder` other than `except`: YAML files with a top-level `list:` key.
+/// Read line by line, not parsed, so one broken file does not stop `new` or `check`.
+pub(crate) fn sibling_issues(folder: &Path, except: &Path) -> Vec<Sibling> {
+    let folder = if folder.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        folder
+    };
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return Vec::new();
+    };
+    let except = except.file_name();
+    let mut siblings: Vec<Sibling> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|ext| ext == "yaml" || ext == "yml")
+                && path.file_name() != except
+                && path.is_file()
+        })
+        .filter_map(|path| {
+            let size = std::fs::metadata(&path).ok()?.len();
+            if size > document::MAX_DOCUMENT_BYTES {
+                return None;
+            }
+            let text = std::fs::read_to_string(&path).ok()?;
+            let value = |key: &str| {
+                text.lines().find_map(|line| {
+                    let rest = line.strip_prefix(key)?.trim_start().strip_prefix(':')?;
+                    let value = rest.split(" #").next().unwrap_or(rest).trim();
+                    Some(value.trim_matches(['"', '\'']).to_owned())
+                })
+            };
+            value("list")?;
+            Some(Sibling {
+                number: value("number").and_then(|n| n.parse().ok()),
+                date: value("date"),
+                path,
+            })
+        })
+        .collect();
+    siblings.sort_by(|a, b| a.path.cmp(&b.path));
+    siblings
 }
 
 /// A loaded issue with its list.
@@ -172,6 +328,7 @@ impl Issue {
                 message: "an issue needs at least one story".into(),
             });
         }
+        check_placeholders(path, &text, &file)?;
         let real_path = resolve_links(path).map_err(|source| Error::Read {
             path: path.to_owned(),
             source,
@@ -219,32 +376,72 @@ impl Issue {
         crate::units::hex(&hasher.finalize())
     }
 
-    /// Checks that every placeholder of the greeting is a column of the subscriber file.
+    /// The greeting: the one written, or [`DEFAULT_GREETING`].
+    pub(crate) fn greeting(&self) -> MergeText {
+        self.file.greeting.clone().unwrap_or_else(|| {
+            DEFAULT_GREETING
+                .parse()
+                .expect("the default greeting is valid")
+        })
+    }
+
+    /// Checks that every placeholder of the issue names a column of the subscriber file.
+    /// Returns notes for the user: the default greeting names `{name}`, and a subscriber file
+    /// without that column gets the fallback greeting instead of an error about a field the
+    /// user never wrote.
     pub(crate) fn check_columns(
         &self,
         subscribers: &Path,
         columns: &[String],
-    ) -> Result<(), Error> {
-        for field in self.file.greeting.fields() {
-            if !columns.iter().any(|column| column == field) {
-                return Err(Error::DocumentInvalid {
-                    location: Location::line(
-                        &self.path,
-                        document::top_level_key_line(&self.text, "greeting"),
-                    ),
-                    field: Some("greeting".into()),
-                    message: format!(
-                        "`{{{field}}}` is not a column of `{}` (its columns are {})",
-                        subscribers.display(),
-                        columns
-                            .iter()
-                            .map(|c| format!("`{c}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                });
+    ) -> Result<Vec<String>, Error> {
+        let is_column = |name: &str| columns.iter().any(|column| column == name);
+        let mut notes = Vec::new();
+        let greeting = self.greeting();
+        let greeting_unknown = greeting.placeholders().find(|p| !is_column(&p.name));
+        if let Some(unknown) = greeting_unknown {
+            if self.file.greeting.is_none() {
+                notes.push(format!(
+                    "`{}` has no `{}` column, so every message opens with the greeting fallback \"{}\" (write `greeting:` in the issue to change this)",
+                    subscribers.display(),
+                    unknown.name,
+                    self.file.greeting_fallback
+                ));
+            } else {
+                return Err(self.not_a_column("greeting", unknown, subscribers, columns));
             }
         }
-        Ok(())
+        for (field, text) in merge_fields(&self.file) {
+            let Ok(pieces) = placeholders::scan(text) else {
+                continue;
+            };
+            if let Some(unknown) = placeholders::placeholders(&pieces).find(|p| !is_column(&p.name))
+            {
+                return Err(self.not_a_column(&field, unknown, subscribers, columns));
+            }
+        }
+        Ok(notes)
+    }
+
+    fn not_a_column(
+        &self,
+        field: &str,
+        placeholder: &Placeholder,
+        subscribers: &Path,
+        columns: &[String],
+    ) -> Error {
+        Error::DocumentInvalid {
+            location: placeholder_location(&self.path, &self.text, field, &placeholder.written),
+            field: Some(field.to_owned()),
+            message: format!(
+                "`{}` is not a column of `{}` (its columns are {})",
+                placeholder.written,
+                subscribers.display(),
+                columns
+                    .iter()
+                    .map(|c| format!("`{c}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
     }
 }

@@ -11,8 +11,10 @@ use serde::Deserialize;
 
 use crate::{
     error::Error,
+    input::brand::Brand,
     input::document::{self, Document},
     input::location::DocumentKind,
+    input::placeholders::MergeUrl,
     input::values::{EmailAddress, Language, Line, WebUrl},
 };
 
@@ -54,6 +56,9 @@ pub struct ListFile {
     /// (its file name without `.yaml`); the email then links to it.
     #[serde(default)]
     pub(crate) web_url: Option<IssueUrlTemplate>,
+    /// Where readers of the web version can subscribe; the web page links to it.
+    #[serde(default)]
+    pub(crate) subscribe_url: Option<WebUrl>,
     /// DKIM signing: the selector (and domain) of the key given with `--dkim-key`.
     #[serde(default)]
     pub(crate) dkim: Option<DkimSettings>,
@@ -64,17 +69,19 @@ pub struct ListFile {
     /// Who gets `send --test` (the team's reviewers), unless `--reviewers` names others.
     #[serde(default)]
     pub(crate) reviewers: Vec<EmailAddress>,
+    /// The logo, colours and font of the email.
+    #[serde(default)]
+    pub(crate) brand: Brand,
 }
 
 /// A URL with an `{issue}` placeholder for the issue's name.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct IssueUrlTemplate(String);
+pub(crate) struct IssueUrlTemplate(MergeUrl);
 
 impl IssueUrlTemplate {
     /// The URL of the issue named `slug`.
     pub(crate) fn fill(&self, slug: &str) -> String {
-        let encoded: String = url::form_urlencoded::byte_serialize(slug.as_bytes()).collect();
-        self.0.replace("{issue}", &encoded)
+        self.0.fill(|_| slug.to_owned())
     }
 }
 
@@ -82,20 +89,13 @@ impl FromStr for IssueUrlTemplate {
     type Err = String;
 
     fn from_str(value: &str) -> Result<Self, Self::Err> {
-        let template = value.trim();
-        if !template.contains("{issue}") {
+        let template = MergeUrl::parse(value, Some(&["issue"]))?;
+        if !template.uses("issue") {
             return Err(format!(
                 "`{template}` must contain `{{issue}}`, replaced by each issue's name"
             ));
         }
-        let sample = template.replace("{issue}", "sample");
-        if sample.contains(['{', '}']) {
-            return Err(format!(
-                "`{template}` may only use the placeholder `{{issue}}`"
-            ));
-        }
-        sample.parse::<WebUrl>()?;
-        Ok(IssueUrlTemplate(template.to_owned()))
+        Ok(IssueUrlTemplate(template))
     }
 }
 
@@ -154,9 +154,7 @@ crate::input::values::deserialize_from_str!(ListId);
 /// A URL with placeholders filled per subscriber: `{email}` (the address), `{list}` (the list
 /// id) and `{token}` (see [`crate::compose::unsubscribe`]). Values are percent-encoded when filled.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UrlTemplate {
-    template: String,
-}
+pub struct UrlTemplate(MergeUrl);
 
 /// The longest [`UrlTemplate`], in characters.
 pub(crate) const MAX_URL_TEMPLATE_CHARS: usize = 256;
@@ -166,28 +164,16 @@ pub(crate) const URL_PLACEHOLDERS: [&str; 3] = ["email", "list", "token"];
 
 impl UrlTemplate {
     pub(crate) fn as_str(&self) -> &str {
-        &self.template
+        self.0.as_str()
     }
 
     pub(crate) fn uses(&self, placeholder: &str) -> bool {
-        self.template.contains(&format!("{{{placeholder}}}"))
+        self.0.uses(placeholder)
     }
 
     /// The URL for one subscriber. `value` gives the raw value of each placeholder.
     pub fn fill(&self, value: impl Fn(&str) -> String) -> String {
-        let mut url = String::with_capacity(self.template.len() + 64);
-        let mut rest = self.template.as_str();
-        while let Some(start) = rest.find('{') {
-            url.push_str(&rest[..start]);
-            let end = rest[start..]
-                .find('}')
-                .map_or(rest.len(), |end| start + end);
-            let name = &rest[start + 1..end];
-            url.extend(url::form_urlencoded::byte_serialize(value(name).as_bytes()));
-            rest = &rest[(end + 1).min(rest.len())..];
-        }
-        url.push_str(rest);
-        url
+        self.0.fill(|placeholder| value(&placeholder.name))
     }
 }
 
@@ -195,55 +181,20 @@ impl FromStr for UrlTemplate {
     type Err = String;
 
     fn from_str(value: &str) -> Result<Self, Self::Err> {
-        let template = value.trim().to_owned();
+        let chars = value.trim().chars().count();
         // `List-Unsubscribe` holds the filled URL on one header line of at most 998 characters.
-        if template.chars().count() > MAX_URL_TEMPLATE_CHARS {
+        if chars > MAX_URL_TEMPLATE_CHARS {
             return Err(format!(
-                "is {} characters long; an unsubscribe URL may have at most {MAX_URL_TEMPLATE_CHARS}",
-                template.chars().count()
+                "is {chars} characters long; an unsubscribe URL may have at most {MAX_URL_TEMPLATE_CHARS}"
             ));
         }
-        // The template is used as written (only its placeholders are filled), in an href and
-        // in `List-Unsubscribe`: a line break or space there would break the header or the
-        // link, and anything not ASCII would make lettre encode the header as text.
-        if let Some(bad) = template
-            .chars()
-            .find(|&c| !c.is_ascii_graphic() || matches!(c, '<' | '>' | '"'))
-        {
-            return Err(format!(
-                "`{}` contains U+{:04X}; a URL may hold only printable ASCII other than `<`, `>` and `\"` (percent-encode the others, and write an internationalised domain in punycode)",
-                template.escape_debug(),
-                u32::from(bad)
-            ));
-        }
-        let mut rest = template.as_str();
-        while let Some(start) = rest.find('{') {
-            let Some(end) = rest[start..].find('}') else {
-                return Err(format!(
-                    "placeholder in `{template}` is not closed with `}}`"
-                ));
-            };
-            let name = &rest[start + 1..start + end];
-            if !URL_PLACEHOLDERS.contains(&name) {
-                return Err(format!(
-                    "unknown placeholder `{{{name}}}` in `{template}`; use {}",
-                    URL_PLACEHOLDERS.map(|p| format!("`{{{p}}}`")).join(", ")
-                ));
-            }
-            rest = &rest[start + end + 1..];
-        }
-        let template = UrlTemplate { template };
+        let template = MergeUrl::parse(value, Some(&URL_PLACEHOLDERS))?;
         if !template.uses("email") && !template.uses("token") {
             return Err(format!(
-                "`{}` must contain `{{email}}` or `{{token}}`, or the unsubscribe endpoint cannot tell who is leaving",
-                template.template
+                "`{template}` must contain `{{email}}` or `{{token}}`, or the unsubscribe endpoint cannot tell who is leaving"
             ));
         }
-        let sample = template.fill(|_| "sample".into());
-        sample
-            .parse::<WebUrl>()
-            .map_err(|error| format!("{error} (after filling its placeholders)"))?;
-        Ok(template)
+        Ok(UrlTemplate(template))
     }
 }
 
@@ -332,7 +283,7 @@ mod tests {
         let template: IssueUrlTemplate = "https://example.org/issues/{issue}.html".parse().unwrap();
         assert_eq!(
             template.fill("2019-06 mou"),
-            "https://example.org/issues/2019-06+mou.html"
+            "https://example.org/issues/2019-06%20mou.html"
         );
         assert!(
             "https://example.org/issues/"

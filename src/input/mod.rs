@@ -6,6 +6,7 @@
 //! placeholders ([`placeholders`]), and the rules all text obeys ([`text`]).
 
 pub(crate) mod audience;
+pub(crate) mod brand;
 pub mod document;
 pub(crate) mod issue;
 pub(crate) mod list;

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Renders the MoU issue for one subscriber and screenshots its HTML part with headless Chromium
+# Renders the MoU issue and the branded issue (branded/) for one subscriber each and
+# screenshots their HTML parts with headless Chromium
 # (Debian package `chromium`) at 600 px and 375 px wide, in light and dark mode, into this
 # folder. These PNGs are the reference look of the email; rerun after changing templates/ and
 # look at them before committing.
@@ -14,19 +15,28 @@ cd "$root"
 NEWSLETTER_UNSUBSCRIBE_KEY=screenshot-key-screenshot-key-0123 \
   cargo run --quiet -- preview newsletters/2019-06-uk-sg-mou.yaml \
   --for zoe.martin@example.org --out "$work/preview" >/dev/null
-page="$work/preview/0002-zoe.martin_example.org.html"
+# The branded issue (branded/): a logo, an image, a linked image, a table and placeholders.
+# Its images are on example.org in the email; here they are the PNG files beside it, as no
+# network is used.
+NEWSLETTER_UNSUBSCRIBE_KEY=screenshot-key-screenshot-key-0123 \
+  cargo run --quiet -- preview "$here/branded/issue.yaml" \
+  --for ada@example.org --out "$work/branded" >/dev/null
+cp "$here"/branded/*.png "$work/branded/"
+sed -i 's#https://example-trust.example.org/screenshots/##g' "$work/branded/0002-ada_example.org.html"
 
-shot() { # width scheme output
+shot() { # width scheme page output
   local scheme_flag=()
   [ "$2" = dark ] && scheme_flag=(--blink-settings=preferredColorScheme=0)
   chromium --headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking \
     --disable-component-update --disable-sync --hide-scrollbars \
     --user-data-dir="$work/profile-$1-$2" --window-size="$1,2300" "${scheme_flag[@]}" \
-    --screenshot="$3" "$page" 2>/dev/null
+    --screenshot="$4" "$3" 2>/dev/null
 }
 for width in 600 375; do
   for scheme in light dark; do
-    shot "$width" "$scheme" "$here/mou-$scheme-$width.png"
+    shot "$width" "$scheme" "$work/preview/0002-zoe.martin_example.org.html" "$here/mou-$scheme-$width.png"
     echo "wrote $here/mou-$scheme-$width.png"
+    shot "$width" "$scheme" "$work/branded/0002-ada_example.org.html" "$here/branded-$scheme-$width.png"
+    echo "wrote $here/branded-$scheme-$width.png"
   done
 done

@@ -255,7 +255,7 @@ fn greeting_placeholder_must_be_a_subscriber_column() {
     check_case("unknown-placeholder")
         .status(4)
         .stderr(&format!(
-            "error: `issue.yaml` line 5: field `greeting`: `{{first_name}}` is not a column of `subscribers.csv` (its columns are `email`, `name`)\n{ISSUE_HINT}"
+            "error: `issue.yaml` line 5, column 17: field `greeting`: `{{first_name}}` is not a column of `subscribers.csv` (its columns are `email`, `name`)\n{ISSUE_HINT}"
         ))
         .run();
 }

@@ -220,6 +220,27 @@ corpus_cases! {
         );
     }
 
+    "issue-unknown-placeholder" => fn unknown_placeholder_is_named_at_its_line_and_column() {
+        check_fails_with(
+            CASE,
+            "`issue.yaml` line 6, column 27: field `intro`: `{organisation|our office}` is not a column of `subscribers.csv` (its columns are `email`, `name`)",
+        );
+    }
+
+    "issue-unclosed-placeholder" => fn unclosed_placeholder_is_refused_at_its_line_and_column() {
+        check_fails_with(
+            CASE,
+            "`issue.yaml` line 6, column 22: field `stories[0].title`: placeholder `{name` is not closed with `}`",
+        );
+    }
+
+    "issue-encoded-marker-in-link" => fn percent_encoded_marker_is_refused() {
+        check_fails_with(
+            CASE,
+            "`issue.yaml` line 7, column 44: field `stories[0].body`: `%EE%80%80` is the percent-encoding of a private-use character newsletter reserves",
+        );
+    }
+
     // --- The issue file: control characters and markup ---
 
     "issue-control-character-in-subject" => fn bell_in_the_subject_is_refused_at_its_field() {
@@ -371,6 +392,20 @@ corpus_cases! {
         check_fails_with(
             CASE,
             "`list.yaml` line 8, column 3: field `unsubscribe.url`: `https://example.org/unsubscribe` must contain `{email}` or `{token}`, or the unsubscribe endpoint cannot tell who is leaving",
+        );
+    }
+
+    "list-brand-bad-colour" => fn brand_colour_must_be_hex() {
+        check_fails_with(
+            CASE,
+            "`list.yaml` line 11, column 5: field `brand.colours.accent`: `#0b5cad; } body { display: none` is not a colour; write it as `#rgb` or `#rrggbb`, e.g. `#0b5cad`",
+        );
+    }
+
+    "list-brand-font-injection" => fn brand_font_must_be_family_names() {
+        check_fails_with(
+            CASE,
+            "`list.yaml` line 10, column 3: field `brand.font`: `Arial</style><script>alert(1)</script>` is not a font family; write family names of letters, digits, spaces and `-`, separated by commas (quote a name with spaces in '…')",
         );
     }
 

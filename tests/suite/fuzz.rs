@@ -665,10 +665,11 @@ fn check_message(
     if !to_lookalike {
         prop_assert_eq!(to.address(), Some(subscriber.email.as_ref()));
     }
+    let subject = mailing.subject_for(subscriber);
     check_decoded(
         email.subject(),
-        Some(&mailing.prepared.subject),
-        lookalike(&[&mailing.prepared.subject]),
+        Some(&subject),
+        lookalike(&[&subject]),
         headers,
     )?;
 

@@ -186,3 +186,168 @@ fn a_link_nested_in_an_unsafe_image_does_not_swallow_the_rest_of_the_email() {
         "the second story is inside a link: {body}"
     );
 }
+
+/// An issue with three stories, an intro, an image, a table and a rule, previewed for one
+/// subscriber: the HTML part.
+fn designed_issue_html() -> (String, String) {
+    let output = Test::fixture("minimal")
+        .write(
+            "issue.yaml",
+            r#"list: list.yaml
+number: 9
+date: 2024-05-01
+subject: "Three stories"
+preheader: "Three stories, one table."
+intro: "The month in brief."
+stories:
+  - title: "First"
+    body: |
+      | Team | Members |
+      |---|---:|
+      | SIN | 12 |
+
+      ---
+
+      After the rule.
+    image:
+      src: "https://example.org/photo.jpg"
+      alt: "A photo"
+      width: 300
+    link:
+      url: "https://example.org/first"
+      label: "Read the first story"
+  - title: "Second"
+    body: "Two."
+  - title: "Third"
+    body: "Three."
+"#,
+        )
+        .args([
+            "preview",
+            "issue.yaml",
+            "--out",
+            "out",
+            "--for",
+            "ada@example.org",
+        ])
+        .run();
+    (
+        output.read("out/0002-ada_example.org.html"),
+        output.read("out/0002-ada_example.org.txt"),
+    )
+}
+
+/// The opening tag of the first element whose tag starts with `start`.
+fn tag<'a>(html: &'a str, start: &str) -> &'a str {
+    let at = html
+        .find(start)
+        .unwrap_or_else(|| panic!("no `{start}` in\n{html}"));
+    &html[at..at + html[at..].find('>').unwrap()]
+}
+
+#[test]
+fn outlook_gets_a_bulletproof_button_sized_images_and_a_600_pixel_frame() {
+    let (html, _) = designed_issue_html();
+    let cell = tag(&html, "<td class=\"button-cell\"");
+    assert!(cell.contains("mso-padding-alt: 12px 22px"), "{cell}");
+    assert!(cell.contains("bgcolor=\"#0b5cad\""), "{cell}");
+    assert!(tag(&html, "<table class=\"button-table\"").contains("role=\"presentation\""));
+    let image = tag(&html, "<img class=\"story-image\"");
+    assert!(image.contains("width=\"300\""), "{image}");
+    assert!(image.contains("width: 300px"), "{image}");
+    assert!(image.contains("max-width: 100%"), "{image}");
+    assert!(
+        html.contains("<!--[if mso]><table role=\"presentation\" width=\"600\""),
+        "the MSO wrapper table"
+    );
+    assert!(html.contains("<!--[if mso]></td></tr></table><![endif]-->"));
+    let style = &html[html.find("<style>").unwrap()..html.find("</style>").unwrap()];
+    assert!(
+        style.contains(".button-table { width: 100% !important; }"),
+        "{style}"
+    );
+}
+
+#[test]
+fn every_font_stack_ends_with_a_generic_family() {
+    let (html, _) = designed_issue_html();
+    let mut stacks = 0;
+    for stack in html.split("font-family:").skip(1) {
+        let stack = stack.split([';', '"']).next().unwrap().trim();
+        let last = stack.rsplit(',').next().unwrap().trim();
+        assert!(
+            ["serif", "sans-serif", "monospace"].contains(&last),
+            "`{stack}` ends with no generic family"
+        );
+        stacks += 1;
+    }
+    assert!(stacks > 10, "{stacks}");
+}
+
+#[test]
+fn preheader_is_hidden_without_a_colour_like_the_background() {
+    let (html, _) = designed_issue_html();
+    let preheader = tag(&html, "<div class=\"preheader\"");
+    assert!(preheader.contains("display: none"), "{preheader}");
+    assert!(!preheader.contains("color"), "{preheader}");
+}
+
+#[test]
+fn intro_is_a_lede_and_three_stories_get_a_contents_list() {
+    let (html, text) = designed_issue_html();
+    assert!(tag(&html, "<div class=\"prose lede\"").contains("prose lede"));
+    let lede = &html[html.find("prose lede").unwrap()..];
+    assert!(
+        tag(lede, "<p").contains("font-size: 18px"),
+        "{}",
+        tag(lede, "<p")
+    );
+    let toc = &html[html
+        .find("<div class=\"toc\"")
+        .expect("an In this issue list")..];
+    let toc = &toc[..toc.find("</div>").unwrap()];
+    assert!(toc.contains("In this issue"), "{toc}");
+    for title in ["First", "Second", "Third"] {
+        assert!(toc.contains(&format!(">{title}</li>")), "{toc}");
+    }
+    assert!(
+        text.contains("In this issue:\n- First\n- Second\n- Third\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn markdown_tables_and_rules_are_email_safe_and_readable_as_text() {
+    let (html, text) = designed_issue_html();
+    let table = tag(&html, "<table style=");
+    assert!(table.contains("width: 100%"), "{table}");
+    assert!(table.contains("border-collapse: collapse"), "{table}");
+    assert!(
+        tag(&html, "<th ").contains("border: 1px solid"),
+        "{}",
+        tag(&html, "<th ")
+    );
+    assert!(
+        tag(&html, "<hr").contains("border-top: 1px solid"),
+        "{}",
+        tag(&html, "<hr")
+    );
+    assert!(!html.contains("|—|") && !text.contains("|—|"));
+    assert!(
+        text.contains("Team | Members\n--------------\nSIN  | 12"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_image_wider_than_the_content_column_is_scaled_with_a_warning() {
+    let output = Test::fixture("minimal")
+        .write(
+            "issue.yaml",
+            "list: list.yaml\nnumber: 1\ndate: 2024-05-01\nsubject: Wide\npreheader: A wide image.\nstories:\n  - title: Wide\n    body: Text.\n    image:\n      src: https://example.org/a.jpg\n      alt: A wide photo\n      width: 560\n",
+        )
+        .args(["check", "issue.yaml"])
+        .stderr_contains("warning[image-width]: `issue.yaml` line 12: field `stories[0].image.width`: 560 px is wider than the 520 px content column; the image is shown 520 px wide")
+        .run();
+    drop(output);
+}

@@ -3,6 +3,7 @@
 //! feature; README.md next to this file explains fixtures and snapshots.
 
 mod bounces;
+mod brand;
 mod check;
 mod cli;
 mod corpus;
@@ -23,10 +24,13 @@ mod hostile_relay;
 mod html;
 mod lint;
 mod message;
+mod new;
 mod pacing;
+mod placeholders;
 mod preview;
 mod send;
 mod smtp_server;
 mod snapshots;
+mod spam;
 mod token;
 mod web;

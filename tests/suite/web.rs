@@ -15,8 +15,12 @@ fn web_version_has_the_story_but_no_personal_data() {
     );
     assert!(web.contains("MoU and beyond"));
     assert!(
-        web.contains("Dear colleague,"),
-        "the greeting is for no one in particular"
+        !web.contains("Dear colleague,") && !web.contains("class=\"greeting\""),
+        "a public page has no greeting"
+    );
+    assert!(
+        !web.contains("class=\"preheader\""),
+        "nor a hidden preheader"
     );
     for personal in ["zoe.martin", "Zoë", "example.com", "unsubscribe", "token="] {
         assert!(
@@ -64,4 +68,36 @@ fn without_web_url_there_is_no_link() {
         assert!(!part.contains("browser"), "{part}");
     }
     assert!(output.read("out/web.html").contains("A short story"));
+}
+
+#[test]
+fn web_version_is_a_public_page_with_open_graph_and_a_subscribe_link() {
+    let list = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/newsletters/list.yaml"
+    ))
+    .unwrap()
+        + "subscribe_url: \"https://sin-singapore.example.org/subscribe\"\n";
+    let output = Test::newsletters()
+        .write("newsletters/list.yaml", list)
+        .unsubscribe_key()
+        .args([
+            "preview",
+            "newsletters/2019-06-uk-sg-mou.yaml",
+            "--out",
+            "out",
+        ])
+        .run();
+    let web = output.read("out/web.html");
+    for expected in [
+        "<meta property=\"og:title\" content=\"UK–Singapore MoU: a “significant milestone” for digital government\">",
+        "<meta property=\"og:description\" content=\"Three years in the making",
+        "<meta property=\"og:site_name\" content=\"SIN Singapore Bulletin\">",
+        "href=\"https://sin-singapore.example.org/subscribe\"",
+        ">Subscribe to SIN Singapore Bulletin</a>",
+    ] {
+        assert!(web.contains(expected), "{expected}\n{web}");
+    }
+    let email = output.read("out/0002-zoe.martin_example.org.html");
+    assert!(!email.contains("og:title") && !email.contains("/subscribe\""));
 }
