@@ -153,6 +153,23 @@ pub enum Error {
     #[error("{reason}")]
     TokenArguments { reason: String },
 
+    #[error("invalid: the URL is not a valid unsubscribe URL of `{list_id}`")]
+    TokenUrlInvalid { list_id: String },
+
+    #[error(
+        "`{address}` cannot go in the suppression file (it must be one address, without spaces or `#`)"
+    )]
+    SuppressionAddress { address: String },
+
+    #[error("`{}` names no suppression file", list.display())]
+    SuppressionMissing { list: PathBuf },
+
+    #[error("cannot listen on `{address}`")]
+    ServeListen { address: String, source: io::Error },
+
+    #[error("`{}`: `serve` cannot answer this unsubscribe URL: {reason}", list.display())]
+    ServeUrl { list: PathBuf, reason: String },
+
     #[error("cannot render the `{template}` template")]
     TemplateRender {
         template: &'static str,
@@ -232,14 +249,17 @@ impl Error {
             | Error::DkimKey { .. }
             | Error::UnsubscribeKeyUnset
             | Error::DkimKeyMissing { .. }
-            | Error::CheckFailed { .. } => EXIT_INVALID_INPUT,
+            | Error::CheckFailed { .. }
+            | Error::ServeUrl { .. }
+            | Error::SuppressionMissing { .. } => EXIT_INVALID_INPUT,
             Error::SmtpUrl { .. }
             | Error::SmtpPasswordInUrl
             | Error::PlaintextCredentials { .. }
             | Error::SmtpPasswordMissing { .. }
             | Error::ConfirmationNeeded { .. }
             | Error::TestAddress { .. }
-            | Error::TokenArguments { .. } => EXIT_USAGE,
+            | Error::TokenArguments { .. }
+            | Error::SuppressionAddress { .. } => EXIT_USAGE,
             Error::Read { .. }
             | Error::Write { .. }
             | Error::JournalWrite { .. }
@@ -250,11 +270,13 @@ impl Error {
             | Error::RelayFailing { .. }
             | Error::NotConfirmed
             | Error::TokenInvalid { .. }
+            | Error::TokenUrlInvalid { .. }
             | Error::Internal { .. }
             | Error::TemplateRender { .. }
             | Error::CssInline { .. }
             | Error::MessageBuild { .. }
-            | Error::BrowserOpen { .. } => EXIT_FAILURE,
+            | Error::BrowserOpen { .. }
+            | Error::ServeListen { .. } => EXIT_FAILURE,
         }
     }
 
@@ -311,6 +333,9 @@ impl Error {
                 "pass the private key file with --dkim-key FILE or {}, or remove `dkim` from the list file",
                 crate::env::DKIM_KEY_FILE
             )),
+            Error::SuppressionMissing { .. } => Some(
+                "add `suppression: suppressed.txt` to the list file (the file is created when needed), or pass --suppression FILE".into(),
+            ),
             Error::SubscriberHeader { .. } => Some(
                 "the first row of the subscriber file names its columns, e.g. `email,name,status`; see README.md, section \"The subscriber file\"".into(),
             ),

@@ -6,8 +6,10 @@ pub(crate) mod load;
 pub(crate) mod preview;
 pub(crate) mod progress;
 pub(crate) mod send;
+pub(crate) mod serve;
 pub(crate) mod status;
 pub(crate) mod token;
+pub(crate) mod unsubscribe;
 
 use crate::{cli::Command, error::Error};
 
@@ -21,5 +23,7 @@ pub(crate) fn execute(command: Command) -> Result<i32, Error> {
         Command::Send(arguments) => send::run(&arguments, &mut out),
         Command::Status(arguments) => status::run(&arguments, &mut out),
         Command::Token(arguments) => token::run(&arguments, &mut out),
+        Command::Serve(arguments) => serve::run(&arguments, &mut out),
+        Command::Unsubscribe(arguments) => unsubscribe::run(&arguments, &mut out),
     }
 }

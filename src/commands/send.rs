@@ -24,6 +24,7 @@ use crate::{
     error::{EXIT_OK, EXIT_PARTIAL, Error},
     input::audience::{Audience, Tally},
     input::issue::Issue,
+    input::suppression::Live,
     input::{
         subscribers::{AddressKey, Row, Subscriber},
         values::parse_address,
@@ -269,12 +270,15 @@ fn deliver_all(
             message: format!("cannot start the async runtime: {error}"),
         })?;
     let (sender, queue) = mpsc::channel::<Subscriber>(engine.concurrency * 2);
+    let handle = runtime.handle().clone();
     std::thread::scope(|scope| {
         // The producer owns the sending end: the queue closes when it is done, and it stops as
         // soon as the workers are gone (the queue is then dropped).
         let producer = scope.spawn(move || {
             if tests.is_empty() {
-                produce(arguments, engine, audience, issue, history, &sender)
+                produce(
+                    arguments, engine, audience, issue, history, &sender, &handle,
+                )
             } else {
                 for subscriber in tests {
                     if sender.blocking_send(subscriber).is_err() {
@@ -326,8 +330,12 @@ fn produce(
     issue: &Issue,
     history: &History,
     sender: &mpsc::Sender<Subscriber>,
+    handle: &tokio::runtime::Handle,
 ) -> Result<Option<Early>, Error> {
     let mut reader = audience.open(issue)?;
+    // Unsubscribes that arrive while the send runs are honoured too: the file is looked at
+    // again (at most every half second) just before each recipient takes its place in the queue.
+    let mut live = audience.suppression_path.as_deref().map(Live::new);
     let mut queued = 0;
     let cap = arguments
         .cap
@@ -375,9 +383,24 @@ fn produce(
             let resume_at = oldest.unwrap_or_else(OffsetDateTime::now_utc) + window;
             return Ok(Some(Early::Cap { resume_at }));
         }
-        if sender.blocking_send(subscriber).is_err() {
+        // Waiting for room first, then checking, keeps the time between the check and the
+        // handover to the workers short.
+        let Ok(permit) = handle.block_on(sender.reserve()) else {
             break;
+        };
+        if let Some(live) = &mut live
+            && live.contains(subscriber.key())?
+        {
+            drop(permit);
+            let outcome = Outcome::Skipped {
+                reason: "address was added to the suppression file during the send".into(),
+            };
+            engine
+                .recorder
+                .record(subscriber.email.as_ref(), &outcome, None, None)?;
+            continue;
         }
+        permit.send(subscriber);
         queued += 1;
     }
     Ok(None)

@@ -2,7 +2,7 @@
 //! failed, deferred or are in doubt, who needs attention, and how many on the current
 //! subscriber list have not been sent yet.
 
-use std::io::Write;
+use std::{io::Write, path::Path};
 
 use crate::{
     cli::StatusArguments,
@@ -10,6 +10,7 @@ use crate::{
     error::Error,
     input::audience::Audience,
     input::issue::Issue,
+    input::suppression,
 };
 
 pub(crate) fn run(arguments: &StatusArguments, out: &mut dyn Write) -> Result<i32, Error> {
@@ -19,9 +20,15 @@ pub(crate) fn run(arguments: &StatusArguments, out: &mut dyn Write) -> Result<i3
         .journal
         .clone()
         .unwrap_or_else(|| journal::default_path(&issue.path));
+    let suppressed = suppressed_line(
+        input
+            .suppression
+            .as_deref()
+            .or(issue.list.suppression_path.as_deref()),
+    )?;
     if !path.exists() {
         let text = format!(
-            "{}: nothing sent yet (no journal at `{}`)\n",
+            "{}: nothing sent yet (no journal at `{}`)\n{suppressed}",
             issue.slug(),
             path.display()
         );
@@ -89,8 +96,34 @@ pub(crate) fn run(arguments: &StatusArguments, out: &mut dyn Write) -> Result<i3
     }
     let mut text = lines.join("\n");
     text.push('\n');
+    text.push_str(&suppressed);
     write(out, &text)?;
     Ok(crate::error::EXIT_OK)
+}
+
+/// `suppressed: N (why, …)` for the suppression file, if there is one.
+fn suppressed_line(path: Option<&Path>) -> Result<String, Error> {
+    let Some(path) = path else {
+        return Ok(String::new());
+    };
+    if !path.exists() {
+        return Ok(format!(
+            "suppressed: 0 (`{}` does not exist yet)\n",
+            path.display()
+        ));
+    }
+    let reasons = suppression::reasons(path)?;
+    let total: usize = reasons.iter().map(|(_, count)| count).sum();
+    let why = reasons
+        .iter()
+        .map(|(reason, count)| format!("{count} {reason}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok(if total == 0 {
+        format!("suppressed: 0 in `{}`\n", path.display())
+    } else {
+        format!("suppressed: {total} in `{}`: {why}\n", path.display())
+    })
 }
 
 fn write(out: &mut dyn Write, text: &str) -> Result<(), Error> {

@@ -11,4 +11,5 @@ pub(crate) mod list;
 pub(crate) mod location;
 pub(crate) mod placeholders;
 pub(crate) mod subscribers;
+pub(crate) mod suppression;
 pub(crate) mod values;
