@@ -64,6 +64,11 @@ pub(crate) struct Running {
 }
 
 impl Running {
+    /// The folder the run works in.
+    pub(crate) fn folder(&self) -> &Path {
+        self.tempdir.path()
+    }
+
     /// Waits for the run to end; its exit code (`None` if killed by a signal), stdout, stderr.
     pub(crate) fn finish(self) -> (Option<i32>, String, String, Output) {
         let output = self

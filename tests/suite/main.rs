@@ -19,6 +19,7 @@ mod message;
 mod pacing;
 mod preview;
 mod send;
+mod serve;
 mod smtp_server;
 mod snapshots;
 mod token;

@@ -164,10 +164,7 @@ fn list_id_names_the_list() {
 fn list_unsubscribe_is_the_recipients_own_url_and_the_mailto() {
     let output = mou();
     let key = TokenKey::new(UNSUBSCRIBE_KEY.into()).unwrap();
-    for (file, address) in [
-        (ZOE, "zoe.martin@example.org"),
-        (LI, "li.ming@example.com"),
-    ] {
+    for (file, address) in [(ZOE, "zoe.martin@example.org"), (LI, "li.ming@example.com")] {
         let message = output.email(file);
         let targets: Vec<String> = message
             .list_unsubscribe()
