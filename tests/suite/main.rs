@@ -2,6 +2,7 @@
 //! [`harness`]) and checks its exit status, output and the files it wrote. One module per
 //! feature; README.md next to this file explains fixtures and snapshots.
 
+mod browser;
 mod check;
 mod cli;
 mod corpus;
@@ -22,5 +23,6 @@ mod send;
 mod serve;
 mod smtp_server;
 mod snapshots;
+mod suppression;
 mod token;
 mod web;
