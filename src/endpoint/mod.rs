@@ -254,9 +254,10 @@ impl App {
     async fn answer(&self, request: Request<Incoming>, client: IpAddr) -> (Answer, String) {
         let method = request.method().clone();
         if !matches!(method, Method::GET | Method::HEAD | Method::POST) {
-            let mut answer = Answer::text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-            answer.retry_after = None;
-            return (answer, "-".into());
+            return (
+                Answer::text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
+                "-".into(),
+            );
         }
         let path = request.uri().path().to_owned();
         if path == "/healthz" {
@@ -464,16 +465,16 @@ fn futures_once(body: Bytes) -> impl futures_core::Stream<Item = Result<Bytes, I
     Once(Some(body))
 }
 
-/// Whether a POST comes from another site's page (a browser says so in `Sec-Fetch-Site` or
-/// `Origin`); mail clients' one-click POSTs send neither and are let through.
+/// Whether a POST comes from another site's page. Browsers say where a request comes from in
+/// `Sec-Fetch-Site`; older ones only in `Origin`, which is `null` on our own page because of
+/// `Referrer-Policy: no-referrer`, so `null` proves nothing either way. Mail clients'
+/// one-click POSTs send neither and are let through (the token is what protects them).
 fn cross_site(headers: &HeaderMap) -> bool {
     let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
-    if let Some(site) = text("sec-fetch-site")
-        && !matches!(site, "same-origin" | "none")
-    {
-        return true;
+    if let Some(site) = text("sec-fetch-site") {
+        return !matches!(site, "same-origin" | "none");
     }
-    let Some(origin) = text("origin") else {
+    let Some(origin) = text("origin").filter(|origin| *origin != "null") else {
         return false;
     };
     let Some(host) = text("host") else {
@@ -536,6 +537,13 @@ mod tests {
         ])));
         assert!(cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
         assert!(cross_site(&headers(&[
+            ("sec-fetch-site", "same-site"),
+            ("origin", "https://news.example.org"),
+            ("host", "news.example.org")
+        ])));
+        // Our own page's form, posted under `Referrer-Policy: no-referrer`.
+        assert!(!cross_site(&headers(&[
+            ("sec-fetch-site", "same-origin"),
             ("origin", "null"),
             ("host", "a.org")
         ])));

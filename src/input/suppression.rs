@@ -370,6 +370,19 @@ mod tests {
     }
 
     #[test]
+    fn live_sees_an_address_appended_after_it_first_looked() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("suppressed.txt");
+        std::fs::write(&path, "a@example.org\n").unwrap();
+        let mut live = Live::new(&path);
+        assert!(live.contains(AddressKey::of("A@example.org")).unwrap());
+        assert!(!live.contains(AddressKey::of("b@example.org")).unwrap());
+        append(&path, &[entry("b@example.org")]).unwrap();
+        std::thread::sleep(Live::INTERVAL);
+        assert!(live.contains(AddressKey::of("b@example.org")).unwrap());
+    }
+
+    #[test]
     fn reasons_are_counted_without_their_time() {
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join("suppressed.txt");

@@ -22,10 +22,11 @@ fn browser() -> Browser {
         // The suite runs as root in CI containers, where Chromium's sandbox cannot start.
         .sandbox(false)
         .window_size(Some((1024, 900)))
-        .idle_browser_timeout(Duration::from_secs(120))
+        .idle_browser_timeout(Duration::from_mins(2))
         .build()
         .expect("cannot build the browser options");
-    Browser::new(options).expect("cannot start chromium (tests/run installs it: apt-get install chromium)")
+    Browser::new(options)
+        .expect("cannot start chromium (tests/run installs it: apt-get install chromium)")
 }
 
 /// Sets the viewport to `width` CSS pixels, as a phone (375) or a desktop (1024) shows it.
@@ -74,13 +75,27 @@ fn a_reader_unsubscribes_from_the_footer_link_in_a_browser() {
     )
     .unwrap();
     let preview = std::process::Command::new(env!("CARGO_BIN_EXE_newsletter"))
-        .args(["preview", "newsletters/2019-06-uk-sg-mou.yaml", "--for", ZOE, "--out", "out"])
+        .args([
+            "preview",
+            "newsletters/2019-06-uk-sg-mou.yaml",
+            "--for",
+            ZOE,
+            "--out",
+            "out",
+        ])
         .current_dir(endpoint.folder())
         .env_clear()
-        .env("NEWSLETTER_UNSUBSCRIBE_KEY", crate::harness::UNSUBSCRIBE_KEY)
+        .env(
+            "NEWSLETTER_UNSUBSCRIBE_KEY",
+            crate::harness::UNSUBSCRIBE_KEY,
+        )
         .output()
         .unwrap();
-    assert!(preview.status.success(), "{}", String::from_utf8_lossy(&preview.stderr));
+    assert!(
+        preview.status.success(),
+        "{}",
+        String::from_utf8_lossy(&preview.stderr)
+    );
     let message = endpoint.path("out/0002-zoe.martin_example.org.html");
     assert!(message.exists());
     let before = endpoint.suppressed();
@@ -95,11 +110,16 @@ fn a_reader_unsubscribes_from_the_footer_link_in_a_browser() {
         .expect("the footer link")
         .click()
         .unwrap();
-    tab.wait_for_element("form button").expect("the unsubscribe page");
+    tab.wait_for_element("form button")
+        .expect("the unsubscribe page");
     let page = tab.get_content().unwrap();
     assert!(page.contains("SIN Singapore Bulletin"), "{page}");
     assert!(page.contains(ZOE), "{page}");
-    assert_eq!(endpoint.suppressed(), before, "opening the page unsubscribed");
+    assert_eq!(
+        endpoint.suppressed(),
+        before,
+        "opening the page unsubscribed"
+    );
     assert!(!tab.get_url().contains("zoe"), "{}", tab.get_url());
 
     viewport(&tab, 375);
@@ -107,12 +127,24 @@ fn a_reader_unsubscribes_from_the_footer_link_in_a_browser() {
     viewport(&tab, 1024);
     screenshot(&tab, "unsubscribe-confirm-1024.png");
 
-    tab.wait_for_element("form button").unwrap().click().unwrap();
+    tab.wait_for_element("form button")
+        .unwrap()
+        .click()
+        .unwrap();
     let status = tab
         .wait_for_element("[role=status]")
-        .expect("the confirmation page");
+        .unwrap_or_else(|error| {
+            panic!(
+                "no confirmation page ({error}); the page shows:\n{}\nthe endpoint logged:\n{}",
+                tab.get_content().unwrap_or_default(),
+                endpoint.stderr()
+            )
+        });
     let text = status.get_inner_text().unwrap();
-    assert!(text.contains("will not receive SIN Singapore Bulletin again"), "{text}");
+    assert!(
+        text.contains("will not receive SIN Singapore Bulletin again"),
+        "{text}"
+    );
     assert!(addresses(&endpoint.suppressed()).contains(&ZOE.to_owned()));
     screenshot(&tab, "unsubscribe-done-1024.png");
     viewport(&tab, 375);

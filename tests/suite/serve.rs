@@ -313,6 +313,27 @@ fn forged_truncated_and_other_list_tokens_get_the_same_403() {
 }
 
 #[test]
+fn a_post_from_another_sites_page_is_refused_even_with_a_valid_token() {
+    let endpoint = Endpoint::start(&[]);
+    let client = client();
+    let url = endpoint.url("zoe.martin@example.org");
+    for (name, value) in [
+        ("sec-fetch-site", "cross-site"),
+        ("origin", "https://evil.example"),
+    ] {
+        let answer = client
+            .post(&url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header(name, value)
+            .body("List-Unsubscribe=One-Click")
+            .send()
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::FORBIDDEN, "{name}");
+    }
+    assert!(!endpoint.suppressed().contains("zoe.martin"));
+}
+
+#[test]
 fn pages_carry_security_headers_and_escape_what_they_show() {
     let endpoint = Endpoint::start(&[]);
     let client = client();

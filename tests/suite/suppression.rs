@@ -25,12 +25,22 @@ fn unsubscribe_appends_new_addresses_with_reason_and_time_once() {
         kept,
         "# Addresses never to mail, whatever subscribers.csv says (hard bounces, complaints).\nblocked@example.com\n"
     );
-    assert!(added.starts_with("zoe.martin@example.org  # asked by phone 20"), "{added}");
-    assert!(added.ends_with("Z\n") && added.lines().count() == 1, "{added}");
+    assert!(
+        added.starts_with("zoe.martin@example.org  # asked by phone 20"),
+        "{added}"
+    );
+    assert!(
+        added.ends_with("Z\n") && added.lines().count() == 1,
+        "{added}"
+    );
 
     let again = output
         .again()
-        .args(["unsubscribe", "newsletters/list.yaml", "ZOE.MARTIN@example.org"])
+        .args([
+            "unsubscribe",
+            "newsletters/list.yaml",
+            "ZOE.MARTIN@example.org",
+        ])
         .stdout("0 address(es) added to `newsletters/suppressed.txt`; 1 already there\n")
         .run();
     assert_eq!(again.read(SUPPRESSED), text);

@@ -103,9 +103,13 @@ fn verify_url_accepts_the_sample_lists_id_urls_and_the_email_scheme() {
         .to_owned();
     assert!(url.contains("?id=") && !url.contains("zoe"), "{url}");
     let check = |url: &str| {
-        Test::newsletters()
-            .unsubscribe_key()
-            .args(["token", "--list", "newsletters/list.yaml", "--verify-url", url])
+        Test::newsletters().unsubscribe_key().args([
+            "token",
+            "--list",
+            "newsletters/list.yaml",
+            "--verify-url",
+            url,
+        ])
     };
     check(&url)
         .stdout(&format!(
@@ -114,7 +118,13 @@ fn verify_url_accepts_the_sample_lists_id_urls_and_the_email_scheme() {
         .run();
     let id = Test::newsletters()
         .unsubscribe_key()
-        .args(["token", "--list", "newsletters/list.yaml", "zoe.martin@example.org", "--id"])
+        .args([
+            "token",
+            "--list",
+            "newsletters/list.yaml",
+            "zoe.martin@example.org",
+            "--id",
+        ])
         .run();
     assert!(url.contains(&format!("id={}&", id.stdout.trim())), "{url}");
     let invalid =
