@@ -62,6 +62,14 @@ pub(crate) enum Command {
     /// Print the manual page (roff) of newsletter, or of one of its commands
     #[command(after_help = MAN_EXAMPLES)]
     Man(ManArguments),
+
+    /// Answer the list's unsubscribe URL over HTTP (one-click and the reader's page)
+    #[command(after_help = SERVE_HELP)]
+    Serve(ServeArguments),
+
+    /// Add addresses to the list's suppression file by hand (mail or phone requests, erasure)
+    #[command(after_help = UNSUBSCRIBE_EXAMPLES)]
+    Unsubscribe(UnsubscribeArguments),
 }
 
 const BOUNCES_EXAMPLES: &str = "\
@@ -131,6 +139,20 @@ Examples:
   newsletter new newsletters/2026-07-summer.yaml
   newsletter new bulletin/issue-1.yaml --list shared/list.yaml";
 
+const SERVE_HELP: &str = "\
+The key is read from NEWSLETTER_UNSUBSCRIBE_KEY, as for `send`. Run it behind an HTTPS
+reverse proxy (README.md, \"Running the unsubscribe endpoint\"). It prints the address it
+listens on, then one access-log line per request (without tokens or addresses) on stderr;
+SIGTERM or Ctrl-C finishes the requests under way and exits 0.
+
+Example:
+  newsletter serve newsletters/list.yaml --listen 127.0.0.1:8080";
+
+const UNSUBSCRIBE_EXAMPLES: &str = "\
+Example:
+  newsletter unsubscribe newsletters/list.yaml zoe@example.org \\
+      --reason 'asked by phone'";
+
 const TOKEN_EXAMPLES: &str = "\
 The key is read from NEWSLETTER_UNSUBSCRIBE_KEY; the scheme is in README.md.
 
@@ -138,8 +160,11 @@ Examples:
   newsletter token --list newsletters/list.yaml zoe.martin@example.org
   newsletter token --list newsletters/list.yaml zoe.martin@example.org \\
       --verify TOKEN
+  newsletter token --list newsletters/list.yaml zoe.martin@example.org --id
+  newsletter token --list newsletters/list.yaml \\
+      --verify-url 'https://example.org/unsubscribe?id=ID&token=TOKEN'
 
-With --verify the exit code says whether the token is valid: 0 valid, 1 not.";
+With --verify or --verify-url the exit code says whether it is valid: 0 valid, 1 not.";
 
 const SEND_EXAMPLES: &str = "\
 Examples:
@@ -393,11 +418,60 @@ pub(crate) struct TokenArguments {
     pub(crate) list_id: Option<String>,
 
     /// The subscriber's address
-    pub(crate) email: String,
+    #[arg(required_unless_present = "verify_url")]
+    pub(crate) email: Option<String>,
 
     /// Check this token instead of printing one
-    #[arg(long, value_name = "TOKEN")]
+    #[arg(long, value_name = "TOKEN", conflicts_with = "id")]
     pub(crate) verify: Option<String>,
+
+    /// Print the address's opaque id (the URL placeholder `{id}`) instead of its token
+    #[arg(long)]
+    pub(crate) id: bool,
+
+    /// Check a whole unsubscribe URL (either scheme) against the list file and say whose it is
+    #[arg(long, value_name = "URL", requires = "list", conflicts_with_all = ["email", "verify", "id"])]
+    pub(crate) verify_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArguments {
+    /// The list file, e.g. newsletters/list.yaml
+    pub(crate) list: PathBuf,
+
+    /// Address and port to listen on (port 0 picks a free one)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080", env = env::LISTEN)]
+    pub(crate) listen: String,
+
+    /// File of addresses never to mail, instead of the one the list file names
+    #[arg(long, value_name = "FILE", env = env::SUPPRESSION)]
+    pub(crate) suppression: Option<PathBuf>,
+
+    /// Requests per minute one client may make (0: no limit)
+    #[arg(long, value_name = "N", default_value_t = 60, env = env::SERVE_RATE_LIMIT)]
+    pub(crate) rate_limit: u32,
+
+    /// How long a client may take to send a request's headers, and then its body
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub(crate) read_timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UnsubscribeArguments {
+    /// The list file, e.g. newsletters/list.yaml
+    pub(crate) list: PathBuf,
+
+    /// The addresses to suppress
+    #[arg(required = true, value_name = "ADDRESS")]
+    pub(crate) addresses: Vec<String>,
+
+    /// Why, kept in the suppression file beside each address
+    #[arg(long, value_name = "TEXT", default_value = "unsubscribed by hand")]
+    pub(crate) reason: String,
+
+    /// File of addresses never to mail, instead of the one the list file names
+    #[arg(long, value_name = "FILE", env = env::SUPPRESSION)]
+    pub(crate) suppression: Option<PathBuf>,
 }
 
 fn positive_rate(text: &str) -> Result<f64, String> {

@@ -35,6 +35,10 @@ pub(crate) const CAP: &str = "NEWSLETTER_CAP";
 pub(crate) const REVIEWERS: &str = "NEWSLETTER_REVIEWERS";
 /// The journal file (`--journal`).
 pub(crate) const JOURNAL: &str = "NEWSLETTER_JOURNAL";
+/// The address `serve` listens on (`--listen`).
+pub(crate) const LISTEN: &str = "NEWSLETTER_LISTEN";
+/// Requests per minute per client that `serve` answers (`--rate-limit`).
+pub(crate) const SERVE_RATE_LIMIT: &str = "NEWSLETTER_SERVE_RATE_LIMIT";
 
 #[cfg(test)]
 mod tests {

@@ -274,6 +274,23 @@ pub enum Error {
     #[error("there is no command `{command}` to show the manual page of")]
     ManPageUnknown { command: String },
 
+    #[error("invalid: the URL is not a valid unsubscribe URL of `{list_id}`")]
+    TokenUrlInvalid { list_id: String },
+
+    #[error(
+        "`{address}` cannot go in the suppression file (it must be one address, without spaces or `#`)"
+    )]
+    SuppressionAddress { address: String },
+
+    #[error("`{}` names no suppression file", list.display())]
+    SuppressionMissing { list: PathBuf },
+
+    #[error("cannot listen on `{address}`")]
+    ServeListen { address: String, source: io::Error },
+
+    #[error("`{}`: `serve` cannot answer this unsubscribe URL: {reason}", list.display())]
+    ServeUrl { list: PathBuf, reason: String },
+
     #[error("cannot render the `{template}` template")]
     TemplateRender {
         template: &'static str,
@@ -366,7 +383,9 @@ impl Error {
             | Error::DkimKeyMissing { .. }
             | Error::CheckFailed { .. }
             | Error::MailboxUnknown { .. }
-            | Error::SuppressionFileUnset { .. } => ExitCode::InvalidInput,
+            | Error::SuppressionFileUnset { .. }
+            | Error::ServeUrl { .. }
+            | Error::SuppressionMissing { .. } => ExitCode::InvalidInput,
             Error::SmtpUrl { .. }
             | Error::SmtpPasswordInUrl
             | Error::PlaintextCredentials { .. }
@@ -375,7 +394,8 @@ impl Error {
             | Error::TestAddress { .. }
             | Error::ReviewersMissing { .. }
             | Error::TokenArguments { .. }
-            | Error::ManPageUnknown { .. } => ExitCode::Usage,
+            | Error::ManPageUnknown { .. }
+            | Error::SuppressionAddress { .. } => ExitCode::Usage,
             Error::Read { .. }
             | Error::Write { .. }
             | Error::NewFileExists { .. }
@@ -391,11 +411,13 @@ impl Error {
             | Error::RelayFailing { .. }
             | Error::RelayUnreachable { .. }
             | Error::TokenInvalid { .. }
+            | Error::TokenUrlInvalid { .. }
             | Error::Internal { .. }
             | Error::TemplateRender { .. }
             | Error::CssInline { .. }
             | Error::MessageBuild { .. }
-            | Error::DkimSign { .. } => ExitCode::Failure,
+            | Error::DkimSign { .. }
+            | Error::ServeListen { .. } => ExitCode::Failure,
         }
     }
 
@@ -488,6 +510,9 @@ impl Error {
                 "pass the private key file with --dkim-key FILE or {}, or remove `dkim` from the list file",
                 crate::env::DKIM_KEY_FILE
             )),
+            Error::SuppressionMissing { .. } => Some(
+                "add `suppression: suppressed.txt` to the list file (the file is created when needed), or pass --suppression FILE".into(),
+            ),
             Error::SubscriberHeader { .. } => Some(
                 "the first row of the subscriber file names its columns, e.g. `email,name,status`; see README.md, section \"The subscriber file\"".into(),
             ),

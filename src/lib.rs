@@ -21,6 +21,7 @@ pub(crate) mod cli;
 pub(crate) mod commands;
 pub(crate) mod compose;
 pub(crate) mod deliver;
+pub(crate) mod endpoint;
 pub(crate) mod env;
 pub(crate) mod error;
 pub(crate) mod input;

@@ -97,3 +97,16 @@ pub(crate) fn unsubscribe_key(purpose: KeyUse) -> Result<Option<TokenKey>, Error
         None => Ok(None),
     }
 }
+
+/// The suppression file: `given` (`--suppression`), or the one the list file names.
+pub(crate) fn suppression_path(
+    list: &crate::input::list::List,
+    given: Option<&std::path::PathBuf>,
+) -> Result<std::path::PathBuf, Error> {
+    given
+        .cloned()
+        .or_else(|| list.suppression_path.clone())
+        .ok_or_else(|| Error::SuppressionMissing {
+            list: list.path.clone(),
+        })
+}

@@ -9,9 +9,11 @@ pub(crate) mod man;
 pub(crate) mod new;
 pub(crate) mod preview;
 pub(crate) mod send;
+pub(crate) mod serve;
 pub(crate) mod status;
 pub(crate) mod style;
 pub(crate) mod token;
+pub(crate) mod unsubscribe;
 
 use crate::{
     cli::Command,
@@ -32,5 +34,7 @@ pub(crate) fn execute(command: Command) -> Result<ExitCode, Error> {
         Command::Token(arguments) => token::run(&arguments, &mut out),
         Command::Completions(arguments) => completions::run(&arguments, &mut out),
         Command::Man(arguments) => man::run(&arguments, &mut out),
+        Command::Serve(arguments) => serve::run(&arguments, &mut out),
+        Command::Unsubscribe(arguments) => unsubscribe::run(&arguments, &mut out),
     }
 }

@@ -6,7 +6,7 @@
 //! The counts agree with `send`'s summary: a deferred recipient counts as deferred only, not
 //! also as "not sent yet" (the next send retries both).
 
-use std::io::Write;
+use std::{io::Write, path::Path};
 
 use serde_json::json;
 use time::{OffsetDateTime, UtcOffset, macros::format_description};
@@ -17,6 +17,7 @@ use crate::{
     error::{Error, ExitCode},
     input::audience::Audience,
     input::issue::Issue,
+    input::suppression,
     printable::printable,
 };
 
@@ -42,6 +43,12 @@ pub(crate) fn run(arguments: &StatusArguments, out: &mut dyn Write) -> Result<Ex
         .journal
         .clone()
         .unwrap_or_else(|| journal::default_path(&issue.real_path));
+    let suppressed = suppressed_line(
+        input
+            .suppression
+            .as_deref()
+            .or(issue.list.suppression_path.as_deref()),
+    )?;
     if !path.exists() {
         let text = if arguments.json {
             json!({
@@ -53,7 +60,7 @@ pub(crate) fn run(arguments: &StatusArguments, out: &mut dyn Write) -> Result<Ex
                 + "\n"
         } else {
             format!(
-                "{}: nothing sent yet (no journal at `{}`)\n",
+                "{}: nothing sent yet (no journal at `{}`)\n{suppressed}",
                 issue.slug(),
                 path.display()
             )
@@ -77,7 +84,7 @@ pub(crate) fn run(arguments: &StatusArguments, out: &mut dyn Write) -> Result<Ex
     let text = if arguments.json {
         json_text(&issue, &path, &history, never_tried, changed)
     } else {
-        plain_text(&issue, &path, &history, never_tried, changed)
+        plain_text(&issue, &path, &history, never_tried, changed) + &suppressed
     };
     write(out, &text)?;
     Ok(ExitCode::Success)
@@ -192,6 +199,31 @@ fn local_time(time: OffsetDateTime) -> String {
             "[year]-[month]-[day] [hour]:[minute]:[second] [offset_hour sign:mandatory]:[offset_minute]"
         ))
         .unwrap_or_default()
+}
+
+/// `suppressed: N (why, …)` for the suppression file, if there is one.
+fn suppressed_line(path: Option<&Path>) -> Result<String, Error> {
+    let Some(path) = path else {
+        return Ok(String::new());
+    };
+    if !path.exists() {
+        return Ok(format!(
+            "suppressed: 0 (`{}` does not exist yet)\n",
+            path.display()
+        ));
+    }
+    let reasons = suppression::reasons(path)?;
+    let total: usize = reasons.iter().map(|(_, count)| count).sum();
+    let why = reasons
+        .iter()
+        .map(|(reason, count)| format!("{count} {reason}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok(if total == 0 {
+        format!("suppressed: 0 in `{}`\n", path.display())
+    } else {
+        format!("suppressed: {total} in `{}`: {why}\n", path.display())
+    })
 }
 
 fn write(out: &mut dyn Write, text: &str) -> Result<(), Error> {

@@ -384,11 +384,11 @@ fn lint_list(issue: &Issue, lints: &mut Vec<Lint>) {
             });
         }
     }
-    if !list.unsubscribe.url.uses("token") {
+    if !list.unsubscribe.url.uses("token") && !list.unsubscribe.url.uses("id") {
         lints.push(Lint {
             rule: "unsubscribe-token",
             location: list_at("unsubscribe"),
-            message: "the unsubscribe URL has no `{token}`, so anyone who knows an address can unsubscribe it".into(),
+            message: "the unsubscribe URL has no `{token}` or `{id}`, so anyone who knows an address can unsubscribe it".into(),
         });
     }
     if !list.unsubscribe.url.as_str().starts_with("https://") {

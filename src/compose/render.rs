@@ -551,7 +551,9 @@ impl Prepared {
     /// Renders `issue` once. `token_key` signs unsubscribe URLs that use `{token}`.
     pub(crate) fn new(issue: &Issue, token_key: Option<TokenKey>) -> Result<Prepared, Error> {
         let list = &issue.list.file;
-        if list.unsubscribe.url.uses("token") && token_key.is_none() {
+        if (list.unsubscribe.url.uses("token") || list.unsubscribe.url.uses("id"))
+            && token_key.is_none()
+        {
             return Err(Error::UnsubscribeKeyMissing {
                 list: issue.list.path.clone(),
             });
@@ -628,7 +630,8 @@ impl Prepared {
 
     /// Whether unsubscribe tokens are made with a throwaway key (a preview without the key).
     pub(crate) fn uses_throwaway_key(&self) -> bool {
-        self.unsubscribe_url.uses("token") && self.token_key.as_ref().is_some_and(|k| k.throwaway)
+        (self.unsubscribe_url.uses("token") || self.unsubscribe_url.uses("id"))
+            && self.token_key.as_ref().is_some_and(|k| k.throwaway)
     }
 
     /// The unsubscribe URL of `email`.
@@ -640,6 +643,11 @@ impl Prepared {
                 .token_key
                 .as_ref()
                 .map(|key| key.token(&self.list_id, email))
+                .unwrap_or_default(),
+            "id" => self
+                .token_key
+                .as_ref()
+                .map(|key| key.id(&self.list_id, email))
                 .unwrap_or_default(),
             _ => String::new(),
         })

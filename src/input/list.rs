@@ -152,7 +152,8 @@ impl FromStr for ListId {
 crate::input::values::deserialize_from_str!(ListId);
 
 /// A URL with placeholders filled per subscriber: `{email}` (the address), `{list}` (the list
-/// id) and `{token}` (see [`crate::compose::unsubscribe`]). Values are percent-encoded when filled.
+/// id), `{token}` and `{id}` (the address as an opaque id; both in
+/// [`crate::compose::unsubscribe`]). Values are percent-encoded when filled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UrlTemplate(MergeUrl);
 
@@ -160,7 +161,7 @@ pub struct UrlTemplate(MergeUrl);
 pub(crate) const MAX_URL_TEMPLATE_CHARS: usize = 256;
 
 /// The placeholders a [`UrlTemplate`] may use.
-pub(crate) const URL_PLACEHOLDERS: [&str; 3] = ["email", "list", "token"];
+pub(crate) const URL_PLACEHOLDERS: [&str; 4] = ["email", "list", "token", "id"];
 
 impl UrlTemplate {
     pub(crate) fn as_str(&self) -> &str {
@@ -189,9 +190,9 @@ impl FromStr for UrlTemplate {
             ));
         }
         let template = MergeUrl::parse(value, Some(&URL_PLACEHOLDERS))?;
-        if !template.uses("email") && !template.uses("token") {
+        if !template.uses("email") && !template.uses("token") && !template.uses("id") {
             return Err(format!(
-                "`{template}` must contain `{{email}}` or `{{token}}`, or the unsubscribe endpoint cannot tell who is leaving"
+                "`{template}` must contain `{{id}}`, `{{email}}` or `{{token}}`, or the unsubscribe endpoint cannot tell who is leaving"
             ));
         }
         Ok(UrlTemplate(template))
@@ -199,6 +200,114 @@ impl FromStr for UrlTemplate {
 }
 
 crate::input::values::deserialize_from_str!(UrlTemplate);
+
+/// Where the placeholders of an unsubscribe URL sit, so that an endpoint can read them back
+/// from a request: each must be a whole path segment or a whole query value.
+#[derive(Debug, Clone)]
+pub(crate) struct UrlPattern {
+    segments: Vec<Part>,
+    query: Vec<(String, &'static str)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Literal(String),
+    Placeholder(&'static str),
+}
+
+impl UrlPattern {
+    /// The pattern of `template`, or why a request cannot be matched against it.
+    pub(crate) fn of(template: &UrlTemplate) -> Result<UrlPattern, String> {
+        let sentinel = |name: &str| format!("zzplaceholder{name}zz");
+        let sample = template.fill(sentinel);
+        let url = url::Url::parse(&sample).map_err(|error| error.to_string())?;
+        let placeholder = |text: &str| {
+            URL_PLACEHOLDERS
+                .into_iter()
+                .find(|name| text == sentinel(name))
+        };
+        let stray = |text: &str| text.contains("zzplaceholder");
+        let mut segments = Vec::new();
+        for segment in url.path().split('/') {
+            match placeholder(segment) {
+                Some(name) => segments.push(Part::Placeholder(name)),
+                None if stray(segment) => {
+                    return Err(format!(
+                        "a placeholder in the path of `{}` shares its segment with other text; put each in a segment of its own or in the query",
+                        template.as_str()
+                    ));
+                }
+                None => segments.push(Part::Literal(segment.to_owned())),
+            }
+        }
+        let mut query = Vec::new();
+        for (name, value) in url.query_pairs() {
+            match placeholder(&value) {
+                Some(placeholder) if !stray(&name) => query.push((name.into_owned(), placeholder)),
+                None if !stray(&name) && !stray(&value) => {}
+                _ => {
+                    return Err(format!(
+                        "a placeholder in the query of `{}` is not the whole value of a parameter",
+                        template.as_str()
+                    ));
+                }
+            }
+        }
+        Ok(UrlPattern { segments, query })
+    }
+
+    /// The path requests must have, with `{name}` for placeholders (for the access log).
+    pub(crate) fn path(&self) -> String {
+        self.segments
+            .iter()
+            .map(|part| match part {
+                Part::Literal(text) => text.clone(),
+                Part::Placeholder(name) => format!("{{{name}}}"),
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    /// The placeholder values in a request for `path` and `query` (as received, still
+    /// percent-encoded), or `None` if the path is not this URL's. A placeholder missing from
+    /// the query is left out.
+    pub(crate) fn values(
+        &self,
+        path: &str,
+        query: Option<&str>,
+    ) -> Option<Vec<(&'static str, String)>> {
+        let segments: Vec<&str> = path.split('/').collect();
+        if segments.len() != self.segments.len() {
+            return None;
+        }
+        let mut values = Vec::new();
+        for (part, segment) in self.segments.iter().zip(segments) {
+            match part {
+                Part::Literal(text) if text == segment => {}
+                Part::Literal(_) => return None,
+                Part::Placeholder(name) => values.push((*name, decode(segment))),
+            }
+        }
+        let pairs: Vec<(String, String)> =
+            url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+                .map(|(name, value)| (name.into_owned(), value.into_owned()))
+                .collect();
+        for (name, placeholder) in &self.query {
+            if let Some((_, value)) = pairs.iter().find(|(given, _)| given == name) {
+                values.push((*placeholder, value.clone()));
+            }
+        }
+        Some(values)
+    }
+}
+
+/// A path segment as [`UrlTemplate::fill`] encoded it.
+fn decode(segment: &str) -> String {
+    url::form_urlencoded::parse(format!("v={segment}").as_bytes())
+        .next()
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default()
+}
 
 /// A loaded list file, with the paths it names resolved against its own folder.
 #[derive(Debug)]
@@ -330,6 +439,40 @@ mod tests {
             url,
             "https://example.org/u?e=zo%C3%AB%2Bnews%40example.org&l=bulletin.example.org"
         );
+    }
+
+    #[test]
+    fn url_pattern_reads_back_what_fill_wrote() {
+        for text in [
+            "https://example.org/unsubscribe?list={list}&id={id}&token={token}",
+            "https://example.org/u/{id}/{token}?x=1",
+            "https://example.org/u?e={email}&t={token}",
+        ] {
+            let template: UrlTemplate = text.parse().unwrap();
+            let pattern = UrlPattern::of(&template).unwrap();
+            let url = template.fill(|name| format!("{name} value+/@ü"));
+            let url = url::Url::parse(&url).unwrap();
+            let values = pattern.values(url.path(), url.query()).unwrap();
+            assert!(!values.is_empty());
+            for (name, value) in values {
+                assert_eq!(value, format!("{name} value+/@ü"), "{text}");
+            }
+            assert!(pattern.values("/elsewhere", url.query()).is_none());
+        }
+        let missing = UrlPattern::of(&"https://example.org/u?id={id}&t={token}".parse().unwrap())
+            .unwrap()
+            .values("/u", Some("id=abc"))
+            .unwrap();
+        assert_eq!(missing, vec![("id", "abc".to_owned())]);
+        for unreadable in [
+            "https://example.org/u-{id}",
+            "https://example.org/u?id=x{id}",
+        ] {
+            assert!(
+                UrlPattern::of(&unreadable.parse().unwrap()).is_err(),
+                "{unreadable}"
+            );
+        }
     }
 
     #[test]

@@ -195,6 +195,9 @@ impl Suppression {
             source,
         };
         let file = File::open(path).map_err(read_error)?;
+        // Writers append under an exclusive lock (`input::suppression`); the shared lock keeps
+        // this read from seeing half of their batch.
+        file.lock_shared().map_err(read_error)?;
         let mut keys = HashSet::new();
         for (index, line) in BufReader::new(file).split(b'\n').enumerate() {
             let line = line.map_err(read_error)?;
@@ -211,6 +214,10 @@ impl Suppression {
 
     pub(crate) fn contains(&self, key: AddressKey) -> bool {
         self.keys.contains(&key)
+    }
+
+    pub(crate) fn into_keys(self) -> HashSet<AddressKey> {
+        self.keys
     }
 }
 

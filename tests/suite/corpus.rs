@@ -391,7 +391,7 @@ corpus_cases! {
     "list-unsubscribe-without-placeholder" => fn unsubscribe_url_must_identify_the_subscriber() {
         check_fails_with(
             CASE,
-            "`list.yaml` line 8, column 3: field `unsubscribe.url`: `https://example.org/unsubscribe` must contain `{email}` or `{token}`, or the unsubscribe endpoint cannot tell who is leaving",
+            "`list.yaml` line 8, column 3: field `unsubscribe.url`: `https://example.org/unsubscribe` must contain `{id}`, `{email}` or `{token}`, or the unsubscribe endpoint cannot tell who is leaving",
         );
     }
 
@@ -412,7 +412,7 @@ corpus_cases! {
     "list-unsubscribe-unknown-placeholder" => fn unknown_unsubscribe_placeholder_is_named() {
         check_fails_with(
             CASE,
-            "`list.yaml` line 8, column 3: field `unsubscribe.url`: unknown placeholder `{subscriber_id}` in `https://example.org/unsubscribe?email={email}&id={subscriber_id}`; use `{email}`, `{list}`, `{token}`",
+            "`list.yaml` line 8, column 3: field `unsubscribe.url`: unknown placeholder `{subscriber_id}` in `https://example.org/unsubscribe?email={email}&id={subscriber_id}`; use `{email}`, `{list}`, `{token}`, `{id}`",
         );
     }
 

@@ -77,6 +77,11 @@ impl Running {
         self.tempdir.path().join(relative)
     }
 
+    /// The folder the run works in.
+    pub(crate) fn folder(&self) -> &Path {
+        self.tempdir.path()
+    }
+
     /// Waits for the run to end; its exit code (`None` if killed by a signal), stdout, stderr.
     pub(crate) fn finish(self) -> (Option<i32>, String, String, Output) {
         let output = self

@@ -4,6 +4,7 @@
 
 mod bounces;
 mod brand;
+mod browser;
 mod check;
 mod cli;
 mod corpus;
@@ -29,8 +30,10 @@ mod pacing;
 mod placeholders;
 mod preview;
 mod send;
+mod serve;
 mod smtp_server;
 mod snapshots;
 mod spam;
+mod suppression;
 mod token;
 mod web;

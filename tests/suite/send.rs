@@ -263,12 +263,11 @@ fn unsubscribe_targets(message: &Message<'_>) -> Vec<String> {
 
 /// The unsubscribe URL of `email`, with the token made with the suite's key.
 fn unsubscribe_url(email: &str) -> String {
-    let token = TokenKey::new(UNSUBSCRIBE_KEY.into())
-        .expect("the suite's key is long enough")
-        .token(LIST_ID, email);
+    let key = TokenKey::new(UNSUBSCRIBE_KEY.into()).expect("the suite's key is long enough");
     format!(
-        "https://sin-singapore.example.org/unsubscribe?list={LIST_ID}&email={}&token={token}",
-        email.replace('@', "%40")
+        "https://sin-singapore.example.org/unsubscribe?id={}&token={}",
+        key.id(LIST_ID, email),
+        key.token(LIST_ID, email)
     )
 }
 

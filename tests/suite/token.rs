@@ -86,3 +86,81 @@ fn token_needs_the_key_and_a_list() {
         .stderr_contains("the following required arguments were not provided")
         .run();
 }
+
+#[test]
+fn verify_url_accepts_the_sample_lists_id_urls_and_the_email_scheme() {
+    let output = Test::preview_mou(&["--for", "zoe.martin@example.org"]).run();
+    let message = output.email("out/0002-zoe.martin_example.org.eml");
+    let header = message
+        .header_raw("List-Unsubscribe")
+        .expect("List-Unsubscribe")
+        .to_owned();
+    let url = header
+        .split('<')
+        .nth(1)
+        .and_then(|rest| rest.split('>').next())
+        .expect("a URL")
+        .to_owned();
+    assert!(url.contains("?id=") && !url.contains("zoe"), "{url}");
+    let check = |url: &str| {
+        Test::newsletters().unsubscribe_key().args([
+            "token",
+            "--list",
+            "newsletters/list.yaml",
+            "--verify-url",
+            url,
+        ])
+    };
+    check(&url)
+        .stdout(&format!(
+            "valid: the URL unsubscribes zoe.martin@example.org from {LIST_ID}\n"
+        ))
+        .run();
+    let id = Test::newsletters()
+        .unsubscribe_key()
+        .args([
+            "token",
+            "--list",
+            "newsletters/list.yaml",
+            "zoe.martin@example.org",
+            "--id",
+        ])
+        .run();
+    assert!(url.contains(&format!("id={}&", id.stdout.trim())), "{url}");
+    let invalid =
+        format!("error: invalid: the URL is not a valid unsubscribe URL of `{LIST_ID}`\n");
+    for broken in [
+        url.replace("token=", "token=x"),
+        url[..url.len() - 4].to_owned(),
+        url.replace("/unsubscribe", "/elsewhere"),
+        "not a url".to_owned(),
+    ] {
+        check(&broken).status(1).stderr(&invalid).run();
+    }
+
+    // A list that still uses `{email}` and `{token}` is understood too.
+    let token = token_of("zoe.martin@example.org");
+    Test::newsletters()
+        .unsubscribe_key()
+        .write(
+            "newsletters/list.yaml",
+            std::fs::read_to_string(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("newsletters/list.yaml"),
+            )
+            .unwrap()
+            .replace("?id={id}&token={token}", "?list={list}&email={email}&token={token}"),
+        )
+        .args([
+            "token",
+            "--list",
+            "newsletters/list.yaml",
+            "--verify-url",
+            &format!(
+                "https://sin-singapore.example.org/unsubscribe?list={LIST_ID}&email=zoe.martin%40example.org&token={token}"
+            ),
+        ])
+        .stdout(&format!(
+            "valid: the URL unsubscribes zoe.martin@example.org from {LIST_ID}\n"
+        ))
+        .run();
+}

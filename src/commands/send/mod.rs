@@ -36,6 +36,7 @@ use crate::{
     error::{Error, ExitCode},
     input::audience::Audience,
     input::issue::Issue,
+    input::suppression::Live,
     input::{
         subscribers::{AddressKey, Row, Skip, Subscriber},
         values::parse_address,
@@ -447,6 +448,10 @@ fn produce(
     submitter: &Submitter,
 ) -> Result<Option<Early>, Error> {
     let mut reader = audience.open(issue)?;
+    // Unsubscribes that arrive while the send runs are honoured too: the file is looked at
+    // again (at most every half second) just before each recipient is handed to the builders,
+    // so at most the few messages already queued there can still go to someone who just left.
+    let mut live = audience.suppression_path.as_deref().map(Live::new);
     let mut queued = 0;
     let cap = plan.cap.map(|cap| (cap, sent_within(history, cap.window)));
     while let Some(row) = reader.next_row() {
@@ -493,6 +498,17 @@ fn produce(
             let window = time::Duration::try_from(cap.window).unwrap_or(time::Duration::DAY);
             let resume_at = oldest.unwrap_or_else(OffsetDateTime::now_utc) + window;
             return Ok(Some(Early::Cap { resume_at }));
+        }
+        if let Some(live) = &mut live
+            && live.contains(subscriber.key())?
+        {
+            let outcome = Outcome::Skipped {
+                reason: "address was added to the suppression file during the send".into(),
+            };
+            engine
+                .recorder
+                .record(subscriber.email.as_ref(), &outcome, None, None)?;
+            continue;
         }
         if !submitter.submit(subscriber) {
             break;
