@@ -254,6 +254,18 @@ pub enum Error {
     #[error("cannot open `{}` in a browser", path.display())]
     BrowserOpen { path: PathBuf, source: io::Error },
 
+    #[error("cannot listen on `{address}` for the live preview")]
+    PreviewListen {
+        address: std::net::SocketAddr,
+        source: io::Error,
+    },
+
+    #[error("cannot watch `{}` for changes", path.display())]
+    FileWatch {
+        path: PathBuf,
+        source: notify::Error,
+    },
+
     #[error("`{}` is a folder but not a Maildir (it has no `cur` or `new` folder)", path.display())]
     MailboxUnknown { path: PathBuf },
 
@@ -349,7 +361,9 @@ impl Error {
             | Error::TemplateRender { .. }
             | Error::CssInline { .. }
             | Error::MessageBuild { .. }
-            | Error::BrowserOpen { .. } => ExitCode::Failure,
+            | Error::BrowserOpen { .. }
+            | Error::PreviewListen { .. }
+            | Error::FileWatch { .. } => ExitCode::Failure,
         }
     }
 
@@ -408,6 +422,9 @@ impl Error {
                 "set {} in the environment of the command",
                 crate::env::SMTP_PASSWORD
             )),
+            Error::PreviewListen { .. } => Some(
+                "another program may use that port: pass another with --listen (port 0 picks a free one)".into(),
+            ),
             Error::ConfirmationNeeded { .. } => {
                 Some("add --yes to send without asking, or --dry-run to see what would be sent".into())
             }

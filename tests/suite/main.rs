@@ -27,4 +27,6 @@ mod send;
 mod smtp_server;
 mod snapshots;
 mod token;
+mod watch;
+mod watch_browser;
 mod web;
