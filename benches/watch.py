@@ -3,8 +3,8 @@
 Starts the live preview of the MoU issue with a generated subscriber list, then saves the issue
 RUNS times and measures, for each save, the time from the write to (a) /status.json answering
 the new version (polled every 2 ms) and (b) the server-sent `version` event arriving. Also
-measures the time from the start of the process to the first page being ready (the page and
-/email.html both answered 200).
+measures the time from the start of the process to the page answering, and to the first page
+being ready (/email.html answered 200: the first build, subscriber list included, is done).
 """
 
 import http.client
@@ -49,7 +49,10 @@ try:
         connection.close()
         return response.status, body
 
-    while get("/")[0] != 200 or get("/email.html")[0] != 200:
+    while get("/")[0] != 200:
+        time.sleep(0.005)
+    page_answers = time.monotonic() - started
+    while get("/email.html")[0] != 200:
         time.sleep(0.005)
     first_page = time.monotonic() - started
 
@@ -117,7 +120,8 @@ try:
     row("write → new version in /status.json", to_status, 100)
     row("write → server-sent event", to_event, 100)
     verdict = "met" if first_page <= 1 else "NOT MET"
-    print(f"| start → first page ready | {first_page * 1000:.0f} | | | ≤ 1000 ms: {verdict} |")
+    print(f"| start → the page answers | {page_answers * 1000:.0f} | | | |")
+    print(f"| start → first page ready (the email rendered) | {first_page * 1000:.0f} | | | ≤ 1000 ms: {verdict} |")
 finally:
     process.kill()
     process.wait()

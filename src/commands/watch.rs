@@ -27,9 +27,8 @@ use crate::{
 
 pub(crate) fn run(arguments: &PreviewArguments, out: &mut dyn Write) -> Result<ExitCode, Error> {
     let live = Arc::new(live::Live::new(InputFiles::from(&arguments.input)));
-    // A first build that fails is shown on the page like any other error: the writer fixes the
-    // file and the page follows.
-    live.rebuild();
+    // The first build happens on the watcher's thread while the server starts; a first build
+    // that fails is shown on the page like any other error, and the page follows the fix.
     files::watch(Arc::clone(&live))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

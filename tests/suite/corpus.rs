@@ -16,7 +16,7 @@ use crate::harness::{Output, Test};
 /// Most cases need a fraction of a second, the generated 50 MB ones a few seconds of CPU in a
 /// debug build (several times that on a 2-core machine running the suite in parallel); a run
 /// that takes this long is a hang.
-const TIMEOUT: Duration = Duration::from_secs(60);
+const TIMEOUT: Duration = Duration::from_mins(1);
 
 const YAML_HINT: &str = "hint: the file format is described in README.md, section \"The files\"\n";
 const HEADER_HINT: &str = "hint: the first row of the subscriber file names its columns, e.g. `email,name,status`; see README.md, section \"The subscriber file\"\n";

@@ -45,11 +45,14 @@ impl LivePreview {
             .and_then(|rest| rest.split('/').next())
             .unwrap_or_else(|| panic!("no address in {line:?}"))
             .to_owned();
-        LivePreview {
+        let preview = LivePreview {
             running,
             address,
             _stdout: reader.into_inner(),
-        }
+        };
+        // The server answers before the first build is done; tests start from a built issue.
+        preview.wait_for_version_above(0);
+        preview
     }
 
     pub(crate) fn path(&self, relative: &str) -> PathBuf {
@@ -78,7 +81,10 @@ impl LivePreview {
             if status["version"].as_u64().expect("no version") > after {
                 return status;
             }
-            assert!(Instant::now() < deadline, "no new version after {after}: {status}");
+            assert!(
+                Instant::now() < deadline,
+                "no new version after {after}: {status}"
+            );
             thread::sleep(Duration::from_millis(10));
         }
     }
@@ -204,7 +210,9 @@ fn a_saved_issue_is_announced_and_served_within_the_budget() {
 
     let started = Instant::now();
     let before = preview.edit_issue(|text| text.replace(TITLE, "A title saved just now"));
-    let announced = events.recv_timeout(BUDGET).expect("no event after the save");
+    let announced = events
+        .recv_timeout(BUDGET)
+        .expect("no event after the save");
     assert!(announced > connected && announced > before);
     let status = preview.wait_for_version_above(before);
     assert_eq!(status["errors"], serde_json::json!([]));
@@ -212,7 +220,12 @@ fn a_saved_issue_is_announced_and_served_within_the_budget() {
     assert!(after.body.contains("A title saved just now"));
     assert!(!after.body.contains(TITLE));
     assert!(started.elapsed() < BUDGET);
-    assert!(preview.get("/email.txt").body.contains("A title saved just now"));
+    assert!(
+        preview
+            .get("/email.txt")
+            .body
+            .contains("A title saved just now")
+    );
     let eml = preview.get("/email.eml?for=li.ming%40example.com");
     assert!(eml.body.contains("To: "), "{}", eml.body);
     assert!(eml.body.contains("li.ming@example.com"));
@@ -257,7 +270,10 @@ fn a_new_subscriber_row_is_found_by_the_search() {
     fs::write(&path, csv).unwrap();
     preview.wait_for_version_above(before);
     let found: serde_json::Value = serde_json::from_str(&preview.get(search).body).unwrap();
-    assert_eq!(found["found"][0]["email"], "ngozi.okafor@example.net", "{found}");
+    assert_eq!(
+        found["found"][0]["email"], "ngozi.okafor@example.net",
+        "{found}"
+    );
     assert_eq!(found["found"][0]["name"], "Ngozi Okafor");
     let email = preview.get("/email.html?for=NGOZI.OKAFOR%40example.net");
     assert!(email.body.contains("Dear Ngozi Okafor,"));
@@ -278,7 +294,11 @@ fn a_foreign_host_header_is_refused() {
         assert_eq!(refused.status, 403, "Host: {host}");
         assert!(!refused.body.contains("version"));
     }
-    let localhost = get(&preview.address, &format!("localhost:{port}"), "/email.html");
+    let localhost = get(
+        &preview.address,
+        &format!("localhost:{port}"),
+        "/email.html",
+    );
     assert_eq!(localhost.status, 200);
     assert_eq!(preview.get("/../newsletters/subscribers.csv").status, 404);
     assert_eq!(preview.get("/newsletters/subscribers.csv").status, 404);
@@ -293,7 +313,9 @@ fn an_editor_save_through_a_temporary_file_and_rename_is_seen_every_time() {
     for save in 1..=3 {
         let before = preview.version();
         let new_title = format!("Renamed into place, save {save}");
-        let text = fs::read_to_string(&path).unwrap().replace(&title, &new_title);
+        let text = fs::read_to_string(&path)
+            .unwrap()
+            .replace(&title, &new_title);
         fs::write(&temporary, text).unwrap();
         fs::rename(&temporary, &path).unwrap();
         let status = preview.wait_for_version_above(before);

@@ -30,7 +30,7 @@ fn browser() -> Browser {
         .window_size(Some((1280, 1000)))
         // The suite runs as root in a container, where Chromium's sandbox cannot start.
         .sandbox(false)
-        .idle_browser_timeout(Duration::from_secs(120))
+        .idle_browser_timeout(Duration::from_mins(2))
         .build()
         .expect("bad launch options");
     Browser::new(options).expect("cannot start Chromium")
@@ -76,28 +76,43 @@ fn the_page_follows_saves_and_its_toggles_change_the_frame() {
         .expect("cannot open the page");
     wait_until(&tab, &format!("{FRAME_TEXT}.includes({TITLE:?})"));
     assert_eq!(
-        evaluate(&tab, "document.getElementById('frame').sandbox.contains('allow-scripts')"),
+        evaluate(
+            &tab,
+            "document.getElementById('frame').sandbox.contains('allow-scripts')"
+        ),
         false
     );
-    wait_until(&tab, "document.getElementById('inbox-subject').textContent.includes('MoU')");
+    wait_until(
+        &tab,
+        "document.getElementById('inbox-subject').textContent.includes('MoU')",
+    );
     screenshot(&tab, "watch-1280.png");
 
     // A save redraws the frame without reloading the page: the marker set here survives.
     evaluate(&tab, "window.stillTheSamePage = true");
     preview.edit_issue(|text| text.replace(TITLE, "Saved while the page was open"));
-    wait_until(&tab, &format!("{FRAME_TEXT}.includes('Saved while the page was open')"));
+    wait_until(
+        &tab,
+        &format!("{FRAME_TEXT}.includes('Saved while the page was open')"),
+    );
     assert_eq!(evaluate(&tab, "window.stillTheSamePage === true"), true);
 
-    let frame_width = "document.getElementById('frame').contentDocument.documentElement.clientWidth";
+    let frame_width = "document.getElementById('frame').contentWindow.innerWidth";
     wait_until(&tab, &format!("{frame_width} === 600"));
-    evaluate(&tab, "document.querySelector('[data-width=\"375\"]').click()");
+    evaluate(
+        &tab,
+        "document.querySelector('[data-width=\"375\"]').click()",
+    );
     wait_until(&tab, &format!("{frame_width} === 375"));
 
     let container_colour = "(() => { const d = document.getElementById('frame').contentDocument; \
         const c = d && d.querySelector('.container'); \
         return c ? getComputedStyle(c).backgroundColor : ''; })()";
     let light = evaluate(&tab, container_colour);
-    evaluate(&tab, "document.querySelector('[data-scheme=\"dark\"]').click()");
+    evaluate(
+        &tab,
+        "document.querySelector('[data-scheme=\"dark\"]').click()",
+    );
     // The dark rules of templates/issue.html give the container #1b222c.
     wait_until(&tab, &format!("{container_colour} === 'rgb(27, 34, 44)'"));
     assert_ne!(light, serde_json::json!("rgb(27, 34, 44)"));
@@ -108,7 +123,12 @@ fn the_page_follows_saves_and_its_toggles_change_the_frame() {
     wait_until(&tab, "!document.getElementById('error').hidden");
     let overlay = evaluate(&tab, "document.getElementById('error').innerText");
     assert!(overlay.as_str().unwrap().contains("line 4"), "{overlay}");
-    assert!(evaluate(&tab, &format!("{FRAME_TEXT}.includes('Saved while the page was open')")) == true);
+    assert!(
+        evaluate(
+            &tab,
+            &format!("{FRAME_TEXT}.includes('Saved while the page was open')")
+        ) == true
+    );
     screenshot(&tab, "watch-1280-error.png");
     preview.edit_issue(|text| text.replace("number: one\n", "number: 1\n"));
     wait_until(&tab, "document.getElementById('error').hidden");

@@ -58,28 +58,32 @@ impl Watched {
     }
 }
 
-/// Starts watching the files `live` uses, on a thread of its own that rebuilds `live` after
-/// every change.
+/// Builds `live` for the first time and watches the files it uses, on a thread of its own that
+/// rebuilds `live` after every change.
 pub(crate) fn watch(live: Arc<Live>) -> Result<(), Error> {
     let (sender, events) = mpsc::channel();
     let mut watcher = notify::recommended_watcher(sender).map_err(|source| Error::FileWatch {
         path: PathBuf::from("."),
         source,
     })?;
-    let mut watched = Watched::default();
-    update(&mut watcher, &mut watched, Watched::of(&live.files()))?;
+    let mut current = Watched::default();
+    update(&mut watcher, &mut current, Watched::of(&live.files()))?;
     thread::Builder::new()
         .name("watch".into())
         .spawn(move || {
+            // The first build runs here, so the server answers at once; the page shows it when
+            // it is ready. Until then only the folder is watched.
+            live.rebuild();
+            let _ = update(&mut watcher, &mut current, Watched::of(&live.files()));
             while let Ok(event) = events.recv() {
-                if !event.is_ok_and(|event| watched.concerns(&event)) {
+                if !event.is_ok_and(|event| current.concerns(&event)) {
                     continue;
                 }
                 settle(&events);
                 live.rebuild();
                 // The list file may now name other files; a failure to watch a new folder
                 // leaves the old watches, and the next good save tries again.
-                let _ = update(&mut watcher, &mut watched, Watched::of(&live.files()));
+                let _ = update(&mut watcher, &mut current, Watched::of(&live.files()));
             }
         })
         .map_err(|source| Error::Internal {
@@ -99,12 +103,8 @@ fn settle(events: &mpsc::Receiver<notify::Result<notify::Event>>) {
     }
 }
 
-fn update(
-    watcher: &mut impl Watcher,
-    watched: &mut Watched,
-    wanted: Watched,
-) -> Result<(), Error> {
-    for folder in wanted.folders.difference(&watched.folders) {
+fn update(watcher: &mut impl Watcher, current: &mut Watched, wanted: Watched) -> Result<(), Error> {
+    for folder in wanted.folders.difference(&current.folders) {
         watcher
             .watch(folder, RecursiveMode::NonRecursive)
             .map_err(|source| Error::FileWatch {
@@ -112,9 +112,9 @@ fn update(
                 source,
             })?;
     }
-    for folder in watched.folders.difference(&wanted.folders) {
+    for folder in current.folders.difference(&wanted.folders) {
         let _ = watcher.unwatch(folder);
     }
-    *watched = wanted;
+    *current = wanted;
     Ok(())
 }

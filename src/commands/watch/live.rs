@@ -164,6 +164,9 @@ struct Current {
     files: Vec<PathBuf>,
 }
 
+/// A subscriber index with the files it was read from and their fingerprint then.
+type CachedIndex = (Vec<PathBuf>, Fingerprint, Arc<SubscriberIndex>);
+
 /// The shared state of one live preview.
 #[derive(Debug)]
 pub(crate) struct Live {
@@ -171,14 +174,18 @@ pub(crate) struct Live {
     current: RwLock<Current>,
     events: broadcast::Sender<u64>,
     /// The subscriber index of the last build, and the files it was read from.
-    index_cache: Mutex<Option<(Vec<PathBuf>, Fingerprint, Arc<SubscriberIndex>)>>,
+    index_cache: Mutex<Option<CachedIndex>>,
 }
 
 impl Live {
     pub(crate) fn new(files: InputFiles) -> Live {
+        let current = Current {
+            files: vec![files.issue.clone()],
+            ..Current::default()
+        };
         Live {
             files,
-            current: RwLock::new(Current::default()),
+            current: RwLock::new(current),
             events: broadcast::channel(16).0,
             index_cache: Mutex::new(None),
         }
@@ -268,7 +275,11 @@ impl Live {
     }
 
     /// The subscriber index, read again only if its files changed since the last build.
-    fn subscribers(&self, audience: &Audience, issue: &Issue) -> Result<Arc<SubscriberIndex>, Error> {
+    fn subscribers(
+        &self,
+        audience: &Audience,
+        issue: &Issue,
+    ) -> Result<Arc<SubscriberIndex>, Error> {
         // Opening reads only the header: a new merge field in the issue is checked against the
         // columns even when the rows are not read again.
         drop(audience.open(issue)?);
@@ -303,7 +314,9 @@ impl Live {
             version: current.version,
             good_version: current.good_version,
             errors: current.errors.clone(),
-            warnings: build.map(|build| build.warnings.clone()).unwrap_or_default(),
+            warnings: build
+                .map(|build| build.warnings.clone())
+                .unwrap_or_default(),
             subject: build.map(|build| build.mailing.prepared.subject.clone()),
             preheader: view.map(|view| view.preheader.clone()),
             from: build.map(|build| {

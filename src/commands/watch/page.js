@@ -19,11 +19,11 @@ function where(problem) {
   if (problem.file) parts.push(problem.file);
   if (problem.line) parts.push("line " + problem.line);
   if (problem.column) parts.push("column " + problem.column);
-  if (problem.field) parts.push("field " + problem.field);
+  if (problem.field) parts.push("field `" + problem.field + "`");
   return parts.join(", ");
 }
 
-function item(problem, tag) {
+function item(problem) {
   const li = document.createElement("li");
   const at = where(problem);
   if (at) {
@@ -34,7 +34,7 @@ function item(problem, tag) {
   } else if (problem.rule) {
     li.appendChild(document.createTextNode("[" + problem.rule + "] "));
   }
-  li.appendChild(document.createTextNode((tag && at ? at + ": " : "") + problem.message));
+  li.appendChild(document.createTextNode(problem.message));
   return li;
 }
 
@@ -43,14 +43,15 @@ async function refresh() {
   const status = await response.json();
   const errors = status.errors || [];
   const state = $("state");
-  state.textContent = "version " + status.version + (errors.length ? " · error" : " · up to date");
+  state.textContent = status.version === 0 ? "building…" :
+    "version " + status.version + (errors.length ? " · error" : " · up to date");
   state.classList.toggle("bad", errors.length > 0);
   document.body.dataset.version = String(status.version);
   const list = $("error-list");
-  list.replaceChildren(...errors.map((problem) => item(problem, true)));
+  list.replaceChildren(...errors.map((problem) => item(problem)));
   $("error").hidden = errors.length === 0;
   const warnings = status.warnings || [];
-  $("warnings").replaceChildren(...warnings.map((problem) => item(problem, false)));
+  $("warnings").replaceChildren(...warnings.map((problem) => item(problem)));
   $("warning-count").textContent = "(" + warnings.length + ")";
   $("inbox-from").textContent = status.from || "";
   $("inbox-subject").textContent = status.subject || "";

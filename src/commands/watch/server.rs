@@ -32,7 +32,7 @@ use axum::{
 use futures_util::stream::{self, Stream};
 use serde::{Deserialize, Serialize};
 
-use crate::commands::watch::live::{Build, Live, Recipient};
+use crate::commands::watch::live::{Live, Recipient};
 
 const PAGE: &str = include_str!("page.html");
 const PAGE_JS: &str = include_str!("page.js");
@@ -60,7 +60,10 @@ pub(crate) fn router(live: Arc<Live>, address: SocketAddr) -> Router {
     let server = Server { live, hosts };
     Router::new()
         .route("/", get(page))
-        .route("/page.js", get(|| async { asset("text/javascript", PAGE_JS) }))
+        .route(
+            "/page.js",
+            get(|| async { asset("text/javascript", PAGE_JS) }),
+        )
         .route("/page.css", get(|| async { asset("text/css", PAGE_CSS) }))
         .route("/status.json", get(status))
         .route("/email.html", get(email_html))
@@ -78,7 +81,12 @@ async fn check_host(State(server): State<Server>, request: Request, next: Next) 
         .headers()
         .get(header::HOST)
         .and_then(|host| host.to_str().ok())
-        .is_some_and(|host| server.hosts.iter().any(|known| known.eq_ignore_ascii_case(host)));
+        .is_some_and(|host| {
+            server
+                .hosts
+                .iter()
+                .any(|known| known.eq_ignore_ascii_case(host))
+        });
     if allowed {
         next.run(request).await
     } else {
@@ -139,18 +147,16 @@ fn is_on(value: &str) -> bool {
     matches!(value, "1" | "true" | "on" | "yes")
 }
 
-/// The last good build, or 503 if there has not been one yet.
-fn shown(server: &Server) -> Result<Arc<Build>, Response> {
-    server.live.build_shown().ok_or_else(|| {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the issue has not built yet; see /status.json for why\n",
-        )
-            .into_response()
-    })
+/// The answer while no build has succeeded yet.
+fn not_built() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the issue has not built yet; see /status.json for why\n",
+    )
+        .into_response()
 }
 
-fn not_rendered(message: String) -> Response {
+fn not_rendered(message: &str) -> Response {
     (StatusCode::NOT_FOUND, format!("{message}\n")).into_response()
 }
 
@@ -175,9 +181,8 @@ fn email_response(content_type: &'static str, body: Vec<u8>) -> Response {
 }
 
 async fn email_html(State(server): State<Server>, Query(query): Query<EmailQuery>) -> Response {
-    let build = match shown(&server) {
-        Ok(build) => build,
-        Err(response) => return response,
+    let Some(build) = server.live.build_shown() else {
+        return not_built();
     };
     match build.render(&query.recipient()) {
         Ok((_, _, rendered)) => {
@@ -192,41 +197,40 @@ async fn email_html(State(server): State<Server>, Query(query): Query<EmailQuery
             }
             email_response("text/html; charset=utf-8", html.into_bytes())
         }
-        Err(message) => not_rendered(message),
+        Err(message) => not_rendered(&message),
     }
 }
 
 async fn email_text(State(server): State<Server>, Query(query): Query<EmailQuery>) -> Response {
-    let build = match shown(&server) {
-        Ok(build) => build,
-        Err(response) => return response,
+    let Some(build) = server.live.build_shown() else {
+        return not_built();
     };
     match build.render(&query.recipient()) {
         Ok((_, _, rendered)) => {
             email_response("text/plain; charset=utf-8", rendered.text.into_bytes())
         }
-        Err(message) => not_rendered(message),
+        Err(message) => not_rendered(&message),
     }
 }
 
 async fn email_eml(State(server): State<Server>, Query(query): Query<EmailQuery>) -> Response {
-    let build = match shown(&server) {
-        Ok(build) => build,
-        Err(response) => return response,
+    let Some(build) = server.live.build_shown() else {
+        return not_built();
     };
     match build.render(&query.recipient()) {
-        Ok((subscriber, built, rendered)) => {
+        Ok((subscriber, message, rendered)) => {
             let download = query.download.as_deref().is_some_and(is_on);
             let content_type = if download {
                 "message/rfc822"
             } else {
                 "text/plain; charset=utf-8"
             };
-            let size = built.bytes.len();
-            let mut response = email_response(content_type, built.bytes);
+            let size = message.bytes.len();
+            let mut response = email_response(content_type, message.bytes);
             let headers = response.headers_mut();
             if download {
-                let disposition = format!("attachment; filename=\"{}.eml\"", subscriber.file_stem());
+                let disposition =
+                    format!("attachment; filename=\"{}.eml\"", subscriber.file_stem());
                 if let Ok(value) = HeaderValue::from_str(&disposition) {
                     headers.insert(header::CONTENT_DISPOSITION, value);
                 }
@@ -235,17 +239,17 @@ async fn email_eml(State(server): State<Server>, Query(query): Query<EmailQuery>
             headers.insert("x-html-bytes", HeaderValue::from(rendered.html.len()));
             response
         }
-        Err(message) => not_rendered(message),
+        Err(message) => not_rendered(&message),
     }
 }
 
 async fn web_page(State(server): State<Server>) -> Response {
-    match shown(&server) {
-        Ok(build) => email_response(
+    match server.live.build_shown() {
+        Some(build) => email_response(
             "text/html; charset=utf-8",
             build.mailing.prepared.web_page.clone().into_bytes(),
         ),
-        Err(response) => response,
+        None => not_built(),
     }
 }
 
@@ -270,9 +274,8 @@ struct SearchAnswer {
 }
 
 async fn search(State(server): State<Server>, Query(query): Query<SearchQuery>) -> Response {
-    let build = match shown(&server) {
-        Ok(build) => build,
-        Err(response) => return response,
+    let Some(build) = server.live.build_shown() else {
+        return not_built();
     };
     let found = build
         .subscribers
@@ -313,9 +316,7 @@ async fn events(
                     }
                 },
             };
-            let event = Event::default()
-                .event("version")
-                .data(version.to_string());
+            let event = Event::default().event("version").data(version.to_string());
             Some((Ok(event), (None, receiver)))
         },
     );
