@@ -30,7 +30,8 @@ pub(crate) enum Command {
     #[command(after_help = "Example:\n  newsletter check newsletters/2019-06-uk-sg-mou.yaml")]
     Check(CheckArguments),
 
-    /// Write each message as .html, .txt and .eml files, with an index page
+    /// Write each message as .html, .txt and .eml files, with an index page; or, with --watch,
+    /// serve a live preview that redraws on every save
     #[command(after_help = PREVIEW_EXAMPLES)]
     Preview(PreviewArguments),
 
@@ -128,6 +129,7 @@ Times are local, to the second, with the offset from UTC.";
 
 const PREVIEW_EXAMPLES: &str = "\
 Examples:
+  newsletter preview newsletters/2019-06-uk-sg-mou.yaml --watch --open
   newsletter preview newsletters/2019-06-uk-sg-mou.yaml --open
   newsletter preview newsletters/2019-06-uk-sg-mou.yaml \\
       --for zoe.martin@example.org --out /tmp/zoe";
@@ -261,10 +263,21 @@ pub(crate) struct PreviewArguments {
     #[arg(long = "for", value_name = "EMAIL")]
     pub(crate) for_email: Option<String>,
 
-    /// Open the index page in a browser when done
+    /// Open the index page in a browser when done (with --watch: the live page)
     #[arg(long)]
     pub(crate) open: bool,
+
+    /// Serve a live preview that redraws on every save, instead of writing files
+    #[arg(long, conflicts_with_all = ["out", "for_email"])]
+    pub(crate) watch: bool,
+
+    /// With --watch: the address to listen on (a port of 0 picks a free one)
+    #[arg(long, value_name = "ADDR", requires = "watch", default_value = DEFAULT_LISTEN)]
+    pub(crate) listen: std::net::SocketAddr,
 }
+
+/// Where `preview --watch` listens unless `--listen` says otherwise: loopback only.
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:7464";
 
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("test_target").args(["to", "test"]).multiple(true)))]

@@ -306,6 +306,18 @@ pub enum Error {
         source: lettre::error::Error,
     },
 
+    #[error("cannot listen on `{address}` for the live preview")]
+    PreviewListen {
+        address: std::net::SocketAddr,
+        source: io::Error,
+    },
+
+    #[error("cannot watch `{}` for changes", path.display())]
+    FileWatch {
+        path: PathBuf,
+        source: notify::Error,
+    },
+
     #[error("`{}` is a folder but not a Maildir (it has no `cur` or `new` folder)", path.display())]
     MailboxUnknown { path: PathBuf },
 
@@ -417,12 +429,16 @@ impl Error {
             | Error::CssInline { .. }
             | Error::MessageBuild { .. }
             | Error::DkimSign { .. }
-            | Error::ServeListen { .. } => ExitCode::Failure,
+            | Error::ServeListen { .. }
+            | Error::PreviewListen { .. }
+            | Error::FileWatch { .. } => ExitCode::Failure,
         }
     }
 
     /// A line suggesting what to do next, for failures where the fix is not obvious from the
     /// message alone.
+    // One arm per failure that has a hint: a table, not logic to split up.
+    #[allow(clippy::too_many_lines)]
     pub(crate) fn hint(&self) -> Option<String> {
         match self {
             Error::Read { path, source } if source.kind() == io::ErrorKind::IsADirectory => Some(
@@ -497,7 +513,10 @@ impl Error {
                 crate::env::REVIEWERS
             )),
             Error::ManPageUnknown { .. } => Some(
-                "the commands are check, preview, send, status, token, completions and man".into(),
+                "the commands are new, check, preview, send, status, bounces, serve, unsubscribe, token, completions and man".into(),
+            ),
+            Error::PreviewListen { .. } => Some(
+                "another program may use that port: pass another with --listen (port 0 picks a free one)".into(),
             ),
             Error::ConfirmationNeeded { .. } => {
                 Some("add --yes to send without asking, or --dry-run to see what would be sent".into())

@@ -14,6 +14,7 @@ pub(crate) mod status;
 pub(crate) mod style;
 pub(crate) mod token;
 pub(crate) mod unsubscribe;
+pub(crate) mod watch;
 
 use crate::{
     cli::Command,
@@ -27,6 +28,7 @@ pub(crate) fn execute(command: Command) -> Result<ExitCode, Error> {
     match command {
         Command::Bounces(arguments) => bounces::run(&arguments, &mut out),
         Command::Check(arguments) => check::run(&arguments, &mut out),
+        Command::Preview(arguments) if arguments.watch => watch::run(&arguments, &mut out),
         Command::Preview(arguments) => preview::run(&arguments, &mut out),
         Command::Send(arguments) => send::run(&arguments, &mut out),
         Command::Status(arguments) => status::run(&arguments, &mut out),

@@ -273,19 +273,25 @@ const OPENER_GRACE: Duration = Duration::from_secs(3);
 /// Opens `path` with the desktop's handler (`xdg-open`, `open` on macOS). A machine without a
 /// desktop is not an error: the preview is written, so the user is told where it is instead.
 fn open_in_browser(path: &Path) {
+    let absolute: PathBuf = fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    open_with_desktop(absolute.as_os_str());
+}
+
+/// Opens `target` (a file or a URL) with the desktop's handler; says where to go by hand when
+/// there is none.
+pub(crate) fn open_with_desktop(target: &std::ffi::OsStr) {
     let opener = if cfg!(target_os = "macos") {
         "open"
     } else {
         "xdg-open"
     };
-    let absolute: PathBuf = fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
     let mut command = Command::new(opener);
     // The browser has no use for our secrets, and would hand them on to everything it starts.
     for name in crate::env::SECRETS {
         command.env_remove(name);
     }
     let failure = match command
-        .arg(&absolute)
+        .arg(target)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -314,7 +320,7 @@ fn open_in_browser(path: &Path) {
             None,
             &format!(
                 "could not open a browser ({reason}); open {} yourself",
-                absolute.display()
+                target.display()
             ),
         );
     }

@@ -36,4 +36,6 @@ mod snapshots;
 mod spam;
 mod suppression;
 mod token;
+mod watch;
+mod watch_browser;
 mod web;
