@@ -169,6 +169,20 @@ pub(crate) struct History {
 }
 
 impl History {
+    /// Whether no recipient was attempted at all.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.states.is_empty()
+    }
+
+    /// The history a `--start-over` run begins from: nobody sent yet, but the earlier sends
+    /// still count toward a cap.
+    pub(crate) fn started_over(self) -> History {
+        History {
+            sent_times: self.sent_times,
+            ..History::default()
+        }
+    }
+
     pub(crate) fn state(&self, key: AddressKey) -> Option<State> {
         self.states.get(&key).copied()
     }

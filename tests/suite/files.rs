@@ -140,6 +140,54 @@ fn a_dry_run_report_over_the_journal_is_refused_and_the_journal_kept() {
 }
 
 #[test]
+fn start_over_counts_everyone_and_so_still_asks_before_mailing_them_again() {
+    // After a full send the old journal rules everyone out; `--start-over` mails them all again,
+    // so the run must count them all and ask (here: refuse without a terminal and `--yes`).
+    let server = CaptureServer::start();
+    let output = send(Test::newsletters().unsubscribe_key(), MOU, &server).run();
+    let issue = output.read(MOU).replace("subject:", "# edited\nsubject:");
+    let output = output
+        .again()
+        .unsubscribe_key()
+        .write(MOU, issue)
+        .args(["send", MOU, "--start-over", "--progress", "none", "--smtp"])
+        .arg(server.smtp_url())
+        .status(2)
+        .stderr_contains(&format!("to {RECIPIENTS} subscribers"))
+        .run();
+    assert_eq!(server.stats().messages, RECIPIENTS, "nobody mailed again");
+    assert!(
+        output
+            .files("newsletters")
+            .iter()
+            .all(|name| !name.contains(".journal."))
+    );
+}
+
+#[test]
+fn a_first_sends_report_over_its_new_journal_is_refused_and_nothing_is_sent() {
+    // The journal does not exist until this run makes it: the report must still not be
+    // written over it (it was emptied, and both then wrote into one file).
+    let server = CaptureServer::start();
+    let output = send(Test::newsletters().unsubscribe_key(), MOU, &server)
+        .args(["--report", JOURNAL])
+        .status(1)
+        .stderr(&format!(
+            "error: `{JOURNAL}` is `{JOURNAL}`, which this run reads; refusing to write over it\nhint: choose another file name for what newsletter writes\n"
+        ))
+        .run();
+    assert_eq!(server.stats().messages, 0);
+    let journal = output.read(JOURNAL);
+    assert!(
+        journal
+            .lines()
+            .next()
+            .is_some_and(|line| line.contains("\"e\":\"open\"")),
+        "the journal keeps its header: {journal}"
+    );
+}
+
+#[test]
 fn a_journal_option_naming_an_input_file_is_refused_and_the_file_kept() {
     let server = CaptureServer::start();
     let output = send(Test::newsletters().unsubscribe_key(), MOU, &server)

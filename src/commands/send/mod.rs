@@ -30,11 +30,11 @@ use crate::{
     compose::pool::{self, Submitter},
     compose::unsubscribe::KeyUse,
     deliver::engine::{Engine, Stopped, Transport},
-    deliver::journal::{self, History, Journal, State},
+    deliver::journal::{self, History, Journal, OnChange, State},
     deliver::relay::{Relay, RelaySettings},
     deliver::report::{Outcome, Recorder, Totals},
     error::{Error, ExitCode},
-    input::audience::Audience,
+    input::audience::{Audience, Tally},
     input::issue::Issue,
     input::suppression::Live,
     input::{
@@ -94,17 +94,7 @@ fn send(plan: &SendPlan, out: &mut dyn Write) -> Result<ExitCode, Error> {
         Some(test) => test_recipients(test, &audience, &issue)?,
         None => Vec::new(),
     };
-    let mut eligible = 0;
-    let tally = audience.scan_valid(&issue, |subscriber| {
-        if plan
-            .journal
-            .rules_out(history.state(subscriber.key()))
-            .is_none()
-        {
-            eligible += 1;
-        }
-        Ok(())
-    })?;
+    let (tally, eligible) = count_eligible(plan, &audience, &issue, &history)?;
     let planned = plan.planned(eligible, tests.len());
 
     // A message the sender's settings make unbuildable fails for everyone: find out now, before
@@ -117,6 +107,10 @@ fn send(plan: &SendPlan, out: &mut dyn Write) -> Result<ExitCode, Error> {
         return Ok(ExitCode::Success);
     };
     let (journal, history) = open_journal(plan, &issue, history, &inputs)?;
+    if let Some(journal) = &journal {
+        // Only now does a first run's journal exist to be compared with the report's path.
+        protected.add(journal.path());
+    }
     if let Some(journal) = &journal {
         journal.record(&journal::Entry::Run {
             relay: relay.to_string(),
@@ -254,6 +248,27 @@ fn conclude(
     }
 }
 
+/// Validates every row and counts who the journal lets this run send to.
+fn count_eligible(
+    plan: &SendPlan,
+    audience: &Audience,
+    issue: &Issue,
+    history: &History,
+) -> Result<(Tally, usize), Error> {
+    let mut eligible = 0;
+    let tally = audience.scan_valid(issue, |subscriber| {
+        if plan
+            .journal
+            .rules_out(history.state(subscriber.key()))
+            .is_none()
+        {
+            eligible += 1;
+        }
+        Ok(())
+    })?;
+    Ok((tally, eligible))
+}
+
 /// The relay of `--smtp` (or its variable), else the list file's `relay:`, else the default;
 /// an error in the URL names where it came from.
 fn relay(plan: &SendPlan, issue: &Issue) -> Result<Relay, Error> {
@@ -283,8 +298,35 @@ fn read_history(plan: &SendPlan, issue: &Issue, inputs: &Protected) -> Result<Hi
         _ if !exists => Ok(History::default()),
         Mode::DryRun { .. } => Journal::read(&path),
         Mode::Real { .. } => {
-            Journal::read_before_open(&path, plan.journal.accept_lost_tail, inputs)
+            let history = Journal::read_before_open(&path, plan.journal.accept_lost_tail, inputs)?;
+            for_this_version(history, issue, plan.journal.on_change, &path)
         }
+    }
+}
+
+/// What earlier runs of a changed issue mean for this run, decided before anyone is asked, so
+/// the prompt counts the right recipients: `--start-over` mails everyone again (the earlier
+/// sends still count toward a cap), no choice refuses now rather than after the prompt, and
+/// `--continue-changed` keeps them. Nobody attempted yet means there is nothing to choose.
+fn for_this_version(
+    history: History,
+    issue: &Issue,
+    on_change: OnChange,
+    path: &std::path::Path,
+) -> Result<History, Error> {
+    let changed = history
+        .hash
+        .as_deref()
+        .is_some_and(|hash| hash != issue.content_hash());
+    if !changed || history.is_empty() {
+        return Ok(history);
+    }
+    match on_change {
+        OnChange::Refuse => Err(Error::IssueChanged {
+            journal: path.to_owned(),
+        }),
+        OnChange::StartOver => Ok(history.started_over()),
+        OnChange::Continue => Ok(history),
     }
 }
 
