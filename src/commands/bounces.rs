@@ -22,6 +22,7 @@ use crate::{
         verdict::{self, Ignored, Ours, Verdict},
     },
     cli::BouncesArguments,
+    commands::style,
     error::{Error, ExitCode},
     input::{
         list::List,
@@ -108,7 +109,7 @@ pub(crate) fn run(arguments: &BouncesArguments, out: &mut dyn Write) -> Result<E
         tally.soft.save()?;
         suppression::append(&plan.suppression, &tally.entries)?
     };
-    write(out, &tally.summary(&plan, added))?;
+    style::print(out, tally.summary(&plan, added))?;
     Ok(if tally.not_understood.is_empty() {
         ExitCode::Success
     } else {
@@ -355,12 +356,4 @@ impl Tally {
         }
         text
     }
-}
-
-fn write(out: &mut dyn Write, text: &str) -> Result<(), Error> {
-    out.write_all(text.as_bytes())
-        .map_err(|source| Error::Write {
-            path: "standard output".into(),
-            source,
-        })
 }

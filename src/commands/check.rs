@@ -159,15 +159,8 @@ pub(crate) fn run(arguments: &CheckArguments, out: &mut dyn Write) -> Result<Exi
         0 => "ok: no problems found".to_owned(),
         count => format!("ok: no errors, {count} warning(s)"),
     };
-    writeln!(out, "{verdict}").map_err(stdout_error)?;
+    writeln!(out, "{verdict}").map_err(style::stdout_error)?;
     Ok(ExitCode::Success)
-}
-
-fn stdout_error(source: std::io::Error) -> Error {
-    Error::Write {
-        path: "standard output".into(),
-        source,
-    }
 }
 
 fn write_summary(
@@ -215,7 +208,7 @@ fn write_summary(
         lines.push(format!("                {}", signer.dns_record()));
     }
     for line in lines {
-        writeln!(out, "{line}").map_err(stdout_error)?;
+        writeln!(out, "{line}").map_err(style::stdout_error)?;
     }
     Ok(())
 }

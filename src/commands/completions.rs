@@ -5,6 +5,7 @@ use std::io::Write;
 
 use crate::{
     cli::{self, CompletionsArguments},
+    commands::style,
     error::{Error, ExitCode},
 };
 
@@ -19,11 +20,6 @@ pub(crate) fn run(
         "newsletter",
         &mut script,
     );
-    out.write_all(&script)
-        .and_then(|()| out.flush())
-        .map_err(|source| Error::Write {
-            path: "standard output".into(),
-            source,
-        })?;
+    style::print(out, script)?;
     Ok(ExitCode::Success)
 }

@@ -6,6 +6,7 @@ use std::io::Write;
 
 use crate::{
     cli::{self, ManArguments},
+    commands::style,
     error::{Error, ExitCode},
 };
 
@@ -26,11 +27,7 @@ pub(crate) fn run(arguments: &ManArguments, out: &mut dyn Write) -> Result<ExitC
     let mut roff = Vec::new();
     clap_mangen::Man::new(page)
         .render(&mut roff)
-        .and_then(|()| out.write_all(&roff))
-        .and_then(|()| out.flush())
-        .map_err(|source| Error::Write {
-            path: "standard output".into(),
-            source,
-        })?;
+        .map_err(style::stdout_error)?;
+    style::print(out, roff)?;
     Ok(ExitCode::Success)
 }

@@ -13,6 +13,7 @@ use std::{
 
 use crate::{
     cli::NewArguments,
+    commands::style,
     error::{Error, ExitCode},
     input::{issue, list::List},
 };
@@ -86,11 +87,7 @@ pub(crate) fn run(arguments: &NewArguments, out: &mut dyn Write) -> Result<ExitC
         "next: edit {0}, then `newsletter check {0}`",
         issue_path.display()
     );
-    out.write_all(summary.as_bytes())
-        .map_err(|source| Error::Write {
-            path: "standard output".into(),
-            source,
-        })?;
+    style::print(out, summary)?;
     Ok(ExitCode::Success)
 }
 

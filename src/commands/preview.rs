@@ -145,10 +145,7 @@ pub(crate) fn run(arguments: &PreviewArguments, out: &mut dyn Write) -> Result<E
         skipped.len(),
         index_path.display()
     );
-    writeln!(out, "{report}").map_err(|source| Error::Write {
-        path: "standard output".into(),
-        source,
-    })?;
+    style::print(out, format!("{report}\n"))?;
     for note in mailing.notes() {
         style::note(&note);
     }

@@ -7,6 +7,7 @@ use std::{io::Write, net::SocketAddr};
 use crate::{
     cli::ServeArguments,
     commands::load::{suppression_path, unsubscribe_key},
+    commands::style,
     compose::unsubscribe::KeyUse,
     endpoint::{self, Settings},
     error::{Error, ExitCode},
@@ -67,12 +68,7 @@ pub(crate) fn run(arguments: &ServeArguments, out: &mut dyn Write) -> Result<Exi
             .map_err(listen_error)?;
         let bound = listener.local_addr().map_err(listen_error)?;
         // The first line says where it listens (tests and scripts read the port from it).
-        out.write_all(format!("listening on http://{bound}\n").as_bytes())
-            .and_then(|()| out.flush())
-            .map_err(|source| Error::Write {
-                path: "standard output".into(),
-                source,
-            })?;
+        style::print(out, format!("listening on http://{bound}\n"))?;
         endpoint::serve(listener, settings, stop_signal()).await;
         Ok::<(), Error>(())
     })?;

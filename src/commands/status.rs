@@ -13,6 +13,7 @@ use time::{OffsetDateTime, UtcOffset, macros::format_description};
 
 use crate::{
     cli::StatusArguments,
+    commands::style,
     deliver::journal::{self, History, Journal, Listed, State},
     error::{Error, ExitCode},
     input::audience::Audience,
@@ -65,7 +66,7 @@ pub(crate) fn run(arguments: &StatusArguments, out: &mut dyn Write) -> Result<Ex
                 path.display()
             )
         };
-        return write(out, &text).map(|()| ExitCode::Success);
+        return style::print(out, &text).map(|()| ExitCode::Success);
     }
     let history = Journal::read(&path)?;
     let audience = Audience::of(
@@ -86,7 +87,7 @@ pub(crate) fn run(arguments: &StatusArguments, out: &mut dyn Write) -> Result<Ex
     } else {
         plain_text(&issue, &path, &history, never_tried, changed) + &suppressed
     };
-    write(out, &text)?;
+    style::print(out, &text)?;
     Ok(ExitCode::Success)
 }
 
@@ -224,12 +225,4 @@ fn suppressed_line(path: Option<&Path>) -> Result<String, Error> {
     } else {
         format!("suppressed: {total} in `{}`: {why}\n", path.display())
     })
-}
-
-fn write(out: &mut dyn Write, text: &str) -> Result<(), Error> {
-    out.write_all(text.as_bytes())
-        .map_err(|source| Error::Write {
-            path: "standard output".into(),
-            source,
-        })
 }

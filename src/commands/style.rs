@@ -51,3 +51,19 @@ pub(crate) fn report(error: &Error) {
         line(HINT, "hint:", hint);
     }
 }
+
+/// Writes `text` to the command's output (standard output, or a test's buffer) and flushes it,
+/// so a script reading it line by line sees each part as soon as it is written.
+pub(crate) fn print(out: &mut dyn std::io::Write, text: impl AsRef<[u8]>) -> Result<(), Error> {
+    out.write_all(text.as_ref())
+        .and_then(|()| out.flush())
+        .map_err(stdout_error)
+}
+
+/// A failed write to standard output, as an [`Error`].
+pub(crate) fn stdout_error(source: std::io::Error) -> Error {
+    Error::Write {
+        path: "standard output".into(),
+        source,
+    }
+}

@@ -7,6 +7,7 @@ use std::io::Write;
 use crate::{
     cli::TokenArguments,
     commands::load::unsubscribe_key,
+    commands::style,
     compose::unsubscribe::{KeyUse, verify_request},
     error::{Error, ExitCode},
     input::list::{List, ListId, UrlPattern},
@@ -60,10 +61,6 @@ pub(crate) fn run(arguments: &TokenArguments, out: &mut dyn Write) -> Result<Exi
             }
         }
     };
-    out.write_all(text.as_bytes())
-        .map_err(|source| Error::Write {
-            path: "standard output".into(),
-            source,
-        })?;
+    style::print(out, text)?;
     Ok(ExitCode::Success)
 }

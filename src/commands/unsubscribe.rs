@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use crate::{
     cli::UnsubscribeArguments,
     commands::load::suppression_path,
+    commands::style,
     error::{Error, ExitCode},
     input::{
         list::List,
@@ -43,10 +44,6 @@ pub(crate) fn run(
         path.display(),
         entries.len() - added
     );
-    out.write_all(text.as_bytes())
-        .map_err(|source| Error::Write {
-            path: "standard output".into(),
-            source,
-        })?;
+    style::print(out, text)?;
     Ok(ExitCode::Success)
 }

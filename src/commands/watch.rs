@@ -17,6 +17,7 @@ use std::{io::Write, net::SocketAddr, sync::Arc};
 use crate::{
     cli::PreviewArguments,
     commands::load::InputFiles,
+    commands::style,
     error::{Error, ExitCode},
 };
 
@@ -51,16 +52,13 @@ async fn serve(
         .map_err(listen_error)?;
     let address = listener.local_addr().map_err(listen_error)?;
     let url = page_url(address);
-    writeln!(
+    style::print(
         out,
-        "live preview of {} at {url}\n  it redraws on every save; press Ctrl-C to stop",
-        arguments.input.issue.display()
-    )
-    .and_then(|()| out.flush())
-    .map_err(|source| Error::Write {
-        path: "standard output".into(),
-        source,
-    })?;
+        format!(
+            "live preview of {} at {url}\n  it redraws on every save; press Ctrl-C to stop\n",
+            arguments.input.issue.display()
+        ),
+    )?;
     if arguments.open {
         crate::commands::preview::open_with_desktop(url.as_ref());
     }

@@ -27,6 +27,7 @@ use summary::Summary;
 use crate::{
     cli::SendArguments,
     commands::load::Input,
+    commands::style,
     compose::pool::{self, Submitter},
     compose::unsubscribe::KeyUse,
     deliver::engine::{Engine, Stopped, Transport},
@@ -103,7 +104,7 @@ fn send(plan: &SendPlan, out: &mut dyn Write) -> Result<ExitCode, Error> {
     mailing.message(&sender, std::time::SystemTime::now())?;
 
     let Some(transport) = transport(plan, &issue, planned, &relay, &protected)? else {
-        write_text(out, "Cancelled; nothing was sent\n")?;
+        style::print(out, "Cancelled; nothing was sent\n")?;
         return Ok(ExitCode::Success);
     };
     let (journal, history) = open_journal(plan, &issue, history, &inputs)?;
@@ -161,7 +162,7 @@ fn send(plan: &SendPlan, out: &mut dyn Write) -> Result<ExitCode, Error> {
         planned,
         test_send,
     };
-    write_text(out, &summary.text())?;
+    style::print(out, summary.text())?;
     let stopped = engine.stopped();
     let unresolved = match &engine.journal {
         Some(journal) => unresolved(&Journal::read(journal.path())?),
@@ -191,9 +192,9 @@ fn conclude(
 ) -> Result<ExitCode, Error> {
     let partial = totals.has_problems() || unresolved > 0;
     if unresolved > 0 && !totals.has_problems() {
-        write_text(
+        style::print(
             out,
-            &format!(
+            format!(
                 "unresolved: {unresolved} recipient(s) failed, deferred or in doubt in earlier runs (`newsletter status` lists them)\n"
             ),
         )?;
@@ -201,14 +202,14 @@ fn conclude(
     match stopped {
         Some(Stopped::Failed(error)) => Err(error),
         Some(Stopped::Interrupted) if terminated => {
-            write_text(
+            style::print(
                 out,
                 "terminated (SIGTERM): deliveries under way were finished and recorded; run the same command again to continue\n",
             )?;
             Ok(ExitCode::Terminated)
         }
         Some(Stopped::Interrupted) => {
-            write_text(
+            style::print(
                 out,
                 "interrupted: deliveries under way were finished and recorded; run the same command again to continue\n",
             )?;
@@ -216,9 +217,9 @@ fn conclude(
         }
         None => match early {
             Some(Early::Cap { resume_at }) => {
-                write_text(
+                style::print(
                     out,
-                    &format!(
+                    format!(
                         "paused: the cap of {} is reached; run the same command again after {}\n",
                         plan.cap.map_or(0, |cap| cap.count),
                         resume_at
@@ -229,9 +230,9 @@ fn conclude(
                 Ok(ExitCode::Paused)
             }
             Some(Early::Limit) => {
-                write_text(
+                style::print(
                     out,
-                    &format!(
+                    format!(
                         "stopped at --limit {}: run the same command again to continue with the rest\n",
                         plan.limit.unwrap_or(0)
                     ),
@@ -630,13 +631,4 @@ fn test_recipients(
         }),
         (None, None) => Ok(wanted),
     }
-}
-
-fn write_text(out: &mut dyn Write, text: &str) -> Result<(), Error> {
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .map_err(|source| Error::Write {
-            path: "standard output".into(),
-            source,
-        })
 }
