@@ -6,7 +6,9 @@
 //! so an issue cannot break the email layout. The text is wrapped at [`TEXT_WIDTH`] columns and
 //! each link becomes a numbered reference, listed by the caller, so no link is lost.
 
-use pulldown_cmark::{CowStr, Event, HeadingLevel, LinkType, Options, Parser, Tag, TagEnd};
+use pulldown_cmark::{CowStr, Event, HeadingLevel, LinkType, Parser, Tag, TagEnd};
+
+use crate::input::values::MARKDOWN_OPTIONS;
 
 /// The column at which the text part is wrapped.
 pub(crate) const TEXT_WIDTH: usize = 76;
@@ -14,11 +16,7 @@ pub(crate) const TEXT_WIDTH: usize = 76;
 /// The Markdown parser with the options the email is rendered with; the linter parses with the
 /// same, so it sees the same links and images.
 pub(crate) fn parser(markdown: &str) -> Parser<'_> {
-    Parser::new_ext(
-        markdown,
-        // Tables: without them smart punctuation turns a table's `|---|` into `|—|`.
-        Options::ENABLE_SMART_PUNCTUATION | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TABLES,
-    )
+    Parser::new_ext(markdown, MARKDOWN_OPTIONS)
 }
 
 /// Whether a link target may be used in an email: web, mail and phone links only. Anything
@@ -35,6 +33,16 @@ pub(crate) fn is_safe_link(url: &str) -> bool {
 /// The fragment is balanced whatever the input: every element it opens closes inside it, so a
 /// story can never leave a link or emphasis open over the rest of the email.
 pub fn to_html(markdown: &str) -> String {
+    to_html_with_images(markdown, &|_| None)
+}
+
+/// The `src`, width and height of the image file a Markdown image names, if it names one.
+pub(crate) type ImageFiles<'a> = dyn Fn(&str) -> Option<(String, u32, u32)> + 'a;
+
+/// [`to_html`], with the images whose target `files` knows shown from there, at the width and
+/// height it says (Outlook ignores CSS `max-width`, so a large photo needs its width written).
+pub(crate) fn to_html_with_images(markdown: &str, files: &ImageFiles<'_>) -> String {
+    let mut sized: Vec<(String, u32, u32)> = Vec::new();
     // One entry per open link or image: whether its tags are written. Ends are matched to their
     // own start through this stack, never by counting, so dropping an image cannot swallow the
     // end of a link nested in its alt text (which would leave that `<a>` open).
@@ -56,6 +64,22 @@ pub fn to_html(markdown: &str) -> String {
         Event::End(TagEnd::Heading(level)) => {
             Some(Event::End(TagEnd::Heading(body_heading(level))))
         }
+        Event::Start(Tag::Image {
+            link_type,
+            ref dest_url,
+            ref title,
+            ref id,
+        }) if open_targets.iter().all(|&kept| kept) && files(dest_url).is_some() => {
+            let (src, width, height) = files(dest_url)?;
+            sized.push((src.clone(), width, height));
+            open_targets.push(true);
+            Some(Event::Start(Tag::Image {
+                link_type,
+                dest_url: src.into(),
+                title: title.clone(),
+                id: id.clone(),
+            }))
+        }
         Event::Start(Tag::Link { ref dest_url, .. } | Tag::Image { ref dest_url, .. }) => {
             // Inside a dropped image everything is its alt text: no tag of it is written.
             let kept = is_safe_link(dest_url) && open_targets.iter().all(|&kept| kept);
@@ -69,6 +93,15 @@ pub fn to_html(markdown: &str) -> String {
     });
     let mut html = String::with_capacity(markdown.len() * 5 / 4);
     pulldown_cmark::html::push_html(&mut html, events);
+    for (src, width, height) in sized {
+        // The sources given are `cid:` URLs and assets URLs, which hold no character the
+        // renderer escapes in an `href`.
+        let tag = format!("<img src=\"{src}\"");
+        html = html.replace(
+            &tag,
+            &format!("{tag} width=\"{width}\" height=\"{height}\" style=\"width: {width}px;\""),
+        );
+    }
     html
 }
 

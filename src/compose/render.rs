@@ -21,6 +21,7 @@ use crate::{
     compose::unsubscribe::TokenKey,
     error::Error,
     input::brand::{self, Brand},
+    input::images::{ImageFile, ImageSource},
     input::issue::{CONTENT_WIDTH, Issue},
     input::list::UrlTemplate,
     input::placeholders::{self, MergeText, Piece},
@@ -72,7 +73,7 @@ pub(crate) struct BrandView {
 }
 
 impl BrandView {
-    fn of(brand: &Brand) -> BrandView {
+    fn of(brand: &Brand, issue: &Issue) -> BrandView {
         let colours = &brand.colours;
         BrandView {
             masthead: colours
@@ -89,10 +90,18 @@ impl BrandView {
                 .as_ref()
                 .map_or(brand::DEFAULT_FONT, |font| font.as_str())
                 .to_owned(),
-            logo: brand.logo.as_ref().map(|logo| ImageView {
-                src: logo.src.to_string(),
-                alt: logo.alt.to_string(),
-                width: logo.width.0,
+            logo: brand.logo.as_ref().map(|logo| {
+                let file = match &logo.src {
+                    ImageSource::File(_) => issue.images.logo(),
+                    ImageSource::Web(_) => None,
+                };
+                ImageView {
+                    src: file.map_or_else(|| logo.src.to_string(), |file| image_src(issue, file)),
+                    alt: logo.alt.to_string(),
+                    width: logo.width.0,
+                    height: file.map(|file| file.height_at(logo.width.0)),
+                    link: None,
+                }
             }),
         }
     }
@@ -123,6 +132,20 @@ pub(crate) struct ImageView {
     pub(crate) src: String,
     pub(crate) alt: String,
     pub(crate) width: u32,
+    /// Known for image files (from their header): keeps the space for the image while it
+    /// loads, and tells Outlook its shape.
+    pub(crate) height: Option<u32>,
+    /// Where a click on the image goes.
+    pub(crate) link: Option<String>,
+}
+
+/// How the email refers to an image file: by the `Content-ID` of the part that carries it
+/// (on the `Message-ID` domain, the sender's), or at the list's `assets_url`.
+pub(crate) fn image_src(issue: &Issue, file: &ImageFile) -> String {
+    match &issue.list.file.assets_url {
+        Some(assets) => assets.join(&file.file_name()),
+        None => format!("cid:{}", file.content_id(issue.list.message_id_domain())),
+    }
 }
 
 #[derive(Debug)]
@@ -302,9 +325,15 @@ impl Fields {
     }
 
     /// Markdown rendered as HTML, with its placeholders marked; those in link and image
-    /// targets (which the renderer percent-encodes) become URL markers.
-    fn markdown_html(&mut self, markdown: &str) -> String {
-        let html = markdown::to_html(&self.mark(markdown, false));
+    /// targets (which the renderer percent-encodes) become URL markers. Images from files
+    /// are shown as `issue` refers to them.
+    fn markdown_html(&mut self, markdown: &str, issue: &Issue) -> String {
+        let html = markdown::to_html_with_images(&self.mark(markdown, false), &|target| {
+            issue.images.in_issue(target).map(|file| {
+                let width = file.width.min(CONTENT_WIDTH);
+                (image_src(issue, file), width, file.height_at(width))
+            })
+        });
         if html.contains("%EE%80%80") {
             html.replace(
                 &format!("%EE%80%80{FIELD_CODE}"),
@@ -541,6 +570,17 @@ pub struct Prepared {
     unsubscribe_url: UrlTemplate,
     list_id: String,
     token_key: Option<TokenKey>,
+    /// Each image file's `src` in the email, with the name it is stored under as a file.
+    image_names: Vec<(String, String)>,
+}
+
+/// `html` with each image file's `src` (of `names`) made the file's name, after `folder`.
+fn with_local_images(html: &str, names: &[(String, String)], folder: &str) -> String {
+    let mut html = html.to_owned();
+    for (src, name) in names {
+        html = html.replace(&format!("\"{src}\""), &format!("\"{folder}{name}\""));
+    }
+    html
 }
 
 /// Characters after the preheader that keep mail clients from filling the preview line with
@@ -595,7 +635,17 @@ impl Prepared {
                 .collect(),
             subject: String::new(),
         };
-        let web_page = Segments::compile(&inline_css(&web_page)?).fill(&anonymous, true);
+        let image_names: Vec<(String, String)> = issue
+            .images
+            .files()
+            .iter()
+            .map(|file| (image_src(issue, file), file.file_name()))
+            .collect();
+        let mut web_page = Segments::compile(&inline_css(&web_page)?).fill(&anonymous, true);
+        if list.assets_url.is_none() {
+            // A web page cannot show a message's parts: it shows the files beside it.
+            web_page = with_local_images(&web_page, &image_names, "");
+        }
         let text = TextTemplate {
             view: &view,
             slots: &slots,
@@ -625,6 +675,21 @@ impl Prepared {
             unsubscribe_url: list.unsubscribe.url.clone(),
             list_id: list.id.as_str().to_owned(),
             token_key,
+            image_names,
+        })
+    }
+
+    /// `html` (a subscriber's HTML part) showing the image files from a folder of them,
+    /// `folder` (empty or ending in `/`) beside it, for a preview in a browser.
+    pub(crate) fn with_local_images(&self, html: &str, folder: &str) -> String {
+        with_local_images(html, &self.image_names, folder)
+    }
+
+    /// Whether the HTML part says `text` (in what is the same for everyone).
+    pub(crate) fn html_mentions(&self, text: &str) -> bool {
+        self.html.parts.iter().any(|part| match part {
+            Segment::Literal { text: literal, .. } => literal.contains(text),
+            Segment::Slot(_) => false,
         })
     }
 
@@ -767,7 +832,7 @@ fn issue_view(issue: &Issue, fields: &mut Fields) -> IssueView {
     let intro_html = file
         .intro
         .as_ref()
-        .map(|intro| fields.markdown_html(intro.as_str()));
+        .map(|intro| fields.markdown_html(intro.as_str(), issue));
     let stories = file
         .stories
         .iter()
@@ -776,7 +841,7 @@ fn issue_view(issue: &Issue, fields: &mut Fields) -> IssueView {
             StoryView {
                 title_block: title_block(&fields.mark_wrapped(story.title.as_str()), '='),
                 title,
-                html: fields.markdown_html(story.body.as_str()),
+                html: fields.markdown_html(story.body.as_str(), issue),
                 text: text_with_links(&fields.mark_wrapped(story.body.as_str()), &mut links),
                 link: story.link.as_ref().map(|link| {
                     let url = fields.mark(link.url.as_str(), true);
@@ -788,12 +853,26 @@ fn issue_view(issue: &Issue, fields: &mut Fields) -> IssueView {
                         label,
                     }
                 }),
-                image: story.image.as_ref().map(|image| ImageView {
-                    src: image.src.to_string(),
-                    alt: fields.mark(image.alt.as_str(), false),
-                    width: image
-                        .width
-                        .map_or(CONTENT_WIDTH, |w| w.0.min(CONTENT_WIDTH)),
+                image: story.image.as_ref().map(|image| {
+                    let file = match &image.src {
+                        ImageSource::File(written) => issue.images.in_issue(written),
+                        ImageSource::Web(_) => None,
+                    };
+                    // A file is shown at its own width unless told otherwise; a web image,
+                    // whose size is unknown, fills the column.
+                    let natural = file.map_or(CONTENT_WIDTH, |file| file.width);
+                    let width = image.width.map_or(natural, |w| w.0).min(CONTENT_WIDTH);
+                    ImageView {
+                        src: file
+                            .map_or_else(|| image.src.to_string(), |file| image_src(issue, file)),
+                        alt: fields.mark(image.alt.as_str(), false),
+                        width,
+                        height: file.map(|file| file.height_at(width)),
+                        link: image
+                            .link
+                            .as_ref()
+                            .map(|link| fields.mark(link.as_str(), true)),
+                    }
                 }),
             }
         })
@@ -805,7 +884,7 @@ fn issue_view(issue: &Issue, fields: &mut Fields) -> IssueView {
     let footer_html = file
         .footer
         .as_ref()
-        .map(|footer| fields.markdown_html(footer.as_str()));
+        .map(|footer| fields.markdown_html(footer.as_str(), issue));
     let contact = file.contact.as_ref().map(|contact| {
         let name = fields.mark(contact.name.as_str(), false);
         let role = contact
@@ -854,7 +933,7 @@ fn issue_view(issue: &Issue, fields: &mut Fields) -> IssueView {
             .postal_address
             .as_ref()
             .map(|address| textwrap::fill(&format!("{}\n{address}", list.from.name), TEXT_WIDTH)),
-        brand: BrandView::of(&list.brand),
+        brand: BrandView::of(&list.brand, issue),
     }
 }
 

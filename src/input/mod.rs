@@ -8,6 +8,7 @@
 pub(crate) mod audience;
 pub(crate) mod brand;
 pub mod document;
+pub(crate) mod images;
 pub(crate) mod issue;
 pub(crate) mod list;
 pub(crate) mod location;
