@@ -19,6 +19,7 @@
 //! | `no-recipients` | the subscriber file gives nobody to send to |
 //! | `subscriber-name` | a subscriber's name had line breaks or control characters (reported by `check` while it reads the rows) |
 //! | `issue-copy` | an issue beside this one has the same number or date (copied, not updated?) |
+//! | `title-markdown` | a story title has Markdown other than emphasis, strong, code and strikethrough (a link, an image, HTML), shown as text |
 //! | `image-size` | an image file is over 200 KB (it slows every reader's download) |
 //! | `message-size` | a message is over 1 MB with its images (some servers refuse large mail, and it is slow on phones) |
 //! | `brand-contrast` | a brand colour gives its text less than WCAG AA's 4.5:1 contrast |
@@ -258,6 +259,15 @@ fn lint_stories(issue: &Issue, lints: &mut Vec<Lint>) {
         lint_markdown(markdown, &field, Some(&nested_field(issue, &field)), lints);
     }
     for (index, story) in file.stories.iter().enumerate() {
+        if markdown::inline(story.title.as_str()).other_markup {
+            lints.push(Lint {
+                rule: "title-markdown",
+                location: Some(nested_field(issue, &format!("stories[{index}].title"))),
+                message: format!(
+                    "field `stories[{index}].title`: a title shows *emphasis*, **strong**, `code` and ~~strikethrough~~ only; its link, image or HTML is shown as text"
+                ),
+            });
+        }
         if let Some(link) = &story.link
             && !link
                 .url

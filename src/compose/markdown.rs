@@ -6,6 +6,7 @@
 //! so an issue cannot break the email layout. The text is wrapped at [`TEXT_WIDTH`] columns and
 //! each link becomes a numbered reference, listed by the caller, so no link is lost.
 
+use askama::filters::Escaper as _;
 use pulldown_cmark::{CowStr, Event, HeadingLevel, LinkType, Parser, Tag, TagEnd};
 
 use crate::input::values::MARKDOWN_OPTIONS;
@@ -103,6 +104,93 @@ pub(crate) fn to_html_with_images(markdown: &str, files: &ImageFiles<'_>) -> Str
         );
     }
     html
+}
+
+/// A one-line text (a story title) with its inline Markdown: `*emphasis*`, `**strong**`,
+/// `` `code` `` and `~~strikethrough~~`, as HTML and as plain text. Anything else (a link, an
+/// image, raw HTML) is shown as its text, and `other_markup` says it was there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct InlineText {
+    pub(crate) html: String,
+    pub(crate) text: String,
+    pub(crate) other_markup: bool,
+}
+
+/// Characters that can start inline Markdown in a title; a title without them is plain text
+/// and is shown exactly as written.
+const INLINE_MARKUP: [char; 5] = ['*', '_', '`', '~', '['];
+
+/// Renders `line` as [`InlineText`]. Only inline Markdown counts: a title that begins like a
+/// heading, a list item or a quote (`# 1`, `2019. A year`, `- x`) keeps that beginning as text.
+pub(crate) fn inline(line: &str) -> InlineText {
+    let escape = |text: &str, out: &mut String| {
+        // Writing to a String cannot fail.
+        let _ = askama::filters::Html.write_escaped_str(out, text);
+    };
+    if !line.contains(INLINE_MARKUP) {
+        let mut html = String::new();
+        escape(line, &mut html);
+        return InlineText {
+            html,
+            text: line.to_owned(),
+            other_markup: false,
+        };
+    }
+    let source = escape_block_start(line);
+    let mut html = String::new();
+    let mut text = String::new();
+    let mut other_markup = false;
+    let options = pulldown_cmark::Options::ENABLE_STRIKETHROUGH;
+    for event in Parser::new_ext(&source, options) {
+        match event {
+            Event::Text(value) => {
+                escape(&value, &mut html);
+                text.push_str(&value);
+            }
+            Event::Code(value) => {
+                html.push_str("<code>");
+                escape(&value, &mut html);
+                html.push_str("</code>");
+                text.push_str(&value);
+            }
+            Event::Html(value) | Event::InlineHtml(value) => {
+                other_markup = true;
+                escape(&value, &mut html);
+                text.push_str(&value);
+            }
+            Event::SoftBreak | Event::HardBreak => {
+                html.push(' ');
+                text.push(' ');
+            }
+            Event::Start(Tag::Emphasis) => html.push_str("<em>"),
+            Event::End(TagEnd::Emphasis) => html.push_str("</em>"),
+            Event::Start(Tag::Strong) => html.push_str("<strong>"),
+            Event::End(TagEnd::Strong) => html.push_str("</strong>"),
+            Event::Start(Tag::Strikethrough) => html.push_str("<s>"),
+            Event::End(TagEnd::Strikethrough) => html.push_str("</s>"),
+            Event::Start(Tag::Paragraph) | Event::End(TagEnd::Paragraph) => {}
+            _ => other_markup = true,
+        }
+    }
+    InlineText {
+        html,
+        text,
+        other_markup,
+    }
+}
+
+/// `line` with a backslash before a beginning that Markdown reads as a block (a heading, a
+/// quote, a list item, a rule), so that only its inline Markdown is read.
+fn escape_block_start(line: &str) -> String {
+    let digits = line.len() - line.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let after_digits = &line[digits..];
+    if digits > 0 && (after_digits.starts_with(['.', ')'])) {
+        return format!("{}\\{after_digits}", &line[..digits]);
+    }
+    if line.starts_with(['#', '>', '-', '+', '*', '=', '_', '|']) {
+        return format!("\\{line}");
+    }
+    line.to_owned()
 }
 
 /// Headings inside a story sit below the story's own title.
@@ -535,6 +623,30 @@ mod tests {
             html.contains("click and <a href=\"https://example.org\">ok</a>"),
             "{html}"
         );
+    }
+
+    #[test]
+    fn titles_keep_inline_markdown_only() {
+        let title = inline("The **new** garden's `beds` & *more*");
+        assert_eq!(
+            title.html,
+            "The <strong>new</strong> garden&#39;s <code>beds</code> &#38; <em>more</em>"
+        );
+        assert_eq!(title.text, "The new garden's beds & more");
+        assert!(!title.other_markup);
+        let plain = inline("2019. A year & more");
+        assert_eq!(plain.html, "2019. A year &#38; more");
+        let list_like = inline("- not a *list*");
+        assert_eq!(list_like.html, "- not a <em>list</em>");
+        assert_eq!(inline("1) one *two*").text, "1) one two");
+        assert_eq!(
+            inline("# not a heading, *really*").text,
+            "# not a heading, really"
+        );
+        let link = inline("See [the report](https://example.org)");
+        assert_eq!(link.text, "See the report");
+        assert!(link.other_markup);
+        assert_eq!(inline("snake_case_name").html, "snake_case_name");
     }
 
     #[test]

@@ -41,7 +41,6 @@ pub(crate) struct IssueView {
     pub(crate) preheader: String,
     pub(crate) preheader_spacer: &'static str,
     pub(crate) list_name: String,
-    pub(crate) sender_name: String,
     pub(crate) issue_line: String,
     pub(crate) masthead_rule: String,
     pub(crate) footer_rule: String,
@@ -52,7 +51,9 @@ pub(crate) struct IssueView {
     pub(crate) footer_html: Option<String>,
     pub(crate) footer_text: Option<String>,
     pub(crate) unsubscribe_mailto: Option<String>,
-    pub(crate) postal_address: Option<String>,
+    /// The sender's name and postal address as HTML that wraps only between its parts (see
+    /// [`postal_html`]).
+    pub(crate) postal_html: Option<String>,
     /// The sender's name and, on the next line, their postal address wrapped for the text part.
     pub(crate) postal_text: Option<String>,
     pub(crate) brand: BrandView,
@@ -109,7 +110,10 @@ impl BrandView {
 
 #[derive(Debug)]
 pub(crate) struct StoryView {
+    /// The title as plain text (its inline Markdown read).
     pub(crate) title: String,
+    /// The title as HTML, with its `*emphasis*`, `**strong**` and `` `code` ``.
+    pub(crate) title_html: String,
     /// The title, wrapped and underlined, for the text part.
     pub(crate) title_block: String,
     pub(crate) html: String,
@@ -792,6 +796,32 @@ fn inline_css(html: &str) -> Result<String, Error> {
     })
 }
 
+/// The longest part of an address (between commas) kept on one line: a longer one may wrap
+/// inside, or it would run off a phone's screen.
+const UNBROKEN_PART_CHARS: usize = 32;
+
+/// `name, address` as HTML that breaks lines after its commas, not inside a part: "100
+/// Tanglin Road" or "Singapore 247919" stays whole on a narrow screen (non-breaking spaces),
+/// unless it is longer than [`UNBROKEN_PART_CHARS`].
+fn postal_html(name: &str, address: &str) -> String {
+    std::iter::once(name)
+        .chain(address.split(','))
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let mut escaped = String::new();
+            // Writing to a String cannot fail.
+            let _ = askama::filters::Html.write_escaped_str(&mut escaped, part);
+            if part.chars().count() <= UNBROKEN_PART_CHARS {
+                escaped.replace(' ', "&nbsp;")
+            } else {
+                escaped
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Renders `markdown` to text and appends the links it introduced, numbered.
 fn text_with_links(markdown: &str, links: &mut LinkList) -> String {
     let known = links.len();
@@ -837,10 +867,14 @@ fn issue_view(issue: &Issue, fields: &mut Fields) -> IssueView {
         .stories
         .iter()
         .map(|story| {
-            let title = fields.mark(story.title.as_str(), false);
+            let title = markdown::inline(&fields.mark(story.title.as_str(), false));
             StoryView {
-                title_block: title_block(&fields.mark_wrapped(story.title.as_str()), '='),
-                title,
+                title_block: title_block(
+                    &markdown::inline(&fields.mark_wrapped(story.title.as_str())).text,
+                    '=',
+                ),
+                title: title.text,
+                title_html: title.html,
                 html: fields.markdown_html(story.body.as_str(), issue),
                 text: text_with_links(&fields.mark_wrapped(story.body.as_str()), &mut links),
                 link: story.link.as_ref().map(|link| {
@@ -917,7 +951,6 @@ fn issue_view(issue: &Issue, fields: &mut Fields) -> IssueView {
             .unwrap_or_default(),
         preheader_spacer: PREHEADER_SPACER,
         list_name: list.name.to_string(),
-        sender_name: list.from.name.to_string(),
         issue_line: format!("Issue {} · {}", file.number, file.date.long()),
         masthead_rule: "=".repeat(TEXT_WIDTH),
         footer_rule: "-".repeat(TEXT_WIDTH),
@@ -928,7 +961,10 @@ fn issue_view(issue: &Issue, fields: &mut Fields) -> IssueView {
         footer_html,
         footer_text,
         unsubscribe_mailto: list.unsubscribe.mailto.as_ref().map(ToString::to_string),
-        postal_address: list.postal_address.as_ref().map(ToString::to_string),
+        postal_html: list
+            .postal_address
+            .as_ref()
+            .map(|address| postal_html(list.from.name.as_str(), address.as_str())),
         postal_text: list
             .postal_address
             .as_ref()
@@ -1003,6 +1039,18 @@ mod tests {
         assert!(width >= room, "{width} < {room}");
         let segments = Segments::compile(&padded);
         assert!(!segments.fill(&personal("x"), false).contains(FILLER));
+    }
+
+    #[test]
+    fn postal_addresses_break_between_parts_only() {
+        assert_eq!(
+            postal_html("SIN Singapore", "100 Tanglin Road, Singapore 247919"),
+            "SIN&nbsp;Singapore, 100&nbsp;Tanglin&nbsp;Road, Singapore&nbsp;247919"
+        );
+        assert_eq!(
+            postal_html("A & B", "The Very Long Name Of A Building Somewhere, X"),
+            "A&nbsp;&#38;&nbsp;B, The Very Long Name Of A Building Somewhere, X"
+        );
     }
 
     #[test]

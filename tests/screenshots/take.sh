@@ -15,14 +15,12 @@ cd "$root"
 NEWSLETTER_UNSUBSCRIBE_KEY=screenshot-key-screenshot-key-0123 \
   cargo run --quiet -- preview newsletters/2019-06-uk-sg-mou.yaml \
   --for zoe.martin@example.org --out "$work/preview" >/dev/null
-# The branded issue (branded/): a logo, an image, a linked image, a table and placeholders.
-# Its images are on example.org in the email; here they are the PNG files beside it, as no
-# network is used.
+# The branded issue (branded/): a logo, a local image that is a link, a Markdown image from a
+# file, a table and placeholders. preview writes the image files beside the page it shows them
+# in (the message carries them as parts).
 NEWSLETTER_UNSUBSCRIBE_KEY=screenshot-key-screenshot-key-0123 \
   cargo run --quiet -- preview "$here/branded/issue.yaml" \
   --for ada@example.org --out "$work/branded" >/dev/null
-cp "$here"/branded/*.png "$work/branded/"
-sed -i 's#https://example-trust.example.org/screenshots/##g' "$work/branded/0002-ada_example.org.html"
 
 shot() { # width scheme page output
   local scheme_flag=()
