@@ -121,6 +121,8 @@ pub(crate) struct StoryView {
     pub(crate) text: String,
     pub(crate) link: Option<LinkView>,
     pub(crate) image: Option<ImageView>,
+    /// For the text part, an image that is a link: its alt text and, below, its target.
+    pub(crate) image_text: Option<String>,
 }
 
 #[derive(Debug)]
@@ -886,6 +888,14 @@ fn issue_view(issue: &Issue, fields: &mut Fields) -> IssueView {
                         url,
                         label,
                     }
+                }),
+                image_text: story.image.as_ref().and_then(|image| {
+                    let url = fields.mark(image.link.as_ref()?.as_str(), true);
+                    let alt = fields.mark_wrapped(image.alt.as_str());
+                    Some(format!(
+                        "{}:\n{url}",
+                        textwrap::fill(&format!("[Image: {alt}]"), TEXT_WIDTH)
+                    ))
                 }),
                 image: story.image.as_ref().map(|image| {
                     let file = match &image.src {
