@@ -3,6 +3,7 @@
 //! of the issue to publish for "view in browser"; and can open the index in a browser.
 
 use std::{
+    fmt::Write as _,
     fs,
     io::Write,
     path::{Path, PathBuf},
@@ -145,23 +146,7 @@ pub(crate) fn run(arguments: &PreviewArguments, out: &mut dyn Write) -> Result<E
     write_file(&index_path, index.as_bytes(), &protected)?;
     replace_manifest(&folder, &entries, &images, &protected)?;
 
-    let mut report = format!(
-        "wrote {} message(s) to {} ({} skipped)\n  open {}",
-        entries.len(),
-        folder.display(),
-        skipped.len(),
-        index_path.display()
-    );
-    if let Some(assets_url) = &issue.list.file.assets_url
-        && !issue.images.files().is_empty()
-    {
-        report.push_str(&format!(
-            "\n  upload the {} image file(s) in {} to {} before sending",
-            issue.images.files().len(),
-            folder.join(ASSETS_FOLDER).display(),
-            assets_url.as_str()
-        ));
-    }
+    let report = report(&issue, &folder, entries.len(), skipped.len(), &index_path);
     style::print(out, format!("{report}\n"))?;
     for note in mailing.notes() {
         style::note(&note);
@@ -170,6 +155,27 @@ pub(crate) fn run(arguments: &PreviewArguments, out: &mut dyn Write) -> Result<E
         open_in_browser(&index_path);
     }
     Ok(ExitCode::Success)
+}
+
+/// What the preview wrote, and the images to upload when the list links them.
+fn report(issue: &Issue, folder: &Path, written: usize, skipped: usize, index: &Path) -> String {
+    let mut report = format!(
+        "wrote {written} message(s) to {} ({skipped} skipped)\n  open {}",
+        folder.display(),
+        index.display()
+    );
+    if let Some(assets_url) = &issue.list.file.assets_url
+        && !issue.images.files().is_empty()
+    {
+        let _ = write!(
+            report,
+            "\n  upload the {} image file(s) in {} to {} before sending",
+            issue.images.files().len(),
+            folder.join(ASSETS_FOLDER).display(),
+            assets_url.as_str()
+        );
+    }
+    report
 }
 
 /// The notes and warnings the pass over the subscriber file gave.

@@ -144,7 +144,8 @@ fn lint_images(issue: &Issue, lints: &mut Vec<Lint>) {
     }
 }
 
-/// A warning when a built message, images included, is over [`MAX_MESSAGE_BYTES`].
+/// A warning when a built message of `bytes`, images included, is over
+/// [`MAX_MESSAGE_BYTES`].
 pub(crate) fn lint_message_size(bytes: usize) -> Option<Lint> {
     (bytes > MAX_MESSAGE_BYTES).then(|| Lint {
         rule: "message-size",

@@ -22,7 +22,7 @@ use crate::{
     error::Error,
     input::brand::{self, Brand},
     input::images::{ImageFile, ImageSource},
-    input::issue::{CONTENT_WIDTH, Issue},
+    input::issue::{CONTENT_WIDTH, Image, Issue, Story},
     input::list::UrlTemplate,
     input::placeholders::{self, MergeText, Piece},
     input::subscribers::Subscriber,
@@ -852,6 +852,69 @@ fn title_block(title: &str, rule: char) -> String {
     block
 }
 
+/// The view of `story`; the links of its text part are numbered in `links`.
+fn story_view(
+    story: &Story,
+    issue: &Issue,
+    fields: &mut Fields,
+    links: &mut LinkList,
+) -> StoryView {
+    let title = markdown::inline(&fields.mark(story.title.as_str(), false));
+    StoryView {
+        title_block: title_block(
+            &markdown::inline(&fields.mark_wrapped(story.title.as_str())).text,
+            '=',
+        ),
+        title: title.text,
+        title_html: title.html,
+        html: fields.markdown_html(story.body.as_str(), issue),
+        text: text_with_links(&fields.mark_wrapped(story.body.as_str()), links),
+        link: story.link.as_ref().map(|link| {
+            let url = fields.mark(link.url.as_str(), true);
+            let label = fields.mark(link.label.as_str(), false);
+            let wrapped = fields.mark_wrapped(link.label.as_str());
+            LinkView {
+                text: format!("{}:\n{url}", textwrap::fill(&wrapped, TEXT_WIDTH)),
+                url,
+                label,
+            }
+        }),
+        image_text: story.image.as_ref().and_then(|image| {
+            let url = fields.mark(image.link.as_ref()?.as_str(), true);
+            let alt = fields.mark_wrapped(image.alt.as_str());
+            Some(format!(
+                "{}:\n{url}",
+                textwrap::fill(&format!("[Image: {alt}]"), TEXT_WIDTH)
+            ))
+        }),
+        image: story
+            .image
+            .as_ref()
+            .map(|image| image_view(image, issue, fields)),
+    }
+}
+
+/// The view of a story's image: a file is shown at its own width unless told otherwise; a web
+/// image, whose size is unknown, fills the column; neither wider than the column.
+fn image_view(image: &Image, issue: &Issue, fields: &mut Fields) -> ImageView {
+    let file = match &image.src {
+        ImageSource::File(written) => issue.images.in_issue(written),
+        ImageSource::Web(_) => None,
+    };
+    let natural = file.map_or(CONTENT_WIDTH, |file| file.width);
+    let width = image.width.map_or(natural, |w| w.0).min(CONTENT_WIDTH);
+    ImageView {
+        src: file.map_or_else(|| image.src.to_string(), |file| image_src(issue, file)),
+        alt: fields.mark(image.alt.as_str(), false),
+        width,
+        height: file.map(|file| file.height_at(width)),
+        link: image
+            .link
+            .as_ref()
+            .map(|link| fields.mark(link.as_str(), true)),
+    }
+}
+
 /// The view of `issue`, its placeholders replaced by the markers of `fields`.
 fn issue_view(issue: &Issue, fields: &mut Fields) -> IssueView {
     let file = &issue.file;
@@ -868,58 +931,7 @@ fn issue_view(issue: &Issue, fields: &mut Fields) -> IssueView {
     let stories = file
         .stories
         .iter()
-        .map(|story| {
-            let title = markdown::inline(&fields.mark(story.title.as_str(), false));
-            StoryView {
-                title_block: title_block(
-                    &markdown::inline(&fields.mark_wrapped(story.title.as_str())).text,
-                    '=',
-                ),
-                title: title.text,
-                title_html: title.html,
-                html: fields.markdown_html(story.body.as_str(), issue),
-                text: text_with_links(&fields.mark_wrapped(story.body.as_str()), &mut links),
-                link: story.link.as_ref().map(|link| {
-                    let url = fields.mark(link.url.as_str(), true);
-                    let label = fields.mark(link.label.as_str(), false);
-                    let wrapped = fields.mark_wrapped(link.label.as_str());
-                    LinkView {
-                        text: format!("{}:\n{url}", textwrap::fill(&wrapped, TEXT_WIDTH)),
-                        url,
-                        label,
-                    }
-                }),
-                image_text: story.image.as_ref().and_then(|image| {
-                    let url = fields.mark(image.link.as_ref()?.as_str(), true);
-                    let alt = fields.mark_wrapped(image.alt.as_str());
-                    Some(format!(
-                        "{}:\n{url}",
-                        textwrap::fill(&format!("[Image: {alt}]"), TEXT_WIDTH)
-                    ))
-                }),
-                image: story.image.as_ref().map(|image| {
-                    let file = match &image.src {
-                        ImageSource::File(written) => issue.images.in_issue(written),
-                        ImageSource::Web(_) => None,
-                    };
-                    // A file is shown at its own width unless told otherwise; a web image,
-                    // whose size is unknown, fills the column.
-                    let natural = file.map_or(CONTENT_WIDTH, |file| file.width);
-                    let width = image.width.map_or(natural, |w| w.0).min(CONTENT_WIDTH);
-                    ImageView {
-                        src: file
-                            .map_or_else(|| image.src.to_string(), |file| image_src(issue, file)),
-                        alt: fields.mark(image.alt.as_str(), false),
-                        width,
-                        height: file.map(|file| file.height_at(width)),
-                        link: image
-                            .link
-                            .as_ref()
-                            .map(|link| fields.mark(link.as_str(), true)),
-                    }
-                }),
-            }
-        })
+        .map(|story| story_view(story, issue, fields, &mut links))
         .collect();
     let footer_text = file
         .footer

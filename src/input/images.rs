@@ -377,7 +377,7 @@ mod tests {
         let image = ImageFile::read(&path).unwrap();
         assert_eq!((image.width, image.height), (2, 1));
         assert_eq!(image.kind.mime(), "image/png");
-        assert!(image.file_name().ends_with(".png"));
+        assert_eq!(image.file_name().len(), "0123456789abcdef.png".len());
         assert_eq!(image.height_at(520), 260);
         assert_eq!(
             image.content_id("example.org"),

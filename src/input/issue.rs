@@ -239,16 +239,16 @@ fn placeholder_location(path: &Path, text: &str, field: &str, written: &str) -> 
 /// The image files the issue names, with the field that names each: story images and the
 /// images of its Markdown.
 pub(crate) fn image_files(file: &IssueFile) -> Vec<(String, String)> {
-    fn markdown(found: &mut Vec<(String, String)>, field: String, text: &Markdown) {
+    fn markdown(found: &mut Vec<(String, String)>, field: &str, text: &Markdown) {
         for target in text.image_targets() {
             if crate::input::images::is_file_path(&target) {
-                found.push((field.clone(), target.trim().to_owned()));
+                found.push((field.to_owned(), target.trim().to_owned()));
             }
         }
     }
     let mut found = Vec::new();
     if let Some(intro) = &file.intro {
-        markdown(&mut found, "intro".into(), intro);
+        markdown(&mut found, "intro", intro);
     }
     for (index, story) in file.stories.iter().enumerate() {
         if let Some(Image {
@@ -258,10 +258,10 @@ pub(crate) fn image_files(file: &IssueFile) -> Vec<(String, String)> {
         {
             found.push((format!("stories[{index}].image.src"), written.clone()));
         }
-        markdown(&mut found, format!("stories[{index}].body"), &story.body);
+        markdown(&mut found, &format!("stories[{index}].body"), &story.body);
     }
     if let Some(footer) = &file.footer {
-        markdown(&mut found, "footer".into(), footer);
+        markdown(&mut found, "footer", footer);
     }
     found
 }

@@ -32,6 +32,13 @@ fn preview() -> Output {
         .run()
 }
 
+/// Whether `name` is a PNG file's name (we write the extension in lower case).
+fn is_png(name: &str) -> bool {
+    Path::new(name)
+        .extension()
+        .is_some_and(|extension| extension == "png")
+}
+
 fn content_type(part: &MessagePart<'_>) -> String {
     let content_type = part.content_type().expect("a part without Content-Type");
     format!(
@@ -100,9 +107,7 @@ fn message_carries_each_image_once_in_a_related_part_its_html_refers_to() {
         let disposition = part.content_disposition().expect("no Content-Disposition");
         assert_eq!(disposition.ctype(), "inline");
         assert!(
-            disposition
-                .attribute("filename")
-                .is_some_and(|name| name.ends_with(".png")),
+            disposition.attribute("filename").is_some_and(is_png),
             "{disposition:?}"
         );
         let bytes = part.contents().to_vec();
@@ -160,7 +165,7 @@ fn preview_writes_the_images_beside_the_pages_that_show_them() {
     let images: Vec<String> = output
         .files("out")
         .into_iter()
-        .filter(|name| name.ends_with(".png"))
+        .filter(|name| is_png(name))
         .collect();
     assert_eq!(images.len(), 3, "{images:?}");
     for name in &images {
@@ -187,7 +192,7 @@ fn preview_writes_the_images_beside_the_pages_that_show_them() {
         again
             .files("out")
             .iter()
-            .filter(|name| name.ends_with(".png"))
+            .filter(|name| is_png(name))
             .count(),
         3
     );
@@ -304,10 +309,7 @@ fn assets_url_links_the_images_and_preview_gathers_them_to_upload() {
     let assets = output.files("out/assets");
     assert_eq!(assets.len(), 3, "{assets:?}");
     assert!(
-        !output
-            .files("out")
-            .iter()
-            .any(|name| name.ends_with(".png")),
+        !output.files("out").iter().any(|name| is_png(name)),
         "images beside the pages as well"
     );
     let message = output.email(format!("out/{ADA}.eml"));
