@@ -248,7 +248,7 @@ fn key_line(
 const SHAPES: [(&str, &str); 6] = [
     (
         "Image",
-        "an image: `src:`, `alt:` and optionally `width:`, each on its own line indented below `image:`",
+        "an image: `src:`, `alt:` and optionally `width:` and `link:`, each on its own line indented below `image:`",
     ),
     (
         "Link",
