@@ -691,6 +691,16 @@ impl Prepared {
         with_local_images(html, &self.image_names, folder)
     }
 
+    /// The web version showing the image files from `folder` (ending in `/`), wherever the
+    /// published page takes them from.
+    pub(crate) fn web_page_with_local_images(&self, folder: &str) -> String {
+        let mut html = with_local_images(&self.web_page, &self.image_names, folder);
+        for (_, name) in &self.image_names {
+            html = html.replace(&format!("\"{name}\""), &format!("\"{folder}{name}\""));
+        }
+        html
+    }
+
     /// Whether the HTML part says `text` (in what is the same for everyone).
     pub(crate) fn html_mentions(&self, text: &str) -> bool {
         self.html.parts.iter().any(|part| match part {

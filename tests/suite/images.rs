@@ -11,6 +11,7 @@ use mail_parser::{Message, MessagePart, MimeHeaders, PartType};
 use crate::{
     harness::{Output, Test, html_part},
     smtp_server::CaptureServer,
+    watch::LivePreview,
 };
 
 const ADA: &str = "0002-ada_example.org";
@@ -379,4 +380,58 @@ fn send_delivers_the_image_parts_intact() {
         expected.sort();
         assert_eq!(found, expected, "{:?}", summary.to);
     }
+}
+
+/// The body of `GET target` from the live preview at `address`, as bytes.
+fn get_bytes(address: &str, target: &str) -> (String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).expect("cannot connect");
+    write!(
+        stream,
+        "GET {target} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("cannot send the request");
+    let mut raw = Vec::new();
+    stream
+        .read_to_end(&mut raw)
+        .expect("cannot read the response");
+    let end = raw
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .expect("no end of headers");
+    let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+    assert!(!head.contains("transfer-encoding: chunked"), "{head}");
+    (head, raw[end + 4..].to_vec())
+}
+
+#[test]
+fn live_preview_shows_the_image_files() {
+    let live = LivePreview::start_issue(Test::fixture("images").arg("preview"), "issue.yaml");
+    let email = live.get("/email.html");
+    assert_eq!(email.status, 200);
+    assert!(!email.body.contains("cid:"), "{}", email.body);
+    let web = live.get("/web.html");
+    let names: Vec<String> = email
+        .body
+        .split("src=\"images/")
+        .skip(1)
+        .map(|rest| rest[..rest.find('"').expect("an unclosed src")].to_owned())
+        .collect();
+    assert_eq!(names.len(), 4, "the logo, the photo twice and the chart");
+    for name in &names {
+        assert!(
+            web.body.contains(&format!("src=\"images/{name}\"")),
+            "{name}"
+        );
+        let (head, body) = get_bytes(&live.address, &format!("/images/{name}"));
+        assert!(head.starts_with("http/1.1 200"), "{head}");
+        assert!(head.contains("content-type: image/png"), "{head}");
+        assert!(
+            ["logo.png", "harbour.png", "chart.png"]
+                .iter()
+                .any(|fixture| fixture_bytes(fixture) == body),
+            "{name}"
+        );
+    }
+    assert_eq!(live.get("/images/nothing.png").status, 404);
 }
