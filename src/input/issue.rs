@@ -424,13 +424,20 @@ impl Issue {
     }
 
     /// A digest of everything that decides the content of the messages: the issue file, the
-    /// list file and the version of newsletter (which carries the templates). Hex SHA-256.
+    /// list file, the image files they name and the version of newsletter (which carries the
+    /// templates). Hex SHA-256. An issue without image files hashes as it did before images
+    /// could be files.
     pub(crate) fn content_hash(&self) -> String {
         use sha2::{Digest, Sha256};
         let mut hasher = Sha256::new();
         for part in [env!("CARGO_PKG_VERSION"), &self.text, &self.list.text] {
             hasher.update((part.len() as u64).to_le_bytes());
             hasher.update(part.as_bytes());
+        }
+        // A photo replaced between a send and its resume changes the messages as much as an
+        // edit of the text does.
+        for file in self.images.files() {
+            hasher.update(file.file_name().as_bytes());
         }
         crate::units::hex(&hasher.finalize())
     }
