@@ -435,3 +435,25 @@ fn live_preview_shows_the_image_files() {
     }
     assert_eq!(live.get("/images/nothing.png").status, 404);
 }
+
+#[test]
+fn a_replaced_image_file_makes_a_new_issue_version() {
+    let message_id = |output: &Output| {
+        output
+            .email(format!("out/{ADA}.eml"))
+            .message_id()
+            .expect("no Message-ID")
+            .to_owned()
+    };
+    let before = message_id(&preview());
+    let after = message_id(
+        &Test::fixture("images")
+            .write("chart.png", fixture_bytes("logo.png"))
+            .args(["preview", "issue.yaml", "--out", "out"])
+            .run(),
+    );
+    assert_ne!(
+        before, after,
+        "the same Message-ID for different images: a resumed send would mix them"
+    );
+}
