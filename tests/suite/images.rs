@@ -457,3 +457,21 @@ fn a_replaced_image_file_makes_a_new_issue_version() {
         "the same Message-ID for different images: a resumed send would mix them"
     );
 }
+
+#[test]
+fn dry_run_eml_files_carry_the_images() {
+    let output = Test::fixture("images")
+        .args(["send", "issue.yaml", "--dry-run", "--out", "dry"])
+        .run();
+    for stem in [ADA, "0003-grace_example.org"] {
+        let message = output.email(format!("dry/{stem}.eml"));
+        assert_eq!(
+            structure(&message, message.root_part()),
+            "multipart/alternative[text/plain, multipart/related[text/html, image/png, image/png, image/png]]",
+            "{stem}"
+        );
+        for id in cid_references(&html_part(&message)) {
+            assert_eq!(content_type(part_with_id(&message, &id)), "image/png");
+        }
+    }
+}
