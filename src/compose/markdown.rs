@@ -626,6 +626,29 @@ mod tests {
     }
 
     #[test]
+    fn image_files_are_shown_from_where_the_resolver_says_at_its_size() {
+        let files = |target: &str| {
+            (target == "photo.png").then(|| ("cid:abc@example.org".to_owned(), 520, 260))
+        };
+        let html = to_html_with_images(
+            "![A photo](photo.png)\n\n![Elsewhere](other.png)\n\n[![Inside](photo.png)](javascript:x)",
+            &files,
+        );
+        assert!(
+            html.contains("<img src=\"cid:abc@example.org\" width=\"520\" height=\"260\" style=\"width: 520px;\" alt=\"A photo\""),
+            "{html}"
+        );
+        // A target the resolver does not know is left out, as before images could be files;
+        // so is a file inside a link that is left out.
+        assert!(
+            !html.contains("other.png") && html.contains("Elsewhere"),
+            "{html}"
+        );
+        assert_eq!(html.matches("<img").count(), 1, "{html}");
+        assert!(html.contains("Inside"), "{html}");
+    }
+
+    #[test]
     fn titles_keep_inline_markdown_only() {
         let title = inline("The **new** garden's `beds` & *more*");
         assert_eq!(

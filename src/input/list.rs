@@ -446,6 +446,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn assets_url_is_an_https_folder() {
+        let url: AssetsUrl = "https://example.org/news/images/".parse().unwrap();
+        assert_eq!(url.join("ab.png"), "https://example.org/news/images/ab.png");
+        for bad in [
+            "http://example.org/images/",
+            "https://example.org/images",
+            "https://example.org/images/?v=1",
+            "https://example.org/a&b/",
+            "images/",
+        ] {
+            assert!(bad.parse::<AssetsUrl>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn issue_url_template() {
         let template: IssueUrlTemplate = "https://example.org/issues/{issue}.html".parse().unwrap();
         assert_eq!(
