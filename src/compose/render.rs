@@ -156,9 +156,10 @@ pub(crate) fn image_src(issue: &Issue, file: &ImageFile) -> String {
 
 #[derive(Debug)]
 pub(crate) struct ContactView {
-    pub(crate) name: String,
+    /// The name and the role as HTML that does not break inside them (see [`unbroken_html`]).
+    pub(crate) name_html: String,
     pub(crate) email: String,
-    pub(crate) role: Option<String>,
+    pub(crate) role_html: Option<String>,
     /// The contact line, wrapped, for the text part.
     pub(crate) text: String,
 }
@@ -820,18 +821,23 @@ fn postal_html(name: &str, address: &str) -> String {
         .chain(address.split(','))
         .map(str::trim)
         .filter(|part| !part.is_empty())
-        .map(|part| {
-            let mut escaped = String::new();
-            // Writing to a String cannot fail.
-            let _ = askama::filters::Html.write_escaped_str(&mut escaped, part);
-            if part.chars().count() <= UNBROKEN_PART_CHARS {
-                escaped.replace(' ', "&nbsp;")
-            } else {
-                escaped
-            }
-        })
+        .map(unbroken_html)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `text` HTML-escaped, its spaces non-breaking when it is at most [`UNBROKEN_PART_CHARS`]
+/// long: a name ("Zhen Hanbin") or a part of an address ("100 Tanglin Road") that should not
+/// be split over two lines on a phone.
+fn unbroken_html(text: &str) -> String {
+    let mut escaped = String::new();
+    // Writing to a String cannot fail.
+    let _ = askama::filters::Html.write_escaped_str(&mut escaped, text);
+    if text.chars().count() <= UNBROKEN_PART_CHARS {
+        escaped.replace(' ', "&nbsp;")
+    } else {
+        escaped
+    }
 }
 
 /// Renders `markdown` to text and appends the links it introduced, numbered.
@@ -965,9 +971,9 @@ fn issue_view(issue: &Issue, fields: &mut Fields) -> IssueView {
                 },
                 TEXT_WIDTH,
             ),
-            name,
+            name_html: unbroken_html(&name),
             email: contact.email.to_string(),
-            role,
+            role_html: role.as_deref().map(unbroken_html),
         }
     });
     IssueView {
