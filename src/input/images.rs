@@ -26,8 +26,8 @@ use sha2::{Digest, Sha256};
 
 use crate::input::{text, values::WebUrl};
 
-/// The largest image file read: an email that carries more is refused by many servers
-/// (and `check` warns from [`crate::compose::lint`]'s far lower figures on).
+/// The largest image file read (5 MB): an email carrying more is refused by many servers.
+/// `check` warns far below this ([`crate::compose::lint`]: 200 KB an image, 1 MB a message).
 pub(crate) const MAX_IMAGE_BYTES: u64 = 5_000_000;
 
 /// Where an image comes from: a web address (mail clients fetch it) or a file.
