@@ -15,6 +15,7 @@ use crate::{
     compose::lint::{self, Lint},
     compose::mailing::Mailing,
     compose::unsubscribe::KeyUse,
+    endpoint::wording::{self, Match},
     error::{Error, ExitCode},
     input::audience::{Audience, Tally},
     input::issue::Issue,
@@ -138,6 +139,10 @@ pub(crate) fn run(arguments: &CheckArguments, out: &mut dyn Write) -> Result<Exi
     }
     for note in tally.notes.iter().cloned().chain(mailing.notes()) {
         style::note(&note);
+    }
+    // Not a warning: the pages work, only in English; the list may not use `serve` at all.
+    if let Match::Fallback(why) = wording::translation(&issue.list.file.language) {
+        style::note(&format!("`{}`: {why}", issue.list.path.display()));
     }
     let errors = tally.invalid.len() + long_headers.len();
     let warnings = lints.len() + tally.warnings.len();
