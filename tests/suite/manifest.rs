@@ -16,7 +16,7 @@ fn declarations() -> Vec<Declaration> {
     let mut comment = String::new();
     for line in manifest.lines().map(str::trim) {
         if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            section = name.to_owned();
+            name.clone_into(&mut section);
             comment.clear();
         } else if let Some(text) = line.strip_prefix('#') {
             comment.push_str(text);
