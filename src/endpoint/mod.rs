@@ -658,6 +658,78 @@ mod tests {
         assert!(!is_one_click("multipart/form-data", Bytes::from(multipart)).await);
     }
 
+    fn settings(language: &str, mailto: Option<&str>) -> Settings {
+        let template: UrlTemplate = "https://example.org/u?id={id}&token={token}"
+            .parse()
+            .unwrap();
+        Settings {
+            list_name: "Bulletin <&>".into(),
+            list_id: "bulletin.example.org".into(),
+            wording: Wording::new(&language.parse().unwrap(), &Default::default()),
+            mailto: mailto.map(str::to_owned),
+            pattern: UrlPattern::of(&template).unwrap(),
+            template,
+            key: TokenKey::throwaway(),
+            suppression: PathBuf::from("suppressed.txt"),
+            rate_limit: 60,
+            read_timeout: Duration::from_secs(10),
+        }
+    }
+
+    #[test]
+    fn every_page_renders_whole_in_every_language() {
+        for translation in &wording::TRANSLATIONS {
+            for mailto in [None, Some("leave@example.org")] {
+                let settings = settings(translation.tag, mailto);
+                for kind in [
+                    PageKind::Confirm("a<b>@example.org".into()),
+                    PageKind::Done("a<b>@example.org".into()),
+                    PageKind::Invalid,
+                    PageKind::Unavailable,
+                    PageKind::Busy,
+                ] {
+                    let (heading, blocks) = settings.page_blocks(&kind);
+                    let html = Page {
+                        lang: &settings.wording.lang,
+                        list_name: &settings.list_name,
+                        heading,
+                        style: PAGE_STYLE,
+                        blocks,
+                    }
+                    .render()
+                    .unwrap();
+                    let context = format!("{} {kind:?} {mailto:?}:\n{html}", translation.tag);
+                    assert!(
+                        html.contains(&format!("<html lang=\"{}\">", translation.tag)),
+                        "{context}"
+                    );
+                    assert!(html.contains("<title>"), "{context}");
+                    // No placeholder left unfilled (the CSS before has braces), nothing
+                    // unescaped.
+                    let body = &html[html.find("</style>").unwrap()..];
+                    assert!(!body.contains('{') && !body.contains('}'), "{context}");
+                    assert!(!html.contains("<b>") && !html.contains("<&>"), "{context}");
+                    assert_eq!(
+                        html.contains("mailto:leave@example.org"),
+                        // The pages that could not help offer the address to write to.
+                        mailto.is_some()
+                            && matches!(
+                                kind,
+                                PageKind::Invalid | PageKind::Unavailable | PageKind::Busy
+                            ),
+                        "{context}"
+                    );
+                    if let PageKind::Confirm(_) | PageKind::Done(_) = kind {
+                        assert!(
+                            html.contains("<strong>a&#60;b&#62;@example.org</strong>"),
+                            "{context}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn the_real_ip_header_counts_only_from_the_local_proxy() {
         let forwarded = headers(&[("x-real-ip", "203.0.113.9")]);
