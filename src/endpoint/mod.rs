@@ -665,7 +665,10 @@ mod tests {
         Settings {
             list_name: "Bulletin <&>".into(),
             list_id: "bulletin.example.org".into(),
-            wording: Wording::new(&language.parse().unwrap(), &Default::default()),
+            wording: Wording::new(
+                &language.parse().unwrap(),
+                &crate::input::page_text::PageWording::default(),
+            ),
             mailto: mailto.map(str::to_owned),
             pattern: UrlPattern::of(&template).unwrap(),
             template,
