@@ -15,6 +15,7 @@ use crate::{
     input::document::{self, Document},
     input::images::{ImageFile, ImageSource},
     input::location::DocumentKind,
+    input::page_text::PageWording,
     input::placeholders::MergeUrl,
     input::values::{EmailAddress, Language, Line, WebUrl},
 };
@@ -36,7 +37,7 @@ pub struct ListFile {
     /// mailbox `newsletter bounces` reads. Defaults to `from.address`.
     #[serde(default)]
     pub(crate) bounce_address: Option<EmailAddress>,
-    /// Language of the issues, for the HTML `lang` attribute.
+    /// Language of the issues (the HTML `lang` attribute) and of the unsubscribe pages.
     #[serde(default)]
     pub(crate) language: Language,
     /// The subscriber file (CSV), relative to this file.
@@ -152,13 +153,16 @@ pub struct Sender {
     pub address: EmailAddress,
 }
 
-/// Unsubscribe settings: a per-subscriber URL (required) and an optional mailto address.
+/// Unsubscribe settings: a per-subscriber URL (required), an optional mailto address, and
+/// the list's own wording for texts of the pages `newsletter serve` shows.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Unsubscribe {
     pub(crate) url: UrlTemplate,
     #[serde(default)]
     pub(crate) mailto: Option<EmailAddress>,
+    #[serde(default)]
+    pub(crate) page: PageWording,
 }
 
 /// A dot-atom identifier such as `bulletin.example.org` (list ids, Message-ID domains).

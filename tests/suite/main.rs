@@ -25,6 +25,7 @@ mod hostile_relay;
 mod html;
 mod images;
 mod lint;
+mod manifest;
 mod message;
 mod new;
 mod pacing;
