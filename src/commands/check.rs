@@ -91,7 +91,8 @@ pub(crate) fn run(arguments: &CheckArguments, out: &mut dyn Write) -> Result<Exi
                 email: subscriber.email.to_string(),
             };
         }
-        for lint in lint::lint_parts(&rendered) {
+        let size = lint::lint_message_size(built.bytes.len());
+        for lint in lint::lint_parts(&rendered).into_iter().chain(size) {
             message_lints.add(lint, subscriber.email.as_ref());
         }
         Ok(())

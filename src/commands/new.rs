@@ -209,7 +209,7 @@ stories:
       url: "https://example.org/"
       label: "Read the full story on example.org"
     # image:
-    #   src: "https://example.org/photo.jpg"
+    #   src: "https://example.org/photo.jpg"   # or a file beside this one: photo.jpg
     #   alt: "What the photo shows, for readers without images"
     #   width: 520
 # Who readers can write to about this issue (optional).

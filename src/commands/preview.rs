@@ -3,6 +3,7 @@
 //! of the issue to publish for "view in browser"; and can open the index in a browser.
 
 use std::{
+    fmt::Write as _,
     fs,
     io::Write,
     path::{Path, PathBuf},
@@ -91,6 +92,12 @@ pub(crate) fn run(arguments: &PreviewArguments, out: &mut dyn Write) -> Result<E
     show_row_notes(&checked, &audience.subscribers_path);
 
     let (folder, protected) = output_folder(arguments, &issue, &input_files)?;
+    let images = write_images(&folder, &issue, &protected)?;
+    let image_folder = if issue.list.file.assets_url.is_some() {
+        "assets/"
+    } else {
+        ""
+    };
     let now = SystemTime::now();
     let mut entries = Vec::new();
     let tally = audience.scan(&issue, |subscriber| {
@@ -99,6 +106,7 @@ pub(crate) fn run(arguments: &PreviewArguments, out: &mut dyn Write) -> Result<E
         }
         entries.push(write_message(
             &folder,
+            image_folder,
             &mailing,
             &subscriber,
             now,
@@ -136,15 +144,9 @@ pub(crate) fn run(arguments: &PreviewArguments, out: &mut dyn Write) -> Result<E
     )?;
     let index_path = folder.join("index.html");
     write_file(&index_path, index.as_bytes(), &protected)?;
-    replace_manifest(&folder, &entries, &protected)?;
+    replace_manifest(&folder, &entries, &images, &protected)?;
 
-    let report = format!(
-        "wrote {} message(s) to {} ({} skipped)\n  open {}",
-        entries.len(),
-        folder.display(),
-        skipped.len(),
-        index_path.display()
-    );
+    let report = report(&issue, &folder, entries.len(), skipped.len(), &index_path);
     style::print(out, format!("{report}\n"))?;
     for note in mailing.notes() {
         style::note(&note);
@@ -153,6 +155,27 @@ pub(crate) fn run(arguments: &PreviewArguments, out: &mut dyn Write) -> Result<E
         open_in_browser(&index_path);
     }
     Ok(ExitCode::Success)
+}
+
+/// What the preview wrote, and the images to upload when the list links them.
+fn report(issue: &Issue, folder: &Path, written: usize, skipped: usize, index: &Path) -> String {
+    let mut report = format!(
+        "wrote {written} message(s) to {} ({skipped} skipped)\n  open {}",
+        folder.display(),
+        index.display()
+    );
+    if let Some(assets_url) = &issue.list.file.assets_url
+        && !issue.images.files().is_empty()
+    {
+        let _ = write!(
+            report,
+            "\n  upload the {} image file(s) in {} to {} before sending",
+            issue.images.files().len(),
+            folder.join(ASSETS_FOLDER).display(),
+            assets_url.as_str()
+        );
+    }
+    report
 }
 
 /// The notes and warnings the pass over the subscriber file gave.
@@ -167,6 +190,7 @@ fn show_row_notes(checked: &Tally, subscribers: &Path) {
 
 fn write_message(
     folder: &Path,
+    image_folder: &str,
     mailing: &Mailing,
     subscriber: &Subscriber,
     now: SystemTime,
@@ -174,9 +198,12 @@ fn write_message(
 ) -> Result<IndexEntry, Error> {
     let (built, rendered) = mailing.message_and_parts(subscriber, now)?;
     let stem = subscriber.file_stem();
+    let html = mailing
+        .prepared
+        .with_local_images(&rendered.html, image_folder);
     write_file(
         &folder.join(format!("{stem}.html")),
-        rendered.html.as_bytes(),
+        html.as_bytes(),
         protected,
     )?;
     write_file(
@@ -214,6 +241,33 @@ fn output_folder(
     Ok((folder, protected))
 }
 
+/// The folder of a preview that holds the image files to upload to the list's `assets_url`.
+const ASSETS_FOLDER: &str = "assets";
+
+/// Writes the issue's image files, under their content names: beside the pages, or into
+/// [`ASSETS_FOLDER`] to upload when the list links them from its `assets_url`. Returns the
+/// names written beside the pages (for the manifest).
+fn write_images(folder: &Path, issue: &Issue, protected: &Protected) -> Result<Vec<String>, Error> {
+    let files = issue.images.files();
+    let target = if issue.list.file.assets_url.is_some() && !files.is_empty() {
+        let assets = folder.join(ASSETS_FOLDER);
+        fs::create_dir_all(&assets).map_err(|source| Error::Write {
+            path: assets.clone(),
+            source,
+        })?;
+        assets
+    } else {
+        folder.to_owned()
+    };
+    let mut names = Vec::new();
+    for file in files {
+        let name = file.file_name();
+        write_file(&target.join(&name), &file.bytes, protected)?;
+        names.push(name);
+    }
+    Ok(if target == folder { names } else { Vec::new() })
+}
+
 /// The file in a preview folder that lists the files the last preview wrote there.
 const MANIFEST: &str = ".newsletter-preview";
 
@@ -225,9 +279,11 @@ const MANIFEST: &str = ".newsletter-preview";
 fn replace_manifest(
     folder: &Path,
     entries: &[IndexEntry],
+    images: &[String],
     protected: &Protected,
 ) -> Result<(), Error> {
     let mut written: Vec<String> = vec![WEB_PAGE.to_owned(), "index.html".to_owned()];
+    written.extend(images.iter().cloned());
     for entry in entries {
         for extension in ["html", "txt", "eml"] {
             written.push(format!("{}.{extension}", entry.stem));

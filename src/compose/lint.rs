@@ -19,6 +19,9 @@
 //! | `no-recipients` | the subscriber file gives nobody to send to |
 //! | `subscriber-name` | a subscriber's name had line breaks or control characters (reported by `check` while it reads the rows) |
 //! | `issue-copy` | an issue beside this one has the same number or date (copied, not updated?) |
+//! | `title-markdown` | a story title has Markdown other than emphasis, strong, code and strikethrough (a link, an image, HTML), shown as text |
+//! | `image-size` | an image file is over 200 KB (it slows every reader's download) |
+//! | `message-size` | a message is over 1 MB with its images (some servers refuse large mail, and it is slow on phones) |
 //! | `brand-contrast` | a brand colour gives its text less than WCAG AA's 4.5:1 contrast |
 
 use std::{collections::BTreeSet, fmt};
@@ -43,6 +46,10 @@ const MIN_CONTRAST: f64 = 4.5;
 
 /// The HTML part size above which a warning is given.
 pub(crate) const MAX_HTML_BYTES: usize = 90_000;
+/// The image file size above which a warning is given.
+pub(crate) const MAX_IMAGE_BYTES: usize = 200_000;
+/// The message size (with embedded images) above which a warning is given.
+pub(crate) const MAX_MESSAGE_BYTES: usize = 1_000_000;
 /// The longest preheader that mail clients show in full.
 pub(crate) const MAX_PREHEADER_CHARS: usize = 100;
 /// The longest subject that mail clients show in full.
@@ -95,7 +102,60 @@ pub(crate) fn lint_issue(issue: &Issue) -> Vec<Lint> {
     lint_stories(issue, &mut lints);
     lint_list(issue, &mut lints);
     lint_siblings(issue, &mut lints);
+    lint_images(issue, &mut lints);
     lints
+}
+
+/// Image files over [`MAX_IMAGE_BYTES`], each once, where it is first named.
+fn lint_images(issue: &Issue, lints: &mut Vec<Lint>) {
+    let mut places: Vec<(Location, String, &crate::input::images::ImageFile)> = Vec::new();
+    if let Some(logo) = issue.images.logo() {
+        let field = "brand.logo.src";
+        let location = match field_line(&issue.list.text, field) {
+            Some(line) => Location::line(&issue.list.path, line),
+            None => Location::line(
+                &issue.list.path,
+                top_level_key_line(&issue.list.text, "brand"),
+            ),
+        };
+        places.push((location, field.to_owned(), logo));
+    }
+    for (field, written) in crate::input::issue::image_files(&issue.file) {
+        if let Some(file) = issue.images.in_issue(&written) {
+            let location =
+                crate::input::document::value_location(&issue.path, &issue.text, &field, &written);
+            places.push((location, field, file));
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for (location, field, file) in places {
+        if file.bytes.len() > MAX_IMAGE_BYTES && seen.insert(file.file_name()) {
+            lints.push(Lint {
+                rule: "image-size",
+                location: Some(location),
+                message: format!(
+                    "field `{field}`: `{}` is {}; keep each image under {} (every reader downloads it)",
+                    file.path.display(),
+                    crate::units::size(file.bytes.len()),
+                    crate::units::size(MAX_IMAGE_BYTES)
+                ),
+            });
+        }
+    }
+}
+
+/// A warning when a built message of `bytes`, images included, is over
+/// [`MAX_MESSAGE_BYTES`].
+pub(crate) fn lint_message_size(bytes: usize) -> Option<Lint> {
+    (bytes > MAX_MESSAGE_BYTES).then(|| Lint {
+        rule: "message-size",
+        location: None,
+        message: format!(
+            "the message is {} with its images; keep it under {} (some servers refuse large mail, and it is slow to load on a phone)",
+            crate::units::size(bytes),
+            crate::units::size(MAX_MESSAGE_BYTES)
+        ),
+    })
 }
 
 /// Issues beside this one with the same number or date: usually a copied issue whose number
@@ -200,6 +260,15 @@ fn lint_stories(issue: &Issue, lints: &mut Vec<Lint>) {
         lint_markdown(markdown, &field, Some(&nested_field(issue, &field)), lints);
     }
     for (index, story) in file.stories.iter().enumerate() {
+        if markdown::inline(story.title.as_str()).other_markup {
+            lints.push(Lint {
+                rule: "title-markdown",
+                location: Some(nested_field(issue, &format!("stories[{index}].title"))),
+                message: format!(
+                    "field `stories[{index}].title`: a title shows *emphasis*, **strong**, `code` and ~~strikethrough~~ only; its link, image or HTML is shown as text"
+                ),
+            });
+        }
         if let Some(link) = &story.link
             && !link
                 .url
@@ -438,7 +507,9 @@ fn lint_markdown(markdown: &str, field: &str, location: Option<&Location>, lints
                 if kind == "image" && content.trim().is_empty() {
                     warn("image-alt", format!("the image `{url}` has no alt text"));
                 }
-                if url.trim().is_empty() {
+                if kind == "image" && crate::input::images::is_file_path(&url) {
+                    // An image file, read and checked when the issue was loaded.
+                } else if url.trim().is_empty() {
                     warn(
                         "link-empty",
                         format!("the {kind} \"{content}\" has no target"),

@@ -6,7 +6,7 @@ use std::{path::Path, sync::Arc, time::SystemTime};
 
 use crate::{
     compose::dkim::Signer,
-    compose::message::{Built, Composer},
+    compose::message::{Built, Composer, InlineImage},
     compose::render::{Prepared, Rendered},
     compose::unsubscribe::{KeyUse, TokenKey},
     error::Error,
@@ -68,7 +68,19 @@ impl Mailing {
         signer: Option<Signer>,
     ) -> Result<Mailing, Error> {
         let prepared = Prepared::new(issue, token_key)?;
-        let composer = Composer::new(issue, signer.map(Arc::new));
+        let mut composer = Composer::new(issue, signer.map(Arc::new));
+        if issue.list.file.assets_url.is_none() {
+            let domain = issue.list.message_id_domain();
+            // Only the images the HTML shows: one inside a link that was left out is not.
+            let images = issue
+                .images
+                .files()
+                .iter()
+                .map(|file| InlineImage::new(file, domain))
+                .filter(|image| prepared.html_mentions(&format!("cid:{}", image.content_id())))
+                .collect();
+            composer = composer.with_inline_images(images);
+        }
         Ok(Mailing {
             prepared,
             composer,

@@ -6,7 +6,10 @@
 //! so an issue cannot break the email layout. The text is wrapped at [`TEXT_WIDTH`] columns and
 //! each link becomes a numbered reference, listed by the caller, so no link is lost.
 
-use pulldown_cmark::{CowStr, Event, HeadingLevel, LinkType, Options, Parser, Tag, TagEnd};
+use askama::filters::Escaper as _;
+use pulldown_cmark::{CowStr, Event, HeadingLevel, LinkType, Parser, Tag, TagEnd};
+
+use crate::input::values::MARKDOWN_OPTIONS;
 
 /// The column at which the text part is wrapped.
 pub(crate) const TEXT_WIDTH: usize = 76;
@@ -14,11 +17,7 @@ pub(crate) const TEXT_WIDTH: usize = 76;
 /// The Markdown parser with the options the email is rendered with; the linter parses with the
 /// same, so it sees the same links and images.
 pub(crate) fn parser(markdown: &str) -> Parser<'_> {
-    Parser::new_ext(
-        markdown,
-        // Tables: without them smart punctuation turns a table's `|---|` into `|—|`.
-        Options::ENABLE_SMART_PUNCTUATION | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TABLES,
-    )
+    Parser::new_ext(markdown, MARKDOWN_OPTIONS)
 }
 
 /// Whether a link target may be used in an email: web, mail and phone links only. Anything
@@ -35,6 +34,16 @@ pub(crate) fn is_safe_link(url: &str) -> bool {
 /// The fragment is balanced whatever the input: every element it opens closes inside it, so a
 /// story can never leave a link or emphasis open over the rest of the email.
 pub fn to_html(markdown: &str) -> String {
+    to_html_with_images(markdown, &|_| None)
+}
+
+/// The `src`, width and height of the image file a Markdown image names, if it names one.
+pub(crate) type ImageFiles<'a> = dyn Fn(&str) -> Option<(String, u32, u32)> + 'a;
+
+/// [`to_html`], with the images whose target `files` knows shown from there, at the width and
+/// height it says (Outlook ignores CSS `max-width`, so a large photo needs its width written).
+pub(crate) fn to_html_with_images(markdown: &str, files: &ImageFiles<'_>) -> String {
+    let mut sized: Vec<(String, u32, u32)> = Vec::new();
     // One entry per open link or image: whether its tags are written. Ends are matched to their
     // own start through this stack, never by counting, so dropping an image cannot swallow the
     // end of a link nested in its alt text (which would leave that `<a>` open).
@@ -56,6 +65,22 @@ pub fn to_html(markdown: &str) -> String {
         Event::End(TagEnd::Heading(level)) => {
             Some(Event::End(TagEnd::Heading(body_heading(level))))
         }
+        Event::Start(Tag::Image {
+            link_type,
+            ref dest_url,
+            ref title,
+            ref id,
+        }) if open_targets.iter().all(|&kept| kept) && files(dest_url).is_some() => {
+            let (src, width, height) = files(dest_url)?;
+            sized.push((src.clone(), width, height));
+            open_targets.push(true);
+            Some(Event::Start(Tag::Image {
+                link_type,
+                dest_url: src.into(),
+                title: title.clone(),
+                id: id.clone(),
+            }))
+        }
         Event::Start(Tag::Link { ref dest_url, .. } | Tag::Image { ref dest_url, .. }) => {
             // Inside a dropped image everything is its alt text: no tag of it is written.
             let kept = is_safe_link(dest_url) && open_targets.iter().all(|&kept| kept);
@@ -69,7 +94,103 @@ pub fn to_html(markdown: &str) -> String {
     });
     let mut html = String::with_capacity(markdown.len() * 5 / 4);
     pulldown_cmark::html::push_html(&mut html, events);
+    for (src, width, height) in sized {
+        // The sources given are `cid:` URLs and assets URLs, which hold no character the
+        // renderer escapes in an `href`.
+        let tag = format!("<img src=\"{src}\"");
+        html = html.replace(
+            &tag,
+            &format!("{tag} width=\"{width}\" height=\"{height}\" style=\"width: {width}px;\""),
+        );
+    }
     html
+}
+
+/// A one-line text (a story title) with its inline Markdown: `*emphasis*`, `**strong**`,
+/// `` `code` `` and `~~strikethrough~~`, as HTML and as plain text. Anything else (a link, an
+/// image, raw HTML) is shown as its text, and `other_markup` says it was there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct InlineText {
+    pub(crate) html: String,
+    pub(crate) text: String,
+    pub(crate) other_markup: bool,
+}
+
+/// Characters that can start inline Markdown in a title; a title without them is plain text
+/// and is shown exactly as written.
+const INLINE_MARKUP: [char; 5] = ['*', '_', '`', '~', '['];
+
+/// Renders `line` as [`InlineText`]. Only inline Markdown counts: a title that begins like a
+/// heading, a list item or a quote (`# 1`, `2019. A year`, `- x`) keeps that beginning as text.
+pub(crate) fn inline(line: &str) -> InlineText {
+    let escape = |text: &str, out: &mut String| {
+        // Writing to a String cannot fail.
+        let _ = askama::filters::Html.write_escaped_str(out, text);
+    };
+    if !line.contains(INLINE_MARKUP) {
+        let mut html = String::new();
+        escape(line, &mut html);
+        return InlineText {
+            html,
+            text: line.to_owned(),
+            other_markup: false,
+        };
+    }
+    let source = escape_block_start(line);
+    let mut html = String::new();
+    let mut text = String::new();
+    let mut other_markup = false;
+    let options = pulldown_cmark::Options::ENABLE_STRIKETHROUGH;
+    for event in Parser::new_ext(&source, options) {
+        match event {
+            Event::Text(value) => {
+                escape(&value, &mut html);
+                text.push_str(&value);
+            }
+            Event::Code(value) => {
+                html.push_str("<code>");
+                escape(&value, &mut html);
+                html.push_str("</code>");
+                text.push_str(&value);
+            }
+            Event::Html(value) | Event::InlineHtml(value) => {
+                other_markup = true;
+                escape(&value, &mut html);
+                text.push_str(&value);
+            }
+            Event::SoftBreak | Event::HardBreak => {
+                html.push(' ');
+                text.push(' ');
+            }
+            Event::Start(Tag::Emphasis) => html.push_str("<em>"),
+            Event::End(TagEnd::Emphasis) => html.push_str("</em>"),
+            Event::Start(Tag::Strong) => html.push_str("<strong>"),
+            Event::End(TagEnd::Strong) => html.push_str("</strong>"),
+            Event::Start(Tag::Strikethrough) => html.push_str("<s>"),
+            Event::End(TagEnd::Strikethrough) => html.push_str("</s>"),
+            Event::Start(Tag::Paragraph) | Event::End(TagEnd::Paragraph) => {}
+            _ => other_markup = true,
+        }
+    }
+    InlineText {
+        html,
+        text,
+        other_markup,
+    }
+}
+
+/// `line` with a backslash before a beginning that Markdown reads as a block (a heading, a
+/// quote, a list item, a rule), so that only its inline Markdown is read.
+fn escape_block_start(line: &str) -> String {
+    let digits = line.len() - line.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let after_digits = &line[digits..];
+    if digits > 0 && (after_digits.starts_with(['.', ')'])) {
+        return format!("{}\\{after_digits}", &line[..digits]);
+    }
+    if line.starts_with(['#', '>', '-', '+', '*', '=', '_', '|']) {
+        return format!("\\{line}");
+    }
+    line.to_owned()
 }
 
 /// Headings inside a story sit below the story's own title.
@@ -502,6 +623,53 @@ mod tests {
             html.contains("click and <a href=\"https://example.org\">ok</a>"),
             "{html}"
         );
+    }
+
+    #[test]
+    fn image_files_are_shown_from_where_the_resolver_says_at_its_size() {
+        let files = |target: &str| {
+            (target == "photo.png").then(|| ("cid:abc@example.org".to_owned(), 520, 260))
+        };
+        let html = to_html_with_images(
+            "![A photo](photo.png)\n\n![Elsewhere](other.png)\n\n[![Inside](photo.png)](javascript:x)",
+            &files,
+        );
+        assert!(
+            html.contains("<img src=\"cid:abc@example.org\" width=\"520\" height=\"260\" style=\"width: 520px;\" alt=\"A photo\""),
+            "{html}"
+        );
+        // A target the resolver does not know is left out, as before images could be files;
+        // so is a file inside a link that is left out.
+        assert!(
+            !html.contains("other.png") && html.contains("Elsewhere"),
+            "{html}"
+        );
+        assert_eq!(html.matches("<img").count(), 1, "{html}");
+        assert!(html.contains("Inside"), "{html}");
+    }
+
+    #[test]
+    fn titles_keep_inline_markdown_only() {
+        let title = inline("The **new** garden's `beds` & *more*");
+        assert_eq!(
+            title.html,
+            "The <strong>new</strong> garden&#39;s <code>beds</code> &#38; <em>more</em>"
+        );
+        assert_eq!(title.text, "The new garden's beds & more");
+        assert!(!title.other_markup);
+        let plain = inline("2019. A year & more");
+        assert_eq!(plain.html, "2019. A year &#38; more");
+        let list_like = inline("- not a *list*");
+        assert_eq!(list_like.html, "- not a <em>list</em>");
+        assert_eq!(inline("1) one *two*").text, "1) one two");
+        assert_eq!(
+            inline("# not a heading, *really*").text,
+            "# not a heading, really"
+        );
+        let link = inline("See [the report](https://example.org)");
+        assert_eq!(link.text, "See the report");
+        assert!(link.other_markup);
+        assert_eq!(inline("snake_case_name").html, "snake_case_name");
     }
 
     #[test]

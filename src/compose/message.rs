@@ -1,5 +1,9 @@
 //! Builds the exact email one subscriber receives: headers and a multipart/alternative body
-//! (text first, HTML last), both parts quoted-printable (7-bit safe for any relay). Preview, check, dry run and send all build messages here, so what a
+//! (text first, HTML last), both parts quoted-printable (7-bit safe for any relay). An issue
+//! with image files (and no `assets_url`) carries them with the HTML part:
+//! `multipart/alternative { text/plain, multipart/related { text/html, image/* … } }`, each
+//! image a base64 part with the `Content-ID` the HTML's `cid:` URLs name, encoded once per
+//! issue. Preview, check, dry run and send all build messages here, so what a
 //! preview shows is byte for byte what is sent (but for `Date` and the MIME boundary).
 
 use std::{sync::Arc, time::SystemTime};
@@ -9,7 +13,10 @@ use lettre::{
     address::Envelope,
     message::{
         Body, Mailbox, MultiPart, SinglePart,
-        header::{ContentTransferEncoding, ContentType, Header, HeaderName, HeaderValue},
+        header::{
+            ContentDisposition, ContentId, ContentTransferEncoding, ContentType, Header,
+            HeaderName, HeaderValue,
+        },
     },
 };
 use sha2::{Digest, Sha256};
@@ -18,6 +25,7 @@ use crate::{
     compose::render::{Encoded, Personal},
     compose::{dkim::Signer, encoded_words},
     error::Error,
+    input::images::ImageFile,
     input::issue::Issue,
     input::subscribers::Subscriber,
 };
@@ -48,6 +56,50 @@ pub(crate) struct Composer {
     message_id_domain: String,
     user_agent: String,
     signer: Option<Arc<Signer>>,
+    /// The image files every message carries, encoded once.
+    inline_images: Arc<[InlineImage]>,
+}
+
+/// An image file as a part of the message, encoded once per issue.
+#[derive(Debug)]
+pub(crate) struct InlineImage {
+    content_id: String,
+    content_type: ContentType,
+    file_name: String,
+    /// The bytes in base64, in lines of 76 characters with CRLF ends.
+    encoded: Vec<u8>,
+}
+
+impl InlineImage {
+    pub(crate) fn new(file: &ImageFile, domain: &str) -> InlineImage {
+        let mut encoded =
+            String::with_capacity(email_encoding::body::base64::encoded_len(file.bytes.len()));
+        // Writing to a String cannot fail.
+        let _ = email_encoding::body::base64::encode(&file.bytes, &mut encoded);
+        InlineImage {
+            content_id: file.content_id(domain),
+            content_type: ContentType::parse(file.kind.mime())
+                .expect("an image type is a valid content type"),
+            file_name: file.file_name(),
+            encoded: encoded.into_bytes(),
+        }
+    }
+
+    /// The `Content-ID`, without angle brackets.
+    pub(crate) fn content_id(&self) -> &str {
+        &self.content_id
+    }
+
+    fn part(&self) -> SinglePart {
+        SinglePart::builder()
+            .header(self.content_type.clone())
+            .header(ContentDisposition::inline_with_name(&self.file_name))
+            .header(ContentId::from(format!("<{}>", self.content_id)))
+            .body(Body::dangerous_pre_encoded(
+                self.encoded.clone(),
+                ContentTransferEncoding::Base64,
+            ))
+    }
 }
 
 impl Composer {
@@ -85,7 +137,15 @@ impl Composer {
             message_id_domain: issue.list.message_id_domain().to_owned(),
             user_agent: format!("newsletter/{}", env!("CARGO_PKG_VERSION")),
             signer,
+            inline_images: Arc::from([]),
         }
+    }
+
+    /// Makes every message carry `images` beside its HTML part.
+    #[must_use]
+    pub(crate) fn with_inline_images(mut self, images: Vec<InlineImage>) -> Composer {
+        self.inline_images = images.into();
+        self
     }
 
     /// Marks every message as a test send: `[TEST]` before the subject and a `Message-ID` of
@@ -152,12 +212,21 @@ impl Composer {
         if let Some(reply_to) = &self.reply_to {
             builder = builder.reply_to(reply_to.clone());
         }
+        let text = encoded_part(ContentType::TEXT_PLAIN, parts.text);
+        let html = encoded_part(ContentType::TEXT_HTML, parts.html);
+        let body = if self.inline_images.is_empty() {
+            MultiPart::alternative().singlepart(text).singlepart(html)
+        } else {
+            let related = self
+                .inline_images
+                .iter()
+                .fold(MultiPart::related().singlepart(html), |related, image| {
+                    related.singlepart(image.part())
+                });
+            MultiPart::alternative().singlepart(text).multipart(related)
+        };
         let message = builder
-            .multipart(
-                MultiPart::alternative()
-                    .singlepart(encoded_part(ContentType::TEXT_PLAIN, parts.text))
-                    .singlepart(encoded_part(ContentType::TEXT_HTML, parts.html)),
-            )
+            .multipart(body)
             .map_err(|source| Error::MessageBuild {
                 email: subscriber.email.to_string(),
                 source,

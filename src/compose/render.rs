@@ -21,7 +21,8 @@ use crate::{
     compose::unsubscribe::TokenKey,
     error::Error,
     input::brand::{self, Brand},
-    input::issue::{CONTENT_WIDTH, Issue},
+    input::images::{ImageFile, ImageSource},
+    input::issue::{CONTENT_WIDTH, Image, Issue, Story},
     input::list::UrlTemplate,
     input::placeholders::{self, MergeText, Piece},
     input::subscribers::Subscriber,
@@ -40,7 +41,6 @@ pub(crate) struct IssueView {
     pub(crate) preheader: String,
     pub(crate) preheader_spacer: &'static str,
     pub(crate) list_name: String,
-    pub(crate) sender_name: String,
     pub(crate) issue_line: String,
     pub(crate) masthead_rule: String,
     pub(crate) footer_rule: String,
@@ -51,7 +51,9 @@ pub(crate) struct IssueView {
     pub(crate) footer_html: Option<String>,
     pub(crate) footer_text: Option<String>,
     pub(crate) unsubscribe_mailto: Option<String>,
-    pub(crate) postal_address: Option<String>,
+    /// The sender's name and postal address as HTML that wraps only between its parts (see
+    /// [`postal_html`]).
+    pub(crate) postal_html: Option<String>,
     /// The sender's name and, on the next line, their postal address wrapped for the text part.
     pub(crate) postal_text: Option<String>,
     pub(crate) brand: BrandView,
@@ -72,7 +74,7 @@ pub(crate) struct BrandView {
 }
 
 impl BrandView {
-    fn of(brand: &Brand) -> BrandView {
+    fn of(brand: &Brand, issue: &Issue) -> BrandView {
         let colours = &brand.colours;
         BrandView {
             masthead: colours
@@ -89,10 +91,18 @@ impl BrandView {
                 .as_ref()
                 .map_or(brand::DEFAULT_FONT, |font| font.as_str())
                 .to_owned(),
-            logo: brand.logo.as_ref().map(|logo| ImageView {
-                src: logo.src.to_string(),
-                alt: logo.alt.to_string(),
-                width: logo.width.0,
+            logo: brand.logo.as_ref().map(|logo| {
+                let file = match &logo.src {
+                    ImageSource::File(_) => issue.images.logo(),
+                    ImageSource::Web(_) => None,
+                };
+                ImageView {
+                    src: file.map_or_else(|| logo.src.to_string(), |file| image_src(issue, file)),
+                    alt: logo.alt.to_string(),
+                    width: logo.width.0,
+                    height: file.map(|file| file.height_at(logo.width.0)),
+                    link: None,
+                }
             }),
         }
     }
@@ -100,7 +110,10 @@ impl BrandView {
 
 #[derive(Debug)]
 pub(crate) struct StoryView {
+    /// The title as plain text (its inline Markdown read).
     pub(crate) title: String,
+    /// The title as HTML, with its `*emphasis*`, `**strong**` and `` `code` ``.
+    pub(crate) title_html: String,
     /// The title, wrapped and underlined, for the text part.
     pub(crate) title_block: String,
     pub(crate) html: String,
@@ -108,6 +121,8 @@ pub(crate) struct StoryView {
     pub(crate) text: String,
     pub(crate) link: Option<LinkView>,
     pub(crate) image: Option<ImageView>,
+    /// For the text part, an image that is a link: its alt text and, below, its target.
+    pub(crate) image_text: Option<String>,
 }
 
 #[derive(Debug)]
@@ -123,13 +138,28 @@ pub(crate) struct ImageView {
     pub(crate) src: String,
     pub(crate) alt: String,
     pub(crate) width: u32,
+    /// Known for image files (from their header): keeps the space for the image while it
+    /// loads, and tells Outlook its shape.
+    pub(crate) height: Option<u32>,
+    /// Where a click on the image goes.
+    pub(crate) link: Option<String>,
+}
+
+/// How the email refers to an image file: by the `Content-ID` of the part that carries it
+/// (on the `Message-ID` domain, the sender's), or at the list's `assets_url`.
+pub(crate) fn image_src(issue: &Issue, file: &ImageFile) -> String {
+    match &issue.list.file.assets_url {
+        Some(assets) => assets.join(&file.file_name()),
+        None => format!("cid:{}", file.content_id(issue.list.message_id_domain())),
+    }
 }
 
 #[derive(Debug)]
 pub(crate) struct ContactView {
-    pub(crate) name: String,
+    /// The name and the role as HTML that does not break inside them (see [`unbroken_html`]).
+    pub(crate) name_html: String,
     pub(crate) email: String,
-    pub(crate) role: Option<String>,
+    pub(crate) role_html: Option<String>,
     /// The contact line, wrapped, for the text part.
     pub(crate) text: String,
 }
@@ -302,9 +332,15 @@ impl Fields {
     }
 
     /// Markdown rendered as HTML, with its placeholders marked; those in link and image
-    /// targets (which the renderer percent-encodes) become URL markers.
-    fn markdown_html(&mut self, markdown: &str) -> String {
-        let html = markdown::to_html(&self.mark(markdown, false));
+    /// targets (which the renderer percent-encodes) become URL markers. Images from files
+    /// are shown as `issue` refers to them.
+    fn markdown_html(&mut self, markdown: &str, issue: &Issue) -> String {
+        let html = markdown::to_html_with_images(&self.mark(markdown, false), &|target| {
+            issue.images.in_issue(target).map(|file| {
+                let width = file.width.min(CONTENT_WIDTH);
+                (image_src(issue, file), width, file.height_at(width))
+            })
+        });
         if html.contains("%EE%80%80") {
             html.replace(
                 &format!("%EE%80%80{FIELD_CODE}"),
@@ -541,6 +577,17 @@ pub struct Prepared {
     unsubscribe_url: UrlTemplate,
     list_id: String,
     token_key: Option<TokenKey>,
+    /// Each image file's `src` in the email, with the name it is stored under as a file.
+    image_names: Vec<(String, String)>,
+}
+
+/// `html` with each image file's `src` (of `names`) made the file's name, after `folder`.
+fn with_local_images(html: &str, names: &[(String, String)], folder: &str) -> String {
+    let mut html = html.to_owned();
+    for (src, name) in names {
+        html = html.replace(&format!("\"{src}\""), &format!("\"{folder}{name}\""));
+    }
+    html
 }
 
 /// Characters after the preheader that keep mail clients from filling the preview line with
@@ -595,7 +642,17 @@ impl Prepared {
                 .collect(),
             subject: String::new(),
         };
-        let web_page = Segments::compile(&inline_css(&web_page)?).fill(&anonymous, true);
+        let image_names: Vec<(String, String)> = issue
+            .images
+            .files()
+            .iter()
+            .map(|file| (image_src(issue, file), file.file_name()))
+            .collect();
+        let mut web_page = Segments::compile(&inline_css(&web_page)?).fill(&anonymous, true);
+        if list.assets_url.is_none() {
+            // A web page cannot show a message's parts: it shows the files beside it.
+            web_page = with_local_images(&web_page, &image_names, "");
+        }
         let text = TextTemplate {
             view: &view,
             slots: &slots,
@@ -625,6 +682,31 @@ impl Prepared {
             unsubscribe_url: list.unsubscribe.url.clone(),
             list_id: list.id.as_str().to_owned(),
             token_key,
+            image_names,
+        })
+    }
+
+    /// `html` (a subscriber's HTML part) showing the image files from a folder of them,
+    /// `folder` (empty or ending in `/`) beside it, for a preview in a browser.
+    pub(crate) fn with_local_images(&self, html: &str, folder: &str) -> String {
+        with_local_images(html, &self.image_names, folder)
+    }
+
+    /// The web version showing the image files from `folder` (ending in `/`), wherever the
+    /// published page takes them from.
+    pub(crate) fn web_page_with_local_images(&self, folder: &str) -> String {
+        let mut html = with_local_images(&self.web_page, &self.image_names, folder);
+        for (_, name) in &self.image_names {
+            html = html.replace(&format!("\"{name}\""), &format!("\"{folder}{name}\""));
+        }
+        html
+    }
+
+    /// Whether the HTML part says `text` (in what is the same for everyone).
+    pub(crate) fn html_mentions(&self, text: &str) -> bool {
+        self.html.parts.iter().any(|part| match part {
+            Segment::Literal { text: literal, .. } => literal.contains(text),
+            Segment::Slot(_) => false,
         })
     }
 
@@ -727,6 +809,37 @@ fn inline_css(html: &str) -> Result<String, Error> {
     })
 }
 
+/// The longest part of an address (between commas) kept on one line: a longer one may wrap
+/// inside, or it would run off a phone's screen.
+const UNBROKEN_PART_CHARS: usize = 32;
+
+/// `name, address` as HTML that breaks lines after its commas, not inside a part: "100
+/// Tanglin Road" or "Singapore 247919" stays whole on a narrow screen (non-breaking spaces),
+/// unless it is longer than [`UNBROKEN_PART_CHARS`].
+fn postal_html(name: &str, address: &str) -> String {
+    std::iter::once(name)
+        .chain(address.split(','))
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(unbroken_html)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `text` HTML-escaped, its spaces non-breaking when it is at most [`UNBROKEN_PART_CHARS`]
+/// long: a name ("Zhen Hanbin") or a part of an address ("100 Tanglin Road") that should not
+/// be split over two lines on a phone.
+fn unbroken_html(text: &str) -> String {
+    let mut escaped = String::new();
+    // Writing to a String cannot fail.
+    let _ = askama::filters::Html.write_escaped_str(&mut escaped, text);
+    if text.chars().count() <= UNBROKEN_PART_CHARS {
+        escaped.replace(' ', "&nbsp;")
+    } else {
+        escaped
+    }
+}
+
 /// Renders `markdown` to text and appends the links it introduced, numbered.
 fn text_with_links(markdown: &str, links: &mut LinkList) -> String {
     let known = links.len();
@@ -755,6 +868,69 @@ fn title_block(title: &str, rule: char) -> String {
     block
 }
 
+/// The view of `story`; the links of its text part are numbered in `links`.
+fn story_view(
+    story: &Story,
+    issue: &Issue,
+    fields: &mut Fields,
+    links: &mut LinkList,
+) -> StoryView {
+    let title = markdown::inline(&fields.mark(story.title.as_str(), false));
+    StoryView {
+        title_block: title_block(
+            &markdown::inline(&fields.mark_wrapped(story.title.as_str())).text,
+            '=',
+        ),
+        title: title.text,
+        title_html: title.html,
+        html: fields.markdown_html(story.body.as_str(), issue),
+        text: text_with_links(&fields.mark_wrapped(story.body.as_str()), links),
+        link: story.link.as_ref().map(|link| {
+            let url = fields.mark(link.url.as_str(), true);
+            let label = fields.mark(link.label.as_str(), false);
+            let wrapped = fields.mark_wrapped(link.label.as_str());
+            LinkView {
+                text: format!("{}:\n{url}", textwrap::fill(&wrapped, TEXT_WIDTH)),
+                url,
+                label,
+            }
+        }),
+        image_text: story.image.as_ref().and_then(|image| {
+            let url = fields.mark(image.link.as_ref()?.as_str(), true);
+            let alt = fields.mark_wrapped(image.alt.as_str());
+            Some(format!(
+                "{}:\n{url}",
+                textwrap::fill(&format!("[Image: {alt}]"), TEXT_WIDTH)
+            ))
+        }),
+        image: story
+            .image
+            .as_ref()
+            .map(|image| image_view(image, issue, fields)),
+    }
+}
+
+/// The view of a story's image: a file is shown at its own width unless told otherwise; a web
+/// image, whose size is unknown, fills the column; neither wider than the column.
+fn image_view(image: &Image, issue: &Issue, fields: &mut Fields) -> ImageView {
+    let file = match &image.src {
+        ImageSource::File(written) => issue.images.in_issue(written),
+        ImageSource::Web(_) => None,
+    };
+    let natural = file.map_or(CONTENT_WIDTH, |file| file.width);
+    let width = image.width.map_or(natural, |w| w.0).min(CONTENT_WIDTH);
+    ImageView {
+        src: file.map_or_else(|| image.src.to_string(), |file| image_src(issue, file)),
+        alt: fields.mark(image.alt.as_str(), false),
+        width,
+        height: file.map(|file| file.height_at(width)),
+        link: image
+            .link
+            .as_ref()
+            .map(|link| fields.mark(link.as_str(), true)),
+    }
+}
+
 /// The view of `issue`, its placeholders replaced by the markers of `fields`.
 fn issue_view(issue: &Issue, fields: &mut Fields) -> IssueView {
     let file = &issue.file;
@@ -767,36 +943,11 @@ fn issue_view(issue: &Issue, fields: &mut Fields) -> IssueView {
     let intro_html = file
         .intro
         .as_ref()
-        .map(|intro| fields.markdown_html(intro.as_str()));
+        .map(|intro| fields.markdown_html(intro.as_str(), issue));
     let stories = file
         .stories
         .iter()
-        .map(|story| {
-            let title = fields.mark(story.title.as_str(), false);
-            StoryView {
-                title_block: title_block(&fields.mark_wrapped(story.title.as_str()), '='),
-                title,
-                html: fields.markdown_html(story.body.as_str()),
-                text: text_with_links(&fields.mark_wrapped(story.body.as_str()), &mut links),
-                link: story.link.as_ref().map(|link| {
-                    let url = fields.mark(link.url.as_str(), true);
-                    let label = fields.mark(link.label.as_str(), false);
-                    let wrapped = fields.mark_wrapped(link.label.as_str());
-                    LinkView {
-                        text: format!("{}:\n{url}", textwrap::fill(&wrapped, TEXT_WIDTH)),
-                        url,
-                        label,
-                    }
-                }),
-                image: story.image.as_ref().map(|image| ImageView {
-                    src: image.src.to_string(),
-                    alt: fields.mark(image.alt.as_str(), false),
-                    width: image
-                        .width
-                        .map_or(CONTENT_WIDTH, |w| w.0.min(CONTENT_WIDTH)),
-                }),
-            }
-        })
+        .map(|story| story_view(story, issue, fields, &mut links))
         .collect();
     let footer_text = file
         .footer
@@ -805,7 +956,7 @@ fn issue_view(issue: &Issue, fields: &mut Fields) -> IssueView {
     let footer_html = file
         .footer
         .as_ref()
-        .map(|footer| fields.markdown_html(footer.as_str()));
+        .map(|footer| fields.markdown_html(footer.as_str(), issue));
     let contact = file.contact.as_ref().map(|contact| {
         let name = fields.mark(contact.name.as_str(), false);
         let role = contact
@@ -820,9 +971,9 @@ fn issue_view(issue: &Issue, fields: &mut Fields) -> IssueView {
                 },
                 TEXT_WIDTH,
             ),
-            name,
+            name_html: unbroken_html(&name),
             email: contact.email.to_string(),
-            role,
+            role_html: role.as_deref().map(unbroken_html),
         }
     });
     IssueView {
@@ -838,7 +989,6 @@ fn issue_view(issue: &Issue, fields: &mut Fields) -> IssueView {
             .unwrap_or_default(),
         preheader_spacer: PREHEADER_SPACER,
         list_name: list.name.to_string(),
-        sender_name: list.from.name.to_string(),
         issue_line: format!("Issue {} · {}", file.number, file.date.long()),
         masthead_rule: "=".repeat(TEXT_WIDTH),
         footer_rule: "-".repeat(TEXT_WIDTH),
@@ -849,12 +999,15 @@ fn issue_view(issue: &Issue, fields: &mut Fields) -> IssueView {
         footer_html,
         footer_text,
         unsubscribe_mailto: list.unsubscribe.mailto.as_ref().map(ToString::to_string),
-        postal_address: list.postal_address.as_ref().map(ToString::to_string),
+        postal_html: list
+            .postal_address
+            .as_ref()
+            .map(|address| postal_html(list.from.name.as_str(), address.as_str())),
         postal_text: list
             .postal_address
             .as_ref()
             .map(|address| textwrap::fill(&format!("{}\n{address}", list.from.name), TEXT_WIDTH)),
-        brand: BrandView::of(&list.brand),
+        brand: BrandView::of(&list.brand, issue),
     }
 }
 
@@ -924,6 +1077,18 @@ mod tests {
         assert!(width >= room, "{width} < {room}");
         let segments = Segments::compile(&padded);
         assert!(!segments.fill(&personal("x"), false).contains(FILLER));
+    }
+
+    #[test]
+    fn postal_addresses_break_between_parts_only() {
+        assert_eq!(
+            postal_html("SIN Singapore", "100 Tanglin Road, Singapore 247919"),
+            "SIN&nbsp;Singapore, 100&nbsp;Tanglin&nbsp;Road, Singapore&nbsp;247919"
+        );
+        assert_eq!(
+            postal_html("A & B", "The Very Long Name Of A Building Somewhere, X"),
+            "A&nbsp;&#38;&nbsp;B, The Very Long Name Of A Building Somewhere, X"
+        );
     }
 
     #[test]

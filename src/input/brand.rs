@@ -3,7 +3,7 @@
 //!
 //! ```yaml
 //! brand:
-//!   logo: { src: "https://example.org/logo.png", alt: "Example", width: 160 }
+//!   logo: { src: "https://example.org/logo.png", alt: "Example", width: 160 }  # or src: logo.png
 //!   colours: { masthead: "#0b2545", accent: "#0b5cad", links: "#0b5cad" }
 //!   font: "Georgia, 'Times New Roman', serif"
 //! ```
@@ -17,7 +17,7 @@ use std::{fmt, str::FromStr};
 
 use serde::Deserialize;
 
-use crate::input::values::{Line, WebUrl};
+use crate::input::{images::ImageSource, values::Line};
 
 /// The `brand` section.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -38,8 +38,8 @@ pub(crate) struct Brand {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Logo {
-    /// Where the logo is hosted (mail clients fetch it).
-    pub(crate) src: WebUrl,
+    /// Where the logo is hosted (mail clients fetch it), or a file relative to the list file.
+    pub(crate) src: ImageSource,
     /// What the logo says, for readers who do not load images (usually the organisation).
     pub(crate) alt: Line,
     /// Display width in pixels.

@@ -248,7 +248,7 @@ fn key_line(
 const SHAPES: [(&str, &str); 6] = [
     (
         "Image",
-        "an image: `src:`, `alt:` and optionally `width:`, each on its own line indented below `image:`",
+        "an image: `src:`, `alt:` and optionally `width:` and `link:`, each on its own line indented below `image:`",
     ),
     (
         "Link",
@@ -419,6 +419,31 @@ pub(crate) fn field_line(text: &str, field: &str) -> Option<usize> {
         }
     }
     at.map(|line| line + 1)
+}
+
+/// Where `written` (a value as written) is in a document: on the line of `field` or after
+/// it, else after the line of its top-level key; that line when it is not found.
+pub(crate) fn value_location(path: &Path, text: &str, field: &str, written: &str) -> Location {
+    let top_key = field.split(['[', '.']).next().unwrap_or(field);
+    let key_line = field_line(text, field).unwrap_or_else(|| top_level_key_line(text, top_key));
+    let from = text
+        .split_inclusive('\n')
+        .take(key_line - 1)
+        .map(str::len)
+        .sum::<usize>();
+    match text[from..].find(written) {
+        Some(found) => {
+            let index = from + found;
+            let before = &text[..index];
+            let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
+            Location {
+                path: path.to_owned(),
+                line: before.matches('\n').count() + 1,
+                column: Some(before[line_start..].chars().count() + 1),
+            }
+        }
+        None => Location::line(path, key_line),
+    }
 }
 
 /// The 1-based line on which a top-level `key:` is written, for errors found after parsing

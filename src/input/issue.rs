@@ -8,11 +8,12 @@ use serde::Deserialize;
 use crate::{
     error::Error,
     input::document::{self, Document},
+    input::images::{ImageFile, ImageSource, Images},
     input::list::List,
     input::location::DocumentKind,
     input::location::Location,
     input::placeholders::{self, MergeText, MergeUrl, Placeholder},
-    input::values::{EmailAddress, IssueDate, Line, Markdown, WebUrl},
+    input::values::{EmailAddress, IssueDate, Line, Markdown},
 };
 
 /// The issue file as written.
@@ -84,14 +85,18 @@ pub(crate) struct Link {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Image {
-    /// Where the image is hosted (mail clients fetch it).
-    pub(crate) src: WebUrl,
+    /// Where the image is hosted (mail clients fetch it), or a file relative to the issue
+    /// (carried in each message, or linked from the list's `assets_url`).
+    pub(crate) src: ImageSource,
     /// What the image shows, for readers who do not load images.
     pub(crate) alt: Line,
     /// Display width in pixels, 1 to 600; shown at most [`CONTENT_WIDTH`] wide (a wider one is
     /// scaled down, and `check` warns).
     #[serde(default)]
     pub(crate) width: Option<ImageWidth>,
+    /// Where a click on the image goes.
+    #[serde(default)]
+    pub(crate) link: Option<MergeUrl>,
 }
 
 /// An image width between 1 and 600 pixels.
@@ -149,6 +154,9 @@ pub(crate) fn merge_fields(file: &IssueFile) -> Vec<(String, &str)> {
         }
         if let Some(image) = &story.image {
             fields.push((at("image.alt"), image.alt.as_str()));
+            if let Some(link) = &image.link {
+                fields.push((at("image.link"), link.as_str()));
+            }
         }
     }
     if let Some(contact) = &file.contact {
@@ -228,6 +236,36 @@ fn placeholder_location(path: &Path, text: &str, field: &str, written: &str) -> 
     }
 }
 
+/// The image files the issue names, with the field that names each: story images and the
+/// images of its Markdown.
+pub(crate) fn image_files(file: &IssueFile) -> Vec<(String, String)> {
+    fn markdown(found: &mut Vec<(String, String)>, field: &str, text: &Markdown) {
+        for target in text.image_targets() {
+            if crate::input::images::is_file_path(&target) {
+                found.push((field.to_owned(), target.trim().to_owned()));
+            }
+        }
+    }
+    let mut found = Vec::new();
+    if let Some(intro) = &file.intro {
+        markdown(&mut found, "intro", intro);
+    }
+    for (index, story) in file.stories.iter().enumerate() {
+        if let Some(Image {
+            src: ImageSource::File(written),
+            ..
+        }) = &story.image
+        {
+            found.push((format!("stories[{index}].image.src"), written.clone()));
+        }
+        markdown(&mut found, &format!("stories[{index}].body"), &story.body);
+    }
+    if let Some(footer) = &file.footer {
+        markdown(&mut found, "footer", footer);
+    }
+    found
+}
+
 /// An issue file beside another, as far as a quick look at its top-level lines tells.
 #[derive(Debug)]
 pub(crate) struct Sibling {
@@ -296,6 +334,8 @@ pub struct Issue {
     pub(crate) file: IssueFile,
     pub(crate) text: String,
     pub list: List,
+    /// The image files the issue and the list's logo name, each read once.
+    pub(crate) images: Images,
 }
 
 /// `path` with each symbolic link at its final component replaced by the link's target (a
@@ -347,12 +387,31 @@ impl Issue {
             }
             other => other,
         })?;
+        let mut images = Images::default();
+        if let Some(logo) = &list.logo_file {
+            images.add(None, logo.clone());
+        }
+        let folder = real_path.parent().unwrap_or(Path::new(""));
+        for (field, written) in image_files(&file) {
+            if images.knows(&written) {
+                continue;
+            }
+            let image = ImageFile::read(&folder.join(&written)).map_err(|message| {
+                Error::DocumentInvalid {
+                    location: document::value_location(path, &text, &field, &written),
+                    field: Some(field.clone()),
+                    message,
+                }
+            })?;
+            images.add(Some(&written), image);
+        }
         Ok(Issue {
             path: path.to_owned(),
             real_path,
             file,
             text,
             list,
+            images,
         })
     }
 
@@ -365,13 +424,20 @@ impl Issue {
     }
 
     /// A digest of everything that decides the content of the messages: the issue file, the
-    /// list file and the version of newsletter (which carries the templates). Hex SHA-256.
+    /// list file, the image files they name and the version of newsletter (which carries the
+    /// templates). Hex SHA-256. An issue without image files hashes as it did before images
+    /// could be files.
     pub(crate) fn content_hash(&self) -> String {
         use sha2::{Digest, Sha256};
         let mut hasher = Sha256::new();
         for part in [env!("CARGO_PKG_VERSION"), &self.text, &self.list.text] {
             hasher.update((part.len() as u64).to_le_bytes());
             hasher.update(part.as_bytes());
+        }
+        // A photo replaced between a send and its resume changes the messages as much as an
+        // edit of the text does.
+        for file in self.images.files() {
+            hasher.update(file.file_name().as_bytes());
         }
         crate::units::hex(&hasher.finalize())
     }

@@ -13,6 +13,7 @@ use crate::{
     error::Error,
     input::brand::Brand,
     input::document::{self, Document},
+    input::images::{ImageFile, ImageSource},
     input::location::DocumentKind,
     input::page_text::PageWording,
     input::placeholders::MergeUrl,
@@ -73,7 +74,49 @@ pub struct ListFile {
     /// The logo, colours and font of the email.
     #[serde(default)]
     pub(crate) brand: Brand,
+    /// Where image files are published (an `https://` folder URL ending in `/`): images from
+    /// disk are then linked from there instead of carried in each message, and `preview`
+    /// gathers them into a folder to upload.
+    #[serde(default)]
+    pub(crate) assets_url: Option<AssetsUrl>,
 }
+
+/// The `https://` URL of a folder, ending in `/`, that image files are published under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AssetsUrl(String);
+
+impl AssetsUrl {
+    /// The URL of the file `name` in the folder.
+    pub(crate) fn join(&self, name: &str) -> String {
+        format!("{}{name}", self.0)
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for AssetsUrl {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let url: WebUrl = value.parse()?;
+        let url = url.to_string();
+        if !url.starts_with("https://") {
+            return Err(format!(
+                "`{value}` must be an https:// URL (mail clients block images over plain http)"
+            ));
+        }
+        if !url.ends_with('/') || url.contains(['?', '#', '&', '\'', '"']) {
+            return Err(format!(
+                "`{value}` must be the URL of a folder, ending in `/`, without `?`, `#`, `&` or quotes"
+            ));
+        }
+        Ok(AssetsUrl(url))
+    }
+}
+
+crate::input::values::deserialize_from_str!(AssetsUrl);
 
 /// A URL with an `{issue}` placeholder for the issue's name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -321,6 +364,8 @@ pub struct List {
     pub(crate) text: String,
     pub(crate) subscribers_path: PathBuf,
     pub(crate) suppression_path: Option<PathBuf>,
+    /// The logo, when it is a file (relative to the list file).
+    pub(crate) logo_file: Option<ImageFile>,
 }
 
 impl List {
@@ -329,12 +374,25 @@ impl List {
         let folder = path.parent().unwrap_or(Path::new(""));
         let subscribers_path = folder.join(&file.subscribers);
         let suppression_path = file.suppression.as_ref().map(|p| folder.join(p));
+        let logo_file = match file.brand.logo.as_ref().map(|logo| &logo.src) {
+            Some(ImageSource::File(written)) => {
+                Some(ImageFile::read(&folder.join(written)).map_err(|message| {
+                    Error::DocumentInvalid {
+                        location: document::value_location(path, &text, "brand.logo.src", written),
+                        field: Some("brand.logo.src".into()),
+                        message,
+                    }
+                })?)
+            }
+            _ => None,
+        };
         Ok(List {
             path: path.to_owned(),
             file,
             text,
             subscribers_path,
             suppression_path,
+            logo_file,
         })
     }
 
@@ -390,6 +448,21 @@ impl<'de> Deserialize<'de> for DkimSelector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn assets_url_is_an_https_folder() {
+        let url: AssetsUrl = "https://example.org/news/images/".parse().unwrap();
+        assert_eq!(url.join("ab.png"), "https://example.org/news/images/ab.png");
+        for bad in [
+            "http://example.org/images/",
+            "https://example.org/images",
+            "https://example.org/images/?v=1",
+            "https://example.org/a&b/",
+            "images/",
+        ] {
+            assert!(bad.parse::<AssetsUrl>().is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn issue_url_template() {

@@ -2,13 +2,15 @@
 //! the place of every value ([`document`], [`location`]), the value types that check a field as
 //! it is read ([`values`]), the issue and the list file it names ([`issue`], [`list`]), the
 //! subscriber CSV and the suppression file ([`subscribers`], appended to by [`suppression`]),
-//! mailboxes of returned mail ([`mailbox`]), the names of the unsubscribe pages' texts
-//! ([`page_text`]), who an issue goes to ([`audience`]), `{column}`
-//! placeholders ([`placeholders`]), and the rules all text obeys ([`text`]).
+//! the image files an issue or its logo names ([`images`]), mailboxes of returned mail
+//! ([`mailbox`]), the names of the unsubscribe pages' texts ([`page_text`]), who an issue goes
+//! to ([`audience`]), `{column}` placeholders ([`placeholders`]), and the rules all text obeys
+//! ([`text`]).
 
 pub(crate) mod audience;
 pub(crate) mod brand;
 pub mod document;
+pub(crate) mod images;
 pub(crate) mod issue;
 pub(crate) mod list;
 pub(crate) mod location;

@@ -75,9 +75,29 @@ deserialize_from_str!(Line);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Markdown(String);
 
+/// The Markdown extensions issues are written with; the renderer and the linter parse with the
+/// same, so they see the same links and images. Tables: without them smart punctuation turns
+/// a table's `|---|` into `|—|`.
+pub(crate) const MARKDOWN_OPTIONS: pulldown_cmark::Options =
+    pulldown_cmark::Options::ENABLE_SMART_PUNCTUATION
+        .union(pulldown_cmark::Options::ENABLE_STRIKETHROUGH)
+        .union(pulldown_cmark::Options::ENABLE_TABLES);
+
 impl Markdown {
     pub(crate) fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The targets of the images of this Markdown, as the renderer reads them.
+    pub(crate) fn image_targets(&self) -> Vec<String> {
+        pulldown_cmark::Parser::new_ext(&self.0, MARKDOWN_OPTIONS)
+            .filter_map(|event| match event {
+                pulldown_cmark::Event::Start(pulldown_cmark::Tag::Image { dest_url, .. }) => {
+                    Some(dest_url.to_string())
+                }
+                _ => None,
+            })
+            .collect()
     }
 }
 

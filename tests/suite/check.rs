@@ -105,7 +105,7 @@ fn unknown_field_names_file_line_column_and_field_path() {
     check_case("unknown-field")
         .status(4)
         .stderr(&format!(
-            "error: `issue.yaml` line 12, column 7: field `stories[0].image.widht`: unknown field `widht`, expected one of `src`, `alt`, `width`\n{ISSUE_HINT}"
+            "error: `issue.yaml` line 12, column 7: field `stories[0].image.widht`: unknown field `widht`, expected one of `src`, `alt`, `width`, `link`\n{ISSUE_HINT}"
         ))
         .run();
 }

@@ -137,6 +137,43 @@ corpus_cases! {
         );
     }
 
+    // --- The issue file: images from disk ---
+
+    "issue-image-missing" => fn missing_image_file_is_named_at_its_line_and_field() {
+        check_fails_with(
+            CASE,
+            "`issue.yaml` line 14, column 12: field `stories[1].image.src`: `photos/harbour.png` does not exist",
+        );
+    }
+
+    "issue-image-wrong-type" => fn svg_named_png_is_refused_by_its_bytes() {
+        check_fails_with(
+            CASE,
+            "`issue.yaml` line 11, column 13: field `stories[0].image.src`: `drawing.png` is not a PNG, JPEG, GIF or WebP image (its bytes are an SVG drawing, which most mail clients do not show); save it as one of those",
+        );
+    }
+
+    "issue-image-svg-in-markdown" => fn svg_in_a_story_body_is_refused_at_its_line() {
+        check_fails_with(
+            CASE,
+            "`issue.yaml` line 15, column 18: field `stories[0].body`: `chart.svg` is not a PNG, JPEG, GIF or WebP image (its bytes are an SVG drawing, which most mail clients do not show); save it as one of those",
+        );
+    }
+
+    "issue-image-renamed-text" => fn text_file_named_jpg_is_refused() {
+        check_fails_with(
+            CASE,
+            "`issue.yaml` line 10, column 19: field `stories[0].image.src`: `notes.jpg` is not a PNG, JPEG, GIF or WebP image (its bytes are text); save it as one of those",
+        );
+    }
+
+    "issue-image-javascript-src" => fn script_url_as_image_source_is_refused() {
+        check_fails_with(
+            CASE,
+            "`issue.yaml` line 11, column 7: field `stories[0].image.src`: `javascript:alert(1)` is neither an http:// or https:// URL nor a path to an image file",
+        );
+    }
+
     // --- The issue file: types, fields and values ---
 
     "issue-wrong-type-stories" => fn string_for_a_list_names_the_field() {
@@ -392,6 +429,13 @@ corpus_cases! {
         check_fails_with(
             CASE,
             "`list.yaml` line 8, column 3: field `unsubscribe.url`: `https://example.org/unsubscribe` must contain `{id}`, `{email}` or `{token}`, or the unsubscribe endpoint cannot tell who is leaving",
+        );
+    }
+
+    "list-logo-missing" => fn missing_logo_file_is_named_at_its_field() {
+        check_fails_with(
+            CASE,
+            "`list.yaml` line 11, column 10: field `brand.logo.src`: `images/logo.png` does not exist",
         );
     }
 
@@ -734,6 +778,60 @@ fn minimal(file: &str) -> String {
             .join(file),
     )
     .expect("cannot read the minimal fixture")
+}
+
+/// The minimal issue with a story image `src`.
+fn issue_with_image(src: &str) -> String {
+    format!(
+        "{}  - title: \"A photo\"\n    image:\n      src: {src}\n      alt: \"A photo\"\n    body: |\n      Text.\n",
+        minimal("issue.yaml")
+    )
+}
+
+#[test]
+fn oversize_image_is_refused_by_its_size() {
+    let mut png =
+        fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images/harbour.png"))
+            .expect("cannot read the sample image");
+    png.resize(5_000_001, 0);
+    corpus(None)
+        .write("issue.yaml", issue_with_image("big.png"))
+        .write("big.png", png)
+        .args(["check", "issue.yaml"])
+        .status(4)
+        .stderr(&format!(
+            "error: `issue.yaml` line 14, column 12: field `stories[1].image.src`: `big.png` is 5000001 bytes; images are limited to 5000000 bytes (an email image rarely needs more than 200 KB)\n{YAML_HINT}"
+        ))
+        .run();
+}
+
+#[test]
+fn symlinked_image_is_refused() {
+    corpus(None)
+        .write("issue.yaml", issue_with_image("photo.png"))
+        .symlink("photo.png", "/etc/passwd")
+        .args(["check", "issue.yaml"])
+        .status(4)
+        .stderr(&format!(
+            "error: `issue.yaml` line 14, column 12: field `stories[1].image.src`: `photo.png` is a symbolic link; images are read from regular files only (put the file itself there)\n{YAML_HINT}"
+        ))
+        .run();
+}
+
+#[test]
+fn fifo_as_image_is_refused_without_hanging() {
+    let test = corpus(None).write("issue.yaml", issue_with_image("pipe.png"));
+    let status = std::process::Command::new("mkfifo")
+        .arg(test.path("pipe.png"))
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+    test.args(["check", "issue.yaml"])
+        .status(4)
+        .stderr(&format!(
+            "error: `issue.yaml` line 14, column 12: field `stories[1].image.src`: `pipe.png` is not a regular file; an image must be a PNG, JPEG, GIF or WebP file\n{YAML_HINT}"
+        ))
+        .run();
 }
 
 #[test]

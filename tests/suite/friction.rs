@@ -628,7 +628,7 @@ fn yaml_slips_are_explained_in_the_writers_words() {
         (
             "      The first story of the spring issue.",
             "      The first story of the spring issue.\n    image: https://example.org/chart.png",
-            "`issue.yaml` line 12, column 12: field `stories[0].image`: expected an image: `src:`, `alt:` and optionally `width:`, each on its own line indented below `image:`, found the text \"https://example.org/chart.png\"",
+            "`issue.yaml` line 12, column 12: field `stories[0].image`: expected an image: `src:`, `alt:` and optionally `width:` and `link:`, each on its own line indented below `image:`, found the text \"https://example.org/chart.png\"",
         ),
         (
             "    body: |\n      The first story of the spring issue.",

@@ -23,6 +23,7 @@ mod fuzz;
 mod harness;
 mod hostile_relay;
 mod html;
+mod images;
 mod lint;
 mod manifest;
 mod message;

@@ -57,7 +57,8 @@ fn placeholders_are_filled_and_escaped_for_each_context() {
         "href=\"https://example.org/join?ref=a%20b%26c\"",
         "Join Zoë &#38; Co",
         "alt=\"A photo for Zoë &#38; Co\"",
-        "Zoë &#38; Co liaison",
+        // The role is kept on one line (non-breaking spaces); the value keeps its own spaces.
+        "Zoë &#38; Co&nbsp;liaison",
         "Sent to ada@example.org.",
     ] {
         assert!(ada_html.contains(expected), "{expected}\n{ada_html}");
@@ -88,7 +89,7 @@ fn placeholders_are_filled_and_escaped_for_each_context() {
         "Friends: an update",
         "href=\"https://example.org/join?ref=none\"",
         "Join us",
-        "the liaison",
+        "the&nbsp;liaison",
     ] {
         assert!(grace_html.contains(expected), "{expected}\n{grace_html}");
     }

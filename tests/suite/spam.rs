@@ -1,4 +1,4 @@
-//! Spam scoring: the sample issue's message run through Debian's SpamAssassin with local
+//! Spam scoring: the sample issue's message (and one that carries images) run through Debian's SpamAssassin with local
 //! rules only (`spamassassin -L -t`, installed by `tests/run`) must score at most 1.0. The
 //! rules that fired are printed, so a rise in the score says which rule to look at.
 
@@ -45,8 +45,32 @@ fn sample_issue_scores_at_most_one_with_spamassassin() {
             "zoe.martin@example.org",
         ])
         .run();
-    let message = output.read_bytes("out/0002-zoe.martin_example.org.eml");
+    assert_scores_low(
+        &output.read_bytes("out/0002-zoe.martin_example.org.eml"),
+        "the sample issue",
+    );
+}
 
+#[test]
+fn issue_with_embedded_images_scores_at_most_one_with_spamassassin() {
+    let output = Test::fixture("images")
+        .args([
+            "preview",
+            "issue.yaml",
+            "--out",
+            "out",
+            "--for",
+            "ada@example.org",
+        ])
+        .run();
+    assert_scores_low(
+        &output.read_bytes("out/0002-ada_example.org.eml"),
+        "the issue with images",
+    );
+}
+
+/// Runs `message` through SpamAssassin and fails when it scores over [`MAX_SCORE`].
+fn assert_scores_low(message: &[u8], what: &str) {
     let mut child = Command::new("spamassassin")
         .args(["-L", "-t"])
         .stdin(Stdio::piped())
@@ -54,7 +78,7 @@ fn sample_issue_scores_at_most_one_with_spamassassin() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("cannot run `spamassassin`: install Debian's spamassassin (tests/run does)");
-    child.stdin.take().unwrap().write_all(&message).unwrap();
+    child.stdin.take().unwrap().write_all(message).unwrap();
     let result = child.wait_with_output().unwrap();
     let report = String::from_utf8_lossy(&result.stdout);
     let status = report
@@ -85,7 +109,7 @@ fn sample_issue_scores_at_most_one_with_spamassassin() {
     );
     assert!(
         score <= MAX_SCORE,
-        "the sample issue scores {score} (at most {MAX_SCORE} allowed); rules that fired:\n{}",
+        "{what} scores {score} (at most {MAX_SCORE} allowed); rules that fired:\n{}",
         rules.join("\n")
     );
 }

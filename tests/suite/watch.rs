@@ -30,8 +30,13 @@ pub(crate) struct LivePreview {
 
 impl LivePreview {
     pub(crate) fn start(test: Test) -> LivePreview {
+        LivePreview::start_issue(test, ISSUE)
+    }
+
+    /// [`LivePreview::start`] of the issue file `issue`.
+    pub(crate) fn start_issue(test: Test, issue: &str) -> LivePreview {
         let mut running = test
-            .args([ISSUE, "--watch", "--listen", "127.0.0.1:0"])
+            .args([issue, "--watch", "--listen", "127.0.0.1:0"])
             .spawn();
         let stdout = running.child.stdout.take().expect("stdout is piped");
         let mut reader = BufReader::new(stdout);

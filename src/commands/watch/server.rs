@@ -7,6 +7,7 @@
 //! | `GET /email.txt?for=ADDRESS` | the text part |
 //! | `GET /email.eml?for=ADDRESS` | the whole message (`download=1`: as an attachment) |
 //! | `GET /web.html` | the web version |
+//! | `GET /images/NAME` | an image file of the issue, by the name a preview gives it (`HASH.png`) |
 //! | `GET /status.json` | `{"version": N, "errors": [...], "warnings": [...], ...}` |
 //! | `GET /subscribers.json?q=WORDS` | up to 20 recipients whose name or address has every word |
 //! | `GET /events` | server-sent events: `version` with the new version after every rebuild |
@@ -20,7 +21,7 @@ use std::{convert::Infallible, net::SocketAddr, sync::Arc};
 
 use axum::{
     Json, Router,
-    extract::{Query, Request, State},
+    extract::{Path, Query, Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     middleware::{self, Next},
     response::{
@@ -70,6 +71,7 @@ pub(crate) fn router(live: Arc<Live>, address: SocketAddr) -> Router {
         .route("/email.txt", get(email_text))
         .route("/email.eml", get(email_eml))
         .route("/web.html", get(web_page))
+        .route("/images/{name}", get(image))
         .route("/subscribers.json", get(search))
         .route("/events", get(events))
         .layer(middleware::from_fn_with_state(server.clone(), check_host))
@@ -186,7 +188,10 @@ async fn email_html(State(server): State<Server>, Query(query): Query<EmailQuery
     };
     match build.render(&query.recipient()) {
         Ok((_, _, rendered)) => {
-            let mut html = rendered.html;
+            let mut html = build
+                .mailing
+                .prepared
+                .with_local_images(&rendered.html, IMAGES);
             match query.scheme.as_deref() {
                 Some("dark") => html = force_scheme(&html, "dark"),
                 Some("light") => html = force_scheme(&html, "light"),
@@ -247,9 +252,33 @@ async fn web_page(State(server): State<Server>) -> Response {
     match server.live.build_shown() {
         Some(build) => email_response(
             "text/html; charset=utf-8",
-            build.mailing.prepared.web_page.clone().into_bytes(),
+            build
+                .mailing
+                .prepared
+                .web_page_with_local_images(IMAGES)
+                .into_bytes(),
         ),
         None => not_built(),
+    }
+}
+
+/// Where the pages find the issue's image files (the email's `cid:` parts, or the files to be
+/// uploaded to `assets_url`), relative to them.
+const IMAGES: &str = "images/";
+
+async fn image(State(server): State<Server>, Path(name): Path<String>) -> Response {
+    let Some(build) = server.live.build_shown() else {
+        return not_built();
+    };
+    match build
+        .issue
+        .images
+        .files()
+        .iter()
+        .find(|file| file.file_name() == name)
+    {
+        Some(file) => email_response(file.kind.mime(), file.bytes.clone()),
+        None => not_rendered(&format!("the issue has no image `{name}`")),
     }
 }
 
