@@ -236,10 +236,9 @@ pub enum Error {
     },
 
     #[error(
-        "the SMTP URL names user `{user}`, but {} is not set and there is no terminal to ask for the password",
-        crate::env::SMTP_PASSWORD
+        "the SMTP URL names user `{user}`, but {variable} is not set and there is no terminal to ask for the password"
     )]
-    SmtpPasswordMissing { user: String },
+    SmtpPasswordMissing { user: String, variable: String },
 
     #[error(
         "this would send `{issue}` to {count} subscribers via {relay}; there is no terminal to confirm it"
@@ -504,9 +503,8 @@ impl Error {
             Error::RelayFailing { .. } => Some(
                 "everything done so far is in the journal; run the same command again to continue when the relay is back".into(),
             ),
-            Error::SmtpPasswordMissing { .. } => Some(format!(
-                "set {} in the environment of the command",
-                crate::env::SMTP_PASSWORD
+            Error::SmtpPasswordMissing { variable, .. } => Some(format!(
+                "set {variable} in the environment of the command"
             )),
             Error::ReviewersMissing { .. } => Some(format!(
                 "add `reviewers: [you@example.org, …]` to the list file, set {}, or use --to ADDRESS",

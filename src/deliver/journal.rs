@@ -98,30 +98,45 @@ pub(crate) enum Entry {
     },
     Run {
         relay: String,
+        /// Every relay of the run (`host:port`), when there are several.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        relays: Vec<String>,
         #[serde(with = "time::serde::rfc3339")]
         t: OffsetDateTime,
     },
     Data {
         to: String,
         id: String,
+        /// The relay (`host:port`) that took it; absent in journals of earlier versions.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        relay: Option<String>,
         #[serde(with = "time::serde::rfc3339")]
         t: OffsetDateTime,
     },
     Sent {
         to: String,
         reply: String,
+        /// The relay (`host:port`) that took it; absent in journals of earlier versions.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        relay: Option<String>,
         #[serde(with = "time::serde::rfc3339")]
         t: OffsetDateTime,
     },
     Failed {
         to: String,
         reply: String,
+        /// The relay (`host:port`) that took it; absent in journals of earlier versions.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        relay: Option<String>,
         #[serde(with = "time::serde::rfc3339")]
         t: OffsetDateTime,
     },
     Deferred {
         to: String,
         reply: String,
+        /// The relay (`host:port`) that took it; absent in journals of earlier versions.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        relay: Option<String>,
         #[serde(with = "time::serde::rfc3339")]
         t: OffsetDateTime,
     },
@@ -131,6 +146,9 @@ pub(crate) enum Entry {
     InDoubt {
         to: String,
         error: String,
+        /// The relay (`host:port`) that took it; absent in journals of earlier versions.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        relay: Option<String>,
         #[serde(with = "time::serde::rfc3339")]
         t: OffsetDateTime,
     },
@@ -166,6 +184,8 @@ pub(crate) struct History {
     pub(crate) sent_times: Vec<OffsetDateTime>,
     pub(crate) hash: Option<String>,
     pub(crate) runs: usize,
+    /// The relay of each recipient's last record that names one.
+    relays: HashMap<AddressKey, String>,
 }
 
 impl History {
@@ -204,7 +224,47 @@ impl History {
         listed
     }
 
+    /// How many recipients each relay took, by state, for relays the journal names (journals
+    /// of earlier versions name none): `(relay, state, count)`, sorted.
+    pub(crate) fn by_relay(&self) -> Vec<(String, State, usize)> {
+        let mut counts: std::collections::BTreeMap<(String, u8), (State, usize)> =
+            std::collections::BTreeMap::new();
+        for (key, relay) in &self.relays {
+            let Some(state) = self.states.get(key) else {
+                continue;
+            };
+            let order = match state {
+                State::Sent => 0,
+                State::Failed => 1,
+                State::Deferred => 2,
+                State::InDoubt => 3,
+            };
+            counts.entry((relay.clone(), order)).or_insert((*state, 0)).1 += 1;
+        }
+        counts
+            .into_iter()
+            .map(|((relay, _), (state, count))| (relay, state, count))
+            .collect()
+    }
+
     fn apply(&mut self, entry: Entry) {
+        let relay = match &entry {
+            Entry::Data { to, relay, .. }
+            | Entry::Sent { to, relay, .. }
+            | Entry::Failed { to, relay, .. }
+            | Entry::Deferred { to, relay, .. }
+            | Entry::InDoubt { to, relay, .. } => Some((AddressKey::of(to), relay.clone())),
+            _ => None,
+        };
+        match relay {
+            Some((key, Some(relay))) => {
+                self.relays.insert(key, relay);
+            }
+            Some((key, None)) => {
+                self.relays.remove(&key);
+            }
+            None => {}
+        }
         let mut mark = |to: String, state: State, detail: String, time: OffsetDateTime| {
             let key = AddressKey::of(&to);
             self.states.insert(key, state);
@@ -233,13 +293,13 @@ impl History {
                     t,
                 );
             }
-            Entry::Sent { to, reply, t } => {
+            Entry::Sent { to, reply, t, .. } => {
                 self.sent_times.push(t);
                 mark(to, State::Sent, reply, t);
             }
-            Entry::Failed { to, reply, t } => mark(to, State::Failed, reply, t),
-            Entry::Deferred { to, reply, t } => mark(to, State::Deferred, reply, t),
-            Entry::InDoubt { to, error, t } => mark(to, State::InDoubt, error, t),
+            Entry::Failed { to, reply, t, .. } => mark(to, State::Failed, reply, t),
+            Entry::Deferred { to, reply, t, .. } => mark(to, State::Deferred, reply, t),
+            Entry::InDoubt { to, error, t, .. } => mark(to, State::InDoubt, error, t),
         }
     }
 }
@@ -829,6 +889,7 @@ mod tests {
         let data = |to: &str| Entry::Data {
             to: to.into(),
             id: "<id>".into(),
+            relay: None,
             t: at(0),
         };
         for entry in [
@@ -836,18 +897,21 @@ mod tests {
             Entry::Sent {
                 to: "a@example.org".into(),
                 reply: "250 ok".into(),
+                relay: None,
                 t: at(1),
             },
             data("b@example.org"),
             Entry::Failed {
                 to: "b@example.org".into(),
                 reply: "550 no".into(),
+                relay: None,
                 t: at(2),
             },
             data("c@example.org"),
             Entry::Deferred {
                 to: "d@example.org".into(),
                 reply: "451 later".into(),
+                relay: None,
                 t: at(3),
             },
         ] {
@@ -886,6 +950,7 @@ mod tests {
         let data = |n: usize| Entry::Data {
             to: format!("r{n}@example.org"),
             id: format!("<{n}@example.org>"),
+            relay: None,
             t: at(0),
         };
         let started = std::time::Instant::now();
@@ -958,6 +1023,7 @@ mod tests {
             .record(&Entry::Sent {
                 to: "a@example.org".into(),
                 reply: "250".into(),
+                relay: None,
                 t: at(0),
             })
             .unwrap();
@@ -1029,6 +1095,7 @@ mod tests {
         journal
             .record(&Entry::Run {
                 relay: "127.0.0.1:1025 (no TLS)".into(),
+                relays: Vec::new(),
                 t: at(0),
             })
             .unwrap();
@@ -1054,6 +1121,7 @@ mod tests {
         let sent = String::from_utf8(line(&Entry::Sent {
             to: "a@example.org".into(),
             reply: "250".into(),
+            relay: None,
             t: at(0),
         }))
         .unwrap();
@@ -1097,6 +1165,7 @@ mod tests {
         Entry::Sent {
             to: to.into(),
             reply: "250".into(),
+            relay: None,
             t: at(0),
         }
     }
@@ -1237,6 +1306,7 @@ mod tests {
         let sent = |to: &str| Entry::Sent {
             to: to.into(),
             reply: "250".into(),
+            relay: None,
             t: at(0),
         };
         journal.record(&sent("a@example.org")).unwrap();
@@ -1286,6 +1356,7 @@ mod tests {
         text.extend(line(&Entry::Sent {
             to: "a@example.org".into(),
             reply: "250".into(),
+            relay: None,
             t: at(0),
         }));
         text.pop();
@@ -1306,6 +1377,7 @@ mod tests {
         journal
             .record(&Entry::Run {
                 relay: "127.0.0.1:1025 (no TLS)".into(),
+                relays: Vec::new(),
                 t: at(1),
             })
             .unwrap();
