@@ -322,15 +322,17 @@ impl Relays {
         self.members
             .iter()
             .map(|member| {
-                format!(
-                    "{}: {}",
-                    member.address,
-                    member
-                        .health()
-                        .last_reason
-                        .clone()
-                        .unwrap_or_else(|| "failing".into())
-                )
+                let reason = member
+                    .health()
+                    .last_reason
+                    .clone()
+                    .unwrap_or_else(|| "failing".into());
+                // Connection errors name the relay already.
+                if reason.contains(&member.address) {
+                    reason
+                } else {
+                    format!("{}: {reason}", member.address)
+                }
             })
             .collect::<Vec<_>>()
             .join("; ")
