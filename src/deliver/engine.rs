@@ -429,13 +429,10 @@ impl Engine {
                 Err(Retry::Fatal) => return None,
                 Err(Retry::Down(error)) => {
                     // Several relays, and this one refuses connections: the recipient goes to
-                    // another at once (nothing was sent), without using up a retry. When it
-                    // was the last one up, the run stops and the recipient is left as it was.
+                    // another at once, without using up a retry. Nothing was sent, so this
+                    // is not a failure of the recipient's: when it was the last relay up and
+                    // the run stops, the recipient is left as it was.
                     self.relay_went_down(relay, &error);
-                    if self.is_stopping() {
-                        return failed_before.map(|reply| (Outcome::Deferred { reply }, tried));
-                    }
-                    failed_before = Some(error);
                     continue;
                 }
                 Err(Retry::Temporary(error)) => error,
