@@ -397,7 +397,9 @@ impl Engine {
                 // again by a run that is stopping (perhaps because the relay keeps failing).
                 return failed_before.map(|reply| (Outcome::Deferred { reply }, tried));
             }
-            let Some(relay) = self.relays.choose(sessions.home, *sessions.relay) else {
+            // A retry goes to another relay if one is up: the failure may be this relay's.
+            let avoid = if failed_before.is_some() { tried } else { None };
+            let Some(relay) = self.relays.choose(sessions.home, *sessions.relay, avoid) else {
                 // Every relay is down: the run is stopping (see `relay_went_down`).
                 self.all_relays_down();
                 return failed_before.map(|reply| (Outcome::Deferred { reply }, tried));
@@ -564,6 +566,9 @@ impl Engine {
                 // others take its share.
                 Err(ConnectError::Unreachable(error)) if self.relays.several() => {
                     return Err(Retry::Down(error));
+                }
+                Err(error @ ConnectError::Refused(_)) if self.relays.several() => {
+                    return Err(Retry::Down(error.to_string()));
                 }
                 // No connection of this run has succeeded: most likely the relay is not running
                 // or `--smtp` names the wrong host or port. Retrying with backoff would only

@@ -2,8 +2,9 @@
 //! relay's health ([`Health`]: consecutive failures, down for a cool-down that doubles, one
 //! probe when it ends), and which relay a worker sends through next ([`Relays::choose`]).
 //!
-//! Each worker has a home relay. While its home is down it serves the others (a recipient whose
-//! attempt failed temporarily is retried there; one in doubt never is), and after the
+//! Each worker has a home relay. A recipient whose attempt failed temporarily is retried on
+//! another relay when one is up (one in doubt never is). While its home is down a worker
+//! serves the others, and after the
 //! cool-down one of its workers probes it: when a session opens again, its workers go home.
 //! With a single relay none of this applies: the engine keeps its one-relay rules (stop when
 //! the relay keeps failing, or is unreachable before any session opened).
@@ -129,10 +130,11 @@ impl Health {
         self.probing = false;
     }
 
-    /// A temporary failure or a message in doubt; `limit` in a row take the relay down.
+    /// A temporary failure or a message in doubt; `limit` in a row take the relay down, and
+    /// so does any failure of a probe.
     pub(crate) fn failed(&mut self, limit: usize, now: Instant, reason: &str) -> Change {
         self.failures_in_a_row += 1;
-        if self.failures_in_a_row >= limit {
+        if self.failures_in_a_row >= limit || self.probing {
             self.go_down(now, reason)
         } else {
             Change::Same
@@ -259,18 +261,25 @@ impl Relays {
     }
 
     /// The relay a worker at home on `home` sends through next, given the relay its open
-    /// session is with (`current`): home when it is up or due a probe, else the relay of the
-    /// session when that one is up, else another one that is up, by weight. `None` when
-    /// every relay is down.
-    pub(crate) fn choose(&self, home: usize, current: Option<usize>) -> Option<usize> {
+    /// session is with (`current`) and the relay a retry should leave alone if it can
+    /// (`avoid`: the one that just failed): home when it is up or due a probe, else the relay
+    /// of the session when that one is up, else another one that is up, by weight. `None`
+    /// when every relay is down.
+    pub(crate) fn choose(
+        &self,
+        home: usize,
+        current: Option<usize>,
+        avoid: Option<usize>,
+    ) -> Option<usize> {
         let now = Instant::now();
-        {
+        if avoid != Some(home) {
             let mut health = self.members[home].health();
             if health.is_up() || health.claim_probe(now) {
                 return Some(home);
             }
         }
         if let Some(current) = current
+            && avoid != Some(current)
             && self.members[current].health().is_up()
         {
             return Some(current);
@@ -278,7 +287,14 @@ impl Relays {
         let up: Vec<usize> = (0..self.members.len())
             .filter(|index| self.members[*index].health().is_up())
             .collect();
-        let total: u64 = up
+        let others: Vec<usize> = up
+            .iter()
+            .copied()
+            .filter(|index| Some(*index) != avoid)
+            .collect();
+        // The failing relay again only when it is the only one up.
+        let candidates = if others.is_empty() { up } else { others };
+        let total: u64 = candidates
             .iter()
             .map(|index| u64::from(self.members[*index].settings.relay.weight))
             .sum();
@@ -286,7 +302,7 @@ impl Relays {
             return None;
         }
         let mut pick = fastrand::u64(0..total);
-        for index in up {
+        for index in candidates {
             let weight = u64::from(self.members[index].settings.relay.weight);
             if pick < weight {
                 return Some(index);
@@ -419,6 +435,20 @@ mod tests {
         health.delivered();
         assert_eq!(health.refused(second_probe, "refused"), Change::WentDown);
         assert!(health.claim_probe(second_probe + Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn a_probe_that_fails_in_any_way_takes_the_relay_down_again() {
+        let start = Instant::now();
+        let mut health = Health::new(Duration::from_secs(1));
+        health.refused(start, "refused");
+        let probe = start + Duration::from_secs(1);
+        assert!(health.claim_probe(probe));
+        // A timeout rather than a refusal: one failure, far below the limit, yet the probe
+        // failed, and the next one is due after a longer cool-down.
+        assert_eq!(health.failed(100, probe, "timeout"), Change::WentDown);
+        assert!(!health.claim_probe(probe + Duration::from_secs(1)));
+        assert!(health.claim_probe(probe + Duration::from_secs(2)));
     }
 
     #[test]
