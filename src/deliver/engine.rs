@@ -124,11 +124,9 @@ impl Engine {
         let relays = match &transport {
             // The cool-down of a relay that is down follows the retry delay, so that a test
             // (or an impatient user) can make both short.
-            Transport::Smtp(settings) => Relays::new(
-                settings.clone(),
-                concurrency.max(1),
-                retry.base_delay * 2,
-            ),
+            Transport::Smtp(settings) => {
+                Relays::new(settings.clone(), concurrency.max(1), retry.base_delay * 2)
+            }
             Transport::DryRun { .. } => Relays::new(Vec::new(), 0, retry.base_delay),
         };
         let concurrency = if relays.homes.is_empty() {
@@ -440,9 +438,7 @@ impl Engine {
                 Err(Retry::Temporary(error)) => error,
             };
             self.pace.slow_down();
-            if self.count_failure(relay, &last_error) == Change::WentDown
-                && self.relays.any_up()
-            {
+            if self.count_failure(relay, &last_error) == Change::WentDown && self.relays.any_up() {
                 failed_before = Some(last_error);
                 continue;
             }
@@ -483,9 +479,10 @@ impl Engine {
     fn count_failure(&self, relay: usize, error: &str) -> Change {
         let member = &self.relays.members[relay];
         if self.relays.several() {
-            let change = member
-                .health()
-                .failed(member.failure_limit(), std::time::Instant::now(), error);
+            let change =
+                member
+                    .health()
+                    .failed(member.failure_limit(), std::time::Instant::now(), error);
             if change == Change::WentDown {
                 self.after_going_down();
             }
@@ -573,9 +570,7 @@ impl Engine {
                 // No connection of this run has succeeded: most likely the relay is not running
                 // or `--smtp` names the wrong host or port. Retrying with backoff would only
                 // make the user wait minutes for the same answer.
-                Err(ConnectError::Unreachable(error))
-                    if !member.proven.load(Ordering::Acquire) =>
-                {
+                Err(ConnectError::Unreachable(error)) if !member.proven.load(Ordering::Acquire) => {
                     self.fail(Error::RelayUnreachable {
                         relay: settings.relay.to_string(),
                         message: error,

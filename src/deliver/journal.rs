@@ -239,7 +239,10 @@ impl History {
                 State::Deferred => 2,
                 State::InDoubt => 3,
             };
-            counts.entry((relay.clone(), order)).or_insert((*state, 0)).1 += 1;
+            counts
+                .entry((relay.clone(), order))
+                .or_insert((*state, 0))
+                .1 += 1;
         }
         counts
             .into_iter()

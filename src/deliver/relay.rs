@@ -125,57 +125,12 @@ impl Relay {
         if !url.path().is_empty() && url.path() != "/" {
             return Err(invalid("it must not have a path"));
         }
-        let mut tls = None;
-        let mut weight = 1;
-        let mut connections = None;
-        let mut password_env = None;
-        for (key, value) in url.query_pairs() {
-            match key.as_ref() {
-                "tls" => tls = Some(value.into_owned()),
-                "weight" => {
-                    weight = value
-                        .parse::<u32>()
-                        .ok()
-                        .filter(|weight| (1..=MAX_WEIGHT).contains(weight))
-                        .ok_or_else(|| {
-                            invalid(&format!(
-                                "`weight={value}` is not a whole number from 1 to {MAX_WEIGHT}"
-                            ))
-                        })?;
-                }
-                "connections" => {
-                    connections = Some(
-                        value
-                            .parse::<usize>()
-                            .ok()
-                            .filter(|count| (1..=MAX_CONNECTIONS).contains(count))
-                            .ok_or_else(|| {
-                                invalid(&format!(
-                                    "`connections={value}` is not a whole number from 1 to {MAX_CONNECTIONS}"
-                                ))
-                            })?,
-                    );
-                }
-                "password_env" => {
-                    // Only a variable's name: something else here may be the password itself,
-                    // so it is not repeated.
-                    let name = value.as_ref();
-                    let valid = name.chars().next().is_some_and(|first| !first.is_ascii_digit())
-                        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-                    if !valid {
-                        return Err(invalid(
-                            "`password_env` must be the name of an environment variable (letters, digits, `_`), never the password",
-                        ));
-                    }
-                    password_env = Some(name.to_owned());
-                }
-                other => {
-                    return Err(invalid(&format!(
-                        "unknown parameter `{other}`; the known ones are `tls`, `weight`, `connections`, `password_env`"
-                    )));
-                }
-            }
-        }
+        let Parameters {
+            tls,
+            weight,
+            connections,
+            password_env,
+        } = Parameters::read(&url)?;
         let loopback = is_loopback(&host);
         let security = match (implicit, tls.as_deref()) {
             (true, None | Some("implicit")) => Security::Implicit,
@@ -287,6 +242,83 @@ pub(crate) fn describe(relays: &[Relay]) -> String {
         .join(", ")
 }
 
+/// The query parameters of a relay URL.
+struct Parameters {
+    tls: Option<String>,
+    weight: u32,
+    connections: Option<usize>,
+    password_env: Option<String>,
+}
+
+impl Parameters {
+    fn read(url: &url::Url) -> Result<Parameters, Error> {
+        let invalid = |reason: &str| Error::SmtpUrl {
+            origin: "`--smtp`",
+            reason: reason.to_owned(),
+        };
+        let mut tls = None;
+        let mut weight = 1;
+        let mut connections = None;
+        let mut password_env = None;
+        for (key, value) in url.query_pairs() {
+            match key.as_ref() {
+                "tls" => tls = Some(value.into_owned()),
+                "weight" => {
+                    weight = value
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|weight| (1..=MAX_WEIGHT).contains(weight))
+                        .ok_or_else(|| {
+                            invalid(&format!(
+                                "`weight={value}` is not a whole number from 1 to {MAX_WEIGHT}"
+                            ))
+                        })?;
+                }
+                "connections" => {
+                    connections = Some(
+                        value
+                            .parse::<usize>()
+                            .ok()
+                            .filter(|count| (1..=MAX_CONNECTIONS).contains(count))
+                            .ok_or_else(|| {
+                                invalid(&format!(
+                                    "`connections={value}` is not a whole number from 1 to {MAX_CONNECTIONS}"
+                                ))
+                            })?,
+                    );
+                }
+                "password_env" => {
+                    // Only a variable's name: something else here may be the password itself,
+                    // so it is not repeated.
+                    let name = value.as_ref();
+                    let valid = name
+                        .chars()
+                        .next()
+                        .is_some_and(|first| !first.is_ascii_digit())
+                        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                    if !valid {
+                        return Err(invalid(
+                            "`password_env` must be the name of an environment variable (letters, digits, `_`), never the password",
+                        ));
+                    }
+                    password_env = Some(name.to_owned());
+                }
+                other => {
+                    return Err(invalid(&format!(
+                        "unknown parameter `{other}`; the known ones are `tls`, `weight`, `connections`, `password_env`"
+                    )));
+                }
+            }
+        }
+        Ok(Parameters {
+            tls,
+            weight,
+            connections,
+            password_env,
+        })
+    }
+}
+
 fn is_loopback(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost")
         || host
@@ -388,11 +420,17 @@ mod tests {
             ("http://relay.example.org", "scheme is `http`"),
             ("smtp://relay.example.org?tls=maybe", "`tls=maybe`"),
             ("smtp://relay.example.org?foo=1", "unknown parameter `foo`"),
-            ("smtp://relay.example.org?weight=0", "`weight=0` is not a whole number"),
+            (
+                "smtp://relay.example.org?weight=0",
+                "`weight=0` is not a whole number",
+            ),
             ("smtp://relay.example.org?weight=1001", "from 1 to 1000"),
             ("smtp://relay.example.org?weight=x", "`weight=x`"),
             ("smtp://relay.example.org?connections=0", "`connections=0`"),
-            ("smtp://relay.example.org?password_env=a-b", "name of an environment"),
+            (
+                "smtp://relay.example.org?password_env=a-b",
+                "name of an environment",
+            ),
             ("smtp://relay.example.org/path", "path"),
             ("smtps://relay.example.org?tls=required", "always TLS"),
             ("127.0.0.1:1025", "write it as smtp://127.0.0.1:1025"),
@@ -405,7 +443,9 @@ mod tests {
 
     #[test]
     fn weight_connections_and_password_variable_are_read() {
-        let relay = parse("smtp://a@relay.example.org:587?tls=required&weight=3&connections=5&password_env=RELAY_A");
+        let relay = parse(
+            "smtp://a@relay.example.org:587?tls=required&weight=3&connections=5&password_env=RELAY_A",
+        );
         assert_eq!(relay.weight, 3);
         assert_eq!(relay.connections, Some(5));
         assert_eq!(relay.password_variable(), "RELAY_A");
@@ -419,18 +459,29 @@ mod tests {
     #[test]
     fn several_urls_name_the_bad_one_by_place_and_refuse_a_relay_given_twice() {
         let urls = |list: &[&str]| list.iter().map(|url| (*url).to_owned()).collect::<Vec<_>>();
-        let relays =
-            Relay::parse_all(&urls(&["smtp://127.0.0.1:1025", "smtp://127.0.0.1:1026?weight=2"]))
-                .unwrap();
+        let relays = Relay::parse_all(&urls(&[
+            "smtp://127.0.0.1:1025",
+            "smtp://127.0.0.1:1026?weight=2",
+        ]))
+        .unwrap();
         assert_eq!(relays.len(), 2);
-        let error = Relay::parse_all(&urls(&["smtp://127.0.0.1:1025", "smtp://secret-user@h:25?weight=0"]))
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("URL 2 of 2") && error.contains("weight=0"), "{error}");
+        let error = Relay::parse_all(&urls(&[
+            "smtp://127.0.0.1:1025",
+            "smtp://secret-user@h:25?weight=0",
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("URL 2 of 2") && error.contains("weight=0"),
+            "{error}"
+        );
         assert!(!error.contains("secret-user"), "{error}");
-        let error = Relay::parse_all(&urls(&["smtp://Relay.example.org:25", "smtp://user@relay.example.org:25?tls=required"]))
-            .unwrap_err()
-            .to_string();
+        let error = Relay::parse_all(&urls(&[
+            "smtp://Relay.example.org:25",
+            "smtp://user@relay.example.org:25?tls=required",
+        ]))
+        .unwrap_err()
+        .to_string();
         assert!(error.contains("same relay as URL 1"), "{error}");
         assert!(!error.contains("user@"), "{error}");
     }

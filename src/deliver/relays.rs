@@ -220,7 +220,11 @@ pub(crate) struct Relays {
 impl Relays {
     /// The relays of `settings`, sharing `concurrency` connections (see [`split`]); cool-downs
     /// start at `cool_down`.
-    pub(crate) fn new(settings: Vec<RelaySettings>, concurrency: usize, cool_down: Duration) -> Relays {
+    pub(crate) fn new(
+        settings: Vec<RelaySettings>,
+        concurrency: usize,
+        cool_down: Duration,
+    ) -> Relays {
         let counts = split(
             &settings
                 .iter()
@@ -454,7 +458,7 @@ mod tests {
     #[test]
     fn the_cool_down_stops_doubling_at_its_limit() {
         let mut now = Instant::now();
-        let mut health = Health::new(Duration::from_secs(60));
+        let mut health = Health::new(Duration::from_mins(1));
         for _ in 0..10 {
             health.refused(now, "refused");
             now += MAX_COOL_DOWN;

@@ -137,7 +137,10 @@ fn assert_once_or_in_doubt(
         match outcome.as_str() {
             "sent" => {
                 sent += 1;
-                assert_eq!(total, 1, "{email} was sent but the servers took it {took:?}");
+                assert_eq!(
+                    total, 1,
+                    "{email} was sent but the servers took it {took:?}"
+                );
                 assert_eq!(took[0].0, relay, "{email}: the report names another relay");
                 assert_eq!(journaled, &("sent".to_owned(), relay.clone()), "{email}");
             }
@@ -205,7 +208,13 @@ fn connections_and_messages_are_shared_by_weight_and_everyone_gets_one_message()
         .run();
     let json = status
         .again()
-        .args(["status", "issue.yaml", "--subscribers", SUBSCRIBERS, "--json"])
+        .args([
+            "status",
+            "issue.yaml",
+            "--subscribers",
+            SUBSCRIBERS,
+            "--json",
+        ])
         .run();
     let value: Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(
@@ -235,10 +244,7 @@ fn a_relay_with_nothing_listening_is_set_aside_and_the_other_delivers_to_everyon
     let logs = tempfile::tempdir().unwrap();
     let up = logged_server(&logs.path().join("up"));
     let down = closed_port();
-    let urls = [
-        format!("smtp://127.0.0.1:{down}?weight=5"),
-        up.smtp_url(),
-    ];
+    let urls = [format!("smtp://127.0.0.1:{down}?weight=5"), up.smtp_url()];
     let output = send(&urls, 100, &["--concurrency", "6"])
         .status(0)
         .stdout_contains("sent 100 via 2 relays in ")
@@ -254,8 +260,7 @@ fn a_relay_with_nothing_listening_is_set_aside_and_the_other_delivers_to_everyon
 }
 
 #[test]
-fn a_relay_stopped_in_the_middle_of_a_run_loses_its_share_and_takes_it_back_when_started_again()
-{
+fn a_relay_stopped_in_the_middle_of_a_run_loses_its_share_and_takes_it_back_when_started_again() {
     let logs = tempfile::tempdir().unwrap();
     let steady_log = logs.path().join("steady");
     let flaky_log = logs.path().join("flaky");
@@ -269,7 +274,14 @@ fn a_relay_stopped_in_the_middle_of_a_run_loses_its_share_and_takes_it_back_when
     let running = send(
         &urls,
         count,
-        &["--concurrency", "4", "--rate", "150", "--retry-delay", "100ms"],
+        &[
+            "--concurrency",
+            "4",
+            "--rate",
+            "150",
+            "--retry-delay",
+            "100ms",
+        ],
     )
     .spawn();
     let started = Instant::now();
@@ -328,7 +340,9 @@ fn every_relay_down_from_the_start_stops_at_once_naming_them_all() {
         .run();
     for port in [first, second] {
         assert!(
-            output.stderr.contains(&format!("127.0.0.1:{port} (no TLS)")),
+            output
+                .stderr
+                .contains(&format!("127.0.0.1:{port} (no TLS)")),
             "{}",
             output.stderr
         );
@@ -471,8 +485,12 @@ fn the_smtp_variable_may_hold_several_relays_separated_by_spaces_or_commas() {
 
 #[test]
 fn each_relay_logs_in_with_the_password_its_variable_holds_which_appears_nowhere() {
-    let first = CaptureServer::builder().auth("first", "first-secret").start();
-    let second = CaptureServer::builder().auth("second", "second-secret").start();
+    let first = CaptureServer::builder()
+        .auth("first", "first-secret")
+        .start();
+    let second = CaptureServer::builder()
+        .auth("second", "second-secret")
+        .start();
     let urls = [
         format!("smtp://first@127.0.0.1:{}", first.smtp_port()),
         format!(
@@ -496,7 +514,10 @@ fn each_relay_logs_in_with_the_password_its_variable_holds_which_appears_nowhere
     }
     for file in [REPORT, JOURNAL] {
         let text = output.read(file);
-        assert!(!text.contains("secret") && !text.contains("first@"), "{file}: {text}");
+        assert!(
+            !text.contains("secret") && !text.contains("first@"),
+            "{file}: {text}"
+        );
     }
     assert!(!output.stdout.contains("secret"));
 

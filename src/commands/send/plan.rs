@@ -359,7 +359,10 @@ mod tests {
         assert_eq!(relay_urls(&[], &["smtp://b:25"]).0, ["smtp://b:25"]);
         assert_eq!(
             relay_urls(&[], &["smtp://b:25", "smtp://c:25"]),
-            (given(&["smtp://b:25", "smtp://c:25"]), "`relays` in the list file")
+            (
+                given(&["smtp://b:25", "smtp://c:25"]),
+                "`relays` in the list file"
+            )
         );
         assert_eq!(relay_urls(&[], &[]).0, [DEFAULT_URL]);
     }

@@ -108,10 +108,7 @@ pub(super) fn password(relay: &Relay) -> Result<Option<Secret<String>>, Error> {
             variable: variable.to_owned(),
         });
     }
-    rpassword::prompt_password(format!(
-        "SMTP password for {user} at {}: ",
-        relay.address()
-    ))
+    rpassword::prompt_password(format!("SMTP password for {user} at {}: ", relay.address()))
         .map(|password| Some(Secret::new(password)))
         .map_err(|source| Error::Read {
             path: "the terminal".into(),

@@ -1,7 +1,7 @@
 //! The end-of-run summary `send` prints: what was sent (or would be), what was skipped and why,
 //! who needs attention, and where the journal and report are.
 
-use std::{path::Path, time::Duration};
+use std::{fmt::Write as _, path::Path, time::Duration};
 
 use super::progress;
 use crate::{
@@ -136,7 +136,8 @@ impl Summary<'_> {
 fn relay_line(tally: &RelayTally) -> String {
     let mut line = format!("  relay {}: {} sent", tally.relay, tally.sent);
     if tally.downs > 0 {
-        line.push_str(&format!(
+        let _ = write!(
+            line,
             "; was down {} time(s){}, the last: {}",
             tally.downs,
             if tally.down_at_end {
@@ -145,7 +146,7 @@ fn relay_line(tally: &RelayTally) -> String {
                 ", came back"
             },
             tally.last_down.as_deref().unwrap_or("failing")
-        ));
+        );
     }
     printable(&line).into_owned()
 }
