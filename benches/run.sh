@@ -249,6 +249,33 @@ for _ in $(seq 1 "$RUNS"); do
   per_second "$DRY_N" "$(elapsed "$t0" "$t1")" >>"$RES/dry.wall"
   own_rate "$WORK/dry.out" >>"$RES/dry.own"
 done
+# The same issue with placeholders in the subject, every story's title and every story's body
+# (issue 13: personalising everywhere must keep the render-once speed).
+PLACES=$WORK/placeholders
+mkdir -p "$PLACES"
+cp "$(dirname "$ISSUE")"/*.yaml "$(dirname "$ISSUE")"/*.csv "$(dirname "$ISSUE")"/*.txt "$PLACES"/
+sed -E \
+  -e 's/^subject: "/subject: "{name|Reader}, /' \
+  -e 's/^  - title: "/  - title: "For {organisation|your team}: /' \
+  -e 's/^    body: \|$/    body: |\n      {name|Reader}, this story is for {organisation|your organisation} ({email}).\n/' \
+  "$ISSUE" >"$PLACES/issue.yaml"
+PLACES_ISSUE=$PLACES/issue.yaml
+stories=$(grep -c '^  - title: ' "$ISSUE")
+[[ $(grep -c '{organisation|your organisation}' "$PLACES_ISSUE") == "$stories" ]] ||
+  die "the placeholder issue does not have a placeholder in every story"
+say "newsletter send --dry-run, placeholders in every story, $DRY_N subscribers x $RUNS"
+for _ in $(seq 1 "$RUNS"); do
+  t0=$EPOCHREALTIME
+  limited "$BIN" send "$PLACES_ISSUE" --dry-run --subscribers "$(csv_for "$DRY_N")" --progress none \
+    >"$WORK/dry-places.out" 2>"$WORK/dry-places.err" ||
+    die "dry run with placeholders failed: $(cat "$WORK/dry-places.err")"
+  t1=$EPOCHREALTIME
+  grep -q "^dry run: $DRY_N message(s) built" "$WORK/dry-places.out" ||
+    die "dry run with placeholders did not build $DRY_N messages: $(head -1 "$WORK/dry-places.out")"
+  per_second "$DRY_N" "$(elapsed "$t0" "$t1")" >>"$RES/dry-places.wall"
+  own_rate "$WORK/dry-places.out" >>"$RES/dry-places.own"
+done
+
 # The average message size, for smtp-source: "sizes: X in all, 16.9 KB on average, …".
 avg=$(sed -nE 's/.*sizes: .*, ([0-9.]+) (B|KB|MB) on average.*/\1 \2/p' "$WORK/dry.out")
 [[ -n $avg ]] || die "no average size in the dry run's summary: $(cat "$WORK/dry.out")"
@@ -427,6 +454,12 @@ rate_row "newsletter send --dry-run" "$DRY_N" "$RES/dry.wall" "$RES/dry.own"
 read -r -a d < <(stats "$RES/dry.wall")
 verdict "${d[0]} >= 30000"
 row "  newsletter dry run, absolute" "$DRY_N" "$(fmt "${d[0]}")" "" "" ">= 30000 msg/s" "$VERDICT"
+rate_row "newsletter send --dry-run, placeholders in every story" "$DRY_N" "$RES/dry-places.wall" \
+  "$RES/dry-places.own"
+read -r -a d < <(stats "$RES/dry-places.wall")
+verdict "${d[0]} >= 30000"
+row "  dry run with placeholders, absolute" "$DRY_N" "$(fmt "${d[0]}")" "" "" ">= 30000 msg/s" \
+  "$VERDICT"
 rate_row "mailmerge send (one connection per message)" "$MAILMERGE_N" "$RES/mm-send.wall"
 rate_row "mailmerge --dry-run" "$MAILMERGE_N" "$RES/mm-dry.wall"
 first_n=${N%% *}

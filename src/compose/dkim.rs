@@ -292,6 +292,8 @@ fn relaxed_header(field: &[u8], out: &mut Vec<u8>) {
 /// hashed straight from `body` in one piece; only the others are copied and rewritten.
 fn relaxed_body(body: &[u8], hash: &mut Context) {
     let crlf = memchr::memmem::Finder::new(b"\r\n");
+    // Built once: building a searcher for each line cost more than the search.
+    let double_space = memchr::memmem::Finder::new(b"  ");
     // Bytes of `body` known canonical but not hashed yet.
     let mut run: Option<(usize, usize)> = None;
     // Canonically empty lines seen since the last non-empty one (dropped if the body ends),
@@ -316,7 +318,7 @@ fn relaxed_body(body: &[u8], hash: &mut Context) {
         let canonical = next > end
             && !line.ends_with(b" ")
             && memchr::memchr(b'\t', line).is_none()
-            && memchr::memmem::find(line, b"  ").is_none();
+            && double_space.find(line).is_none();
         if canonical {
             match &mut run {
                 Some((_, run_end)) if empty_lines == 0 || empties_verbatim => *run_end = next,

@@ -6,7 +6,10 @@
 //! Safety rules, in order of importance:
 //! - a `data` journal record is on disk (synced, shared with the other workers' records by
 //!   group commit) before any message body is sent, so a crash or power cut leaves at most the
-//!   in-flight messages "in doubt", never unknown;
+//!   messages under way "in doubt", never unknown. The record is written ahead, as a message
+//!   is handed to the workers ([`Engine::feed`]), so that its sync runs while the message
+//!   before it is still being sent instead of holding up its worker; a message whose record
+//!   was written but whose body never went (the run stopped) gets an `unsent` record;
 //! - a message whose body was sent but whose reply was lost is never retried automatically;
 //! - authentication and TLS failures stop the run at once (they would fail for everyone), and
 //!   so does a relay that keeps failing (temporary failures and in-doubt messages in a row);
@@ -31,7 +34,7 @@ use crate::{
     compose::mailing::Mailing,
     compose::message::Built,
     compose::pool::{Made, Ready},
-    deliver::journal::{Entry, Journal, timestamp},
+    deliver::journal::{Durable, Entry, Journal, timestamp},
     deliver::pace::Pace,
     deliver::relay::RelaySettings,
     deliver::relays::{Change, Member, RelayTally, Relays},
@@ -78,6 +81,16 @@ impl RetryPolicy {
 fn failure_limit(concurrency: usize) -> usize {
     (concurrency * 3).max(10)
 }
+
+/// A built message on its way to a worker, with its `data` record already written and being
+/// synced when the run keeps a journal.
+struct Next {
+    made: Made,
+    ahead: Option<Durable>,
+}
+
+/// The workers' end of the hand-over from [`Engine::feed`].
+type Handed = tokio::sync::mpsc::Receiver<Result<Next, Error>>;
 
 /// Why a run stopped before the end of the list.
 #[derive(Debug)]
@@ -289,13 +302,20 @@ impl Engine {
     /// Runs `concurrency` workers over `queue` (messages built by [`crate::compose::pool`], in
     /// list order) until it is closed and drained, or the run stops.
     pub(crate) async fn run(self: &Arc<Self>, queue: Ready) {
-        let queue = Arc::new(tokio::sync::Mutex::new(queue));
+        // One message ahead per worker: enough for every worker's next record to be synced
+        // while its current message is sent.
+        let (hand_over, handed) = tokio::sync::mpsc::channel(self.concurrency);
+        let feeder = {
+            let engine = Arc::clone(self);
+            tokio::spawn(async move { engine.feed(queue, hand_over).await })
+        };
+        let handed = Arc::new(tokio::sync::Mutex::new(handed));
         let mut workers = tokio::task::JoinSet::new();
         for worker in 0..self.concurrency {
             let engine = Arc::clone(self);
-            let queue = Arc::clone(&queue);
+            let handed = Arc::clone(&handed);
             let home = engine.relays.homes.get(worker).copied().unwrap_or(0);
-            workers.spawn(async move { engine.work(&queue, home).await });
+            workers.spawn(async move { engine.work(&handed, home).await });
         }
         while let Some(result) = workers.join_next().await {
             if let Err(error) = result {
@@ -304,10 +324,101 @@ impl Engine {
                 });
             }
         }
+        // The workers are gone: the feeder is done, or the run is stopping (workers end only
+        // so; the stop here makes sure the feeder cannot wait forever). Whatever was handed
+        // over and not taken never went out, and its `data` record must say so.
+        self.stop();
+        if feeder.await.is_err() {
+            self.fail(Error::Internal {
+                message: "the message feeder failed".into(),
+            });
+        }
+        let mut handed = handed.lock().await;
+        handed.close();
+        while let Some(next) = handed.recv().await {
+            if let Ok(next) = next {
+                self.release(&next);
+            }
+        }
+    }
+
+    /// Takes built messages in list order and hands them to the workers, writing each one's
+    /// `data` record on the way, so that its sync has usually finished by the time the relay
+    /// asks for the body.
+    async fn feed(
+        &self,
+        mut ready: Ready,
+        hand_over: tokio::sync::mpsc::Sender<Result<Next, Error>>,
+    ) {
+        let writes_ahead = matches!(self.transport, Transport::Smtp(_));
+        loop {
+            let made = tokio::select! {
+                made = ready.next() => made,
+                () = self.until_stopped() => return,
+            };
+            let Some(made) = made else { return };
+            // Room first, then the record: so at most one message per worker waits here with
+            // its record written (what a kill can leave in doubt without a body sent).
+            let room = tokio::select! {
+                room = hand_over.reserve() => room.ok(),
+                () = self.until_stopped() => None,
+            };
+            let Some(room) = room else { return };
+            room.send(made.and_then(|made| self.write_ahead(made, writes_ahead)));
+        }
+    }
+
+    /// `made` with its `data` record written and being synced, when a relay will be sent to
+    /// and the run keeps a journal.
+    fn write_ahead(&self, made: Made, writes_ahead: bool) -> Result<Next, Error> {
+        let (Some(journal), true, Ok(built)) = (&self.journal, writes_ahead, &made.built) else {
+            return Ok(Next { made, ahead: None });
+        };
+        let ahead = journal.record_ahead(&Entry::Data {
+            to: made.subscriber.email.to_string(),
+            id: built.message_id.clone(),
+            // Which relay takes it is known only when a connection does.
+            relay: None,
+            t: timestamp(),
+        })?;
+        Ok(Next {
+            made,
+            ahead: Some(ahead),
+        })
+    }
+
+    /// Records that `next`, whose `data` record was written ahead, was never sent.
+    fn release(&self, next: &Next) {
+        if next.ahead.is_some() {
+            self.unsent(&next.made.subscriber);
+        }
+    }
+
+    fn unsent(&self, subscriber: &Subscriber) {
+        if let Some(journal) = &self.journal
+            && let Err(error) = journal.record(&Entry::Unsent {
+                to: subscriber.email.to_string(),
+                t: timestamp(),
+            })
+        {
+            self.fail(error);
+        }
+    }
+
+    /// Returns once the run is stopping.
+    async fn until_stopped(&self) {
+        // Listening before the check, so that a stop between the two still ends the wait.
+        let stopped = self.stop_notice.notified();
+        tokio::pin!(stopped);
+        stopped.as_mut().enable();
+        if self.is_stopping() {
+            return;
+        }
+        stopped.await;
     }
 
     /// One worker, at home on the relay `home` (an index into the relays).
-    async fn work(&self, queue: &tokio::sync::Mutex<Ready>, home: usize) {
+    async fn work(&self, handed: &tokio::sync::Mutex<Handed>, home: usize) {
         let mut session: Option<Session> = None;
         // The relay the open session is with.
         let mut session_relay: Option<usize> = None;
@@ -315,15 +426,19 @@ impl Engine {
             if self.is_stopping() {
                 break;
             }
-            let next = queue.lock().await.next().await;
-            let Made { subscriber, built } = match next {
+            let next = handed.lock().await.recv().await;
+            let Next {
+                made: Made { subscriber, built },
+                ahead,
+            } = match next {
                 None => break,
-                Some(Ok(made)) => made,
+                Some(Ok(next)) => next,
                 Some(Err(error)) => {
                     self.fail(error);
                     break;
                 }
             };
+            let written_ahead = ahead.is_some();
             let built = match built {
                 Ok(built) => built,
                 // Every address was checked at its row, so a message that cannot be built is
@@ -344,11 +459,14 @@ impl Engine {
                         session: &mut session,
                         relay: &mut session_relay,
                     };
-                    self.deliver(&mut sessions, &subscriber, &built).await
+                    self.deliver(&mut sessions, &subscriber, &built, ahead)
+                        .await
                 }
             };
-            if let Some((outcome, relay)) = outcome {
-                self.finish(&subscriber, &outcome, Some(&built), relay);
+            match outcome {
+                Some((outcome, relay)) => self.finish(&subscriber, &outcome, Some(&built), relay),
+                None if written_ahead => self.unsent(&subscriber),
+                None => {}
             }
         }
         if let Some(session) = session {
@@ -382,6 +500,7 @@ impl Engine {
         sessions: &mut Sessions<'_>,
         subscriber: &Subscriber,
         built: &Built,
+        mut ahead: Option<Durable>,
     ) -> Option<(Outcome, Option<usize>)> {
         let email = subscriber.email.to_string();
         let mut attempt = 0;
@@ -408,7 +527,9 @@ impl Engine {
                 other.quit().await;
             }
             tried = Some(relay);
-            let result = self.attempt(relay, sessions.session, &email, built).await;
+            let result = self
+                .attempt(relay, sessions.session, &email, built, &mut ahead)
+                .await;
             *sessions.relay = sessions.session.as_ref().map(|_| relay);
             let last_error = match result {
                 Ok(Outcome::InDoubt { error }) => {
@@ -547,6 +668,7 @@ impl Engine {
         session: &mut Option<Session>,
         email: &str,
         built: &Built,
+        ahead: &mut Option<Durable>,
     ) -> Result<Outcome, Retry> {
         let member = &self.relays.members[relay];
         let settings = &member.settings;
@@ -604,15 +726,25 @@ impl Engine {
                 let Some(journal) = &self.journal else {
                     return true;
                 };
-                let entry = Entry::Data {
-                    to: email.to_owned(),
-                    id: built.message_id.clone(),
-                    relay: Some(member.address.clone()),
-                    t: timestamp(),
-                };
                 // On disk, not only written, before the body goes: after a power cut the next
-                // run must still know this recipient may have the message.
-                match journal.record_durable(&entry).await {
+                // run must still know this recipient may have the message. The record written
+                // ahead stands for every attempt until one gets this far (it was written before
+                // a connection took the message, so it names no relay); a later attempt writes
+                // its own, naming the relay.
+                let on_disk = match ahead.take() {
+                    Some(ahead) => ahead.on_disk().await,
+                    None => {
+                        journal
+                            .record_durable(&Entry::Data {
+                                to: email.to_owned(),
+                                id: built.message_id.clone(),
+                                relay: Some(member.address.clone()),
+                                t: timestamp(),
+                            })
+                            .await
+                    }
+                };
+                match on_disk {
                     Ok(()) => true,
                     Err(error) => {
                         journal_error = Some(error);

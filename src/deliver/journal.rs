@@ -10,13 +10,18 @@
 //! {"e":"failed","to":"x@example.org","reply":"550 5.1.1 User unknown","t":"…"}
 //! {"e":"deferred","to":"y@example.org","reply":"451 4.3.0 Try again later","t":"…"}
 //! {"e":"doubt","to":"w@example.org","error":"connection reset","t":"…"}
+//! {"e":"unsent","to":"v@example.org","t":"…"}
 //! ```
 //!
-//! A `data` record is written after the server has agreed to take a message body, and the
-//! body is sent only once the record is on disk ([`Journal::record_durable`]: written, then
-//! `fdatasync`). So after a crash or a power cut, an address with a `data` record and no
+//! A `data` record is written before a message body may go, and the body is sent only once
+//! the record is on disk (written, then `fdatasync`: [`Journal::record_durable`], or
+//! [`Journal::record_ahead`] and later [`Durable::on_disk`], which the engine uses to write the
+//! record as the message is handed to a connection, so that the sync overlaps the message
+//! before it). So after a crash or a power cut, an address with a `data` record and no
 //! outcome is *in doubt*: the server may or may not have the message. An address with no
-//! `data` record was certainly not delivered. Syncs are shared (group commit): a sync thread
+//! `data` record was certainly not delivered. An `unsent` record takes back the `data` record
+//! before it when the body never went (the run stopped first): the address is then back where
+//! it was. Syncs are shared (group commit): a sync thread
 //! syncs everything written so far as soon as one writer waits, and wakes every writer whose
 //! record that sync covered; writers that arrive during a sync share the next one. Outcome and
 //! other records ([`Journal::record`]) reach the operating system at once, so a killed process
@@ -140,6 +145,14 @@ pub(crate) enum Entry {
         #[serde(with = "time::serde::rfc3339")]
         t: OffsetDateTime,
     },
+    /// The `data` record just before for this address was written ahead of its turn (see
+    /// [`Journal::record_ahead`]) and its body was never sent: the run stopped first. The
+    /// address is back where it was before that record.
+    Unsent {
+        to: String,
+        #[serde(with = "time::serde::rfc3339")]
+        t: OffsetDateTime,
+    },
     /// Perhaps delivered: the body may have reached the relay but no reply to it came. Written
     /// `"e":"doubt"` in the file, as journals of earlier versions have it.
     #[serde(rename = "doubt")]
@@ -186,6 +199,9 @@ pub(crate) struct History {
     pub(crate) runs: usize,
     /// The relay of each recipient's last record that names one.
     relays: HashMap<AddressKey, String>,
+    /// What each address with a `data` record and no outcome yet was before that record, so
+    /// that an `unsent` record can put it back.
+    before_data: HashMap<AddressKey, (Option<State>, Option<Listed>)>,
 }
 
 impl History {
@@ -251,9 +267,16 @@ impl History {
     }
 
     fn apply(&mut self, entry: Entry) {
+        // An outcome names the relay that took the last attempt (an earlier version's names
+        // none); a `data` record written ahead of its turn, before a connection took it, names
+        // none either and changes nothing.
         let relay = match &entry {
-            Entry::Data { to, relay, .. }
-            | Entry::Sent { to, relay, .. }
+            Entry::Data {
+                to,
+                relay: Some(relay),
+                ..
+            } => Some((AddressKey::of(to), Some(relay.clone()))),
+            Entry::Sent { to, relay, .. }
             | Entry::Failed { to, relay, .. }
             | Entry::Deferred { to, relay, .. }
             | Entry::InDoubt { to, relay, .. } => Some((AddressKey::of(to), relay.clone())),
@@ -267,6 +290,38 @@ impl History {
                 self.relays.remove(&key);
             }
             None => {}
+        }
+        match &entry {
+            Entry::Data { to, .. } => {
+                // Kept from the first of several `data` records (a retry writes another).
+                let key = AddressKey::of(to);
+                let before = (
+                    self.states.get(&key).copied(),
+                    self.listed.get(&key).cloned(),
+                );
+                self.before_data.entry(key).or_insert(before);
+            }
+            Entry::Unsent { to, .. } => {
+                let key = AddressKey::of(to);
+                if let Some((state, listed)) = self.before_data.remove(&key) {
+                    match state {
+                        Some(state) => self.states.insert(key, state),
+                        None => self.states.remove(&key),
+                    };
+                    match listed {
+                        Some(listed) => self.listed.insert(key, listed),
+                        None => self.listed.remove(&key),
+                    };
+                }
+                return;
+            }
+            Entry::Sent { to, .. }
+            | Entry::Failed { to, .. }
+            | Entry::Deferred { to, .. }
+            | Entry::InDoubt { to, .. } => {
+                self.before_data.remove(&AddressKey::of(to));
+            }
+            Entry::Open { .. } | Entry::Changed { .. } | Entry::Run { .. } => {}
         }
         let mut mark = |to: String, state: State, detail: String, time: OffsetDateTime| {
             let key = AddressKey::of(&to);
@@ -292,7 +347,7 @@ impl History {
                 mark(
                     to,
                     State::InDoubt,
-                    "no reply was recorded after the message was sent".into(),
+                    "the message may have been sent; no reply to it was recorded".into(),
                     t,
                 );
             }
@@ -303,6 +358,7 @@ impl History {
             Entry::Failed { to, reply, t, .. } => mark(to, State::Failed, reply, t),
             Entry::Deferred { to, reply, t, .. } => mark(to, State::Deferred, reply, t),
             Entry::InDoubt { to, error, t, .. } => mark(to, State::InDoubt, error, t),
+            Entry::Unsent { .. } => {}
         }
     }
 }
@@ -518,31 +574,26 @@ impl Journal {
     /// Appends `entry` and returns once it is on disk (`fdatasync`), so that it survives a
     /// power cut. Writers that arrive while a sync is under way share the next one.
     pub(crate) async fn record_durable(&self, entry: &Entry) -> Result<(), Error> {
+        self.record_ahead(entry)?.on_disk().await
+    }
+
+    /// Appends `entry` and asks for it to be synced at once, without waiting: the sync runs
+    /// while the caller does something else, and [`Durable::on_disk`] waits for it later
+    /// (usually not at all by then).
+    pub(crate) fn record_ahead(&self, entry: &Entry) -> Result<Durable, Error> {
         let number = self.write(entry)?;
-        let mut synced = self.sync.synced.subscribe();
+        // Subscribed before the sync is asked for, so that its news cannot be missed.
+        let synced = self.sync.synced.subscribe();
         {
             let mut state = self.sync.state();
             state.wanted = state.wanted.max(number);
         }
         self.sync.wake.notify_one();
-        let outcome = synced
-            .wait_for(|synced| synced.failed.is_some() || synced.upto >= number)
-            .await
-            .map(|synced| synced.clone());
-        match outcome {
-            Ok(Synced { failed: None, .. }) => Ok(()),
-            Ok(Synced {
-                failed: Some((kind, message)),
-                ..
-            }) => Err(Error::JournalWrite {
-                path: self.path.clone(),
-                source: io::Error::new(kind, message),
-            }),
-            Err(_) => Err(Error::JournalWrite {
-                path: self.path.clone(),
-                source: io::Error::other("the journal was closed before the record was synced"),
-            }),
-        }
+        Ok(Durable {
+            number,
+            synced,
+            path: self.path.clone(),
+        })
     }
 
     /// Writes one record and returns its number (see [`SyncState::written`]).
@@ -670,6 +721,40 @@ fn header_writer(path: &Path, file: &File) -> Result<File, Error> {
         )));
     }
     Ok(header)
+}
+
+/// A record written with [`Journal::record_ahead`], on its way to the disk.
+#[derive(Debug)]
+pub(crate) struct Durable {
+    number: u64,
+    synced: tokio::sync::watch::Receiver<Synced>,
+    path: PathBuf,
+}
+
+impl Durable {
+    /// Returns once the record is on disk, or with the error that kept it from getting there.
+    pub(crate) async fn on_disk(mut self) -> Result<(), Error> {
+        let number = self.number;
+        let outcome = self
+            .synced
+            .wait_for(|synced| synced.failed.is_some() || synced.upto >= number)
+            .await
+            .map(|synced| synced.clone());
+        match outcome {
+            Ok(Synced { failed: None, .. }) => Ok(()),
+            Ok(Synced {
+                failed: Some((kind, message)),
+                ..
+            }) => Err(Error::JournalWrite {
+                path: self.path,
+                source: io::Error::new(kind, message),
+            }),
+            Err(_) => Err(Error::JournalWrite {
+                path: self.path,
+                source: io::Error::other("the journal was closed before the record was synced"),
+            }),
+        }
+    }
 }
 
 /// The sync thread. It syncs at once when somebody waits for a record, taking along whatever
@@ -932,6 +1017,75 @@ mod tests {
         assert_eq!(history.sent_times, [at(1)]);
         let listed: Vec<&str> = history.listed().iter().map(|l| l.email.as_str()).collect();
         assert_eq!(listed, ["c@example.org", "b@example.org", "d@example.org"]);
+    }
+
+    #[test]
+    fn an_unsent_record_takes_back_the_data_record_written_ahead() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("issue.journal");
+        let (journal, _) = Journal::open(
+            &path,
+            "issue",
+            "h1",
+            OnChange::Refuse,
+            false,
+            &Protected::default(),
+        )
+        .unwrap();
+        let data = |to: &str| Entry::Data {
+            to: to.into(),
+            id: "<id>".into(),
+            relay: None,
+            t: at(0),
+        };
+        let unsent = |to: &str| Entry::Unsent {
+            to: to.into(),
+            t: at(1),
+        };
+        let deferred = Entry::Deferred {
+            to: "b@example.org".into(),
+            reply: "451 later".into(),
+            relay: None,
+            t: at(0),
+        };
+        // a: never attempted before; b: deferred by an earlier run; c: a retry wrote a second
+        // `data` record; d: written ahead and left so (a kill): in doubt.
+        for entry in [
+            data("a@example.org"),
+            deferred,
+            data("b@example.org"),
+            data("c@example.org"),
+            data("c@example.org"),
+            data("d@example.org"),
+            unsent("a@example.org"),
+            unsent("b@example.org"),
+            unsent("c@example.org"),
+        ] {
+            journal.record(&entry).unwrap();
+        }
+        journal.close().unwrap();
+        drop(journal);
+        let history = Journal::read(&path).unwrap();
+        let state = |email| history.state(AddressKey::of(email));
+        assert_eq!(state("a@example.org"), None);
+        assert_eq!(state("b@example.org"), Some(State::Deferred));
+        assert_eq!(state("c@example.org"), None);
+        assert_eq!(state("d@example.org"), Some(State::InDoubt));
+        let listed: Vec<(&str, &str)> = history
+            .listed()
+            .iter()
+            .map(|l| (l.email.as_str(), l.detail.as_str()))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("b@example.org", "451 later"),
+                (
+                    "d@example.org",
+                    "the message may have been sent; no reply to it was recorded"
+                )
+            ]
+        );
     }
 
     #[test]
