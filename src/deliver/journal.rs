@@ -4,14 +4,19 @@
 //!
 //! ```text
 //! {"e":"open","n":"000000000015","v":2,"issue":"2019-06-uk-sg-mou","hash":"…","t":"…"}
-//! {"e":"run","t":"…","relay":"127.0.0.1:1025 (no TLS)"}
+//! {"e":"run","relay":"a.example.org:587 (STARTTLS), b.example.org:587 (STARTTLS)","relays":["a.example.org:587","b.example.org:587"],"t":"…"}
 //! {"e":"data","to":"zoe@example.org","id":"<…@example.org>","t":"…"}
-//! {"e":"sent","to":"zoe@example.org","reply":"250 2.0.0 Ok: queued","t":"…"}
-//! {"e":"failed","to":"x@example.org","reply":"550 5.1.1 User unknown","t":"…"}
-//! {"e":"deferred","to":"y@example.org","reply":"451 4.3.0 Try again later","t":"…"}
-//! {"e":"doubt","to":"w@example.org","error":"connection reset","t":"…"}
+//! {"e":"sent","to":"zoe@example.org","reply":"250 2.0.0 Ok: queued","relay":"a.example.org:587","t":"…"}
+//! {"e":"failed","to":"x@example.org","reply":"550 5.1.1 User unknown","relay":"a.example.org:587","t":"…"}
+//! {"e":"deferred","to":"y@example.org","reply":"451 4.3.0 Try again later","relay":"b.example.org:587","t":"…"}
+//! {"e":"doubt","to":"w@example.org","error":"connection reset","relay":"a.example.org:587","t":"…"}
 //! {"e":"unsent","to":"v@example.org","t":"…"}
 //! ```
+//!
+//! Outcome records name the relay (`host:port`, never credentials) that took the last attempt;
+//! `relays` lists every relay of a run with several; a `data` record names its relay when it is
+//! written at a retry (one written ahead, before a connection took the message, cannot).
+//! Journals of earlier versions have none of these, and are read all the same.
 //!
 //! A `data` record is written before a message body may go, and the body is sent only once
 //! the record is on disk (written, then `fdatasync`: [`Journal::record_durable`], or
@@ -267,16 +272,13 @@ impl History {
     }
 
     fn apply(&mut self, entry: Entry) {
-        // An outcome names the relay that took the last attempt (an earlier version's names
-        // none); a `data` record written ahead of its turn, before a connection took it, names
-        // none either and changes nothing.
+        // The relay of each address's last record: an outcome names the relay that took the
+        // last attempt; a `data` record written ahead of its turn (before a connection took
+        // the message) and the records of earlier versions name none, so the relay of that
+        // address is not known.
         let relay = match &entry {
-            Entry::Data {
-                to,
-                relay: Some(relay),
-                ..
-            } => Some((AddressKey::of(to), Some(relay.clone()))),
-            Entry::Sent { to, relay, .. }
+            Entry::Data { to, relay, .. }
+            | Entry::Sent { to, relay, .. }
             | Entry::Failed { to, relay, .. }
             | Entry::Deferred { to, relay, .. }
             | Entry::InDoubt { to, relay, .. } => Some((AddressKey::of(to), relay.clone())),
@@ -1544,6 +1546,31 @@ mod tests {
         assert_eq!(
             history.state(AddressKey::of("a@example.org")),
             Some(State::Sent)
+        );
+    }
+
+    #[test]
+    fn counts_by_relay_come_from_the_last_record_and_records_without_a_relay_still_read() {
+        let mut history = History::default();
+        for line in [
+            r#"{"e":"sent","to":"a@example.org","reply":"250","t":"2026-01-01T00:00:00Z"}"#,
+            r#"{"e":"sent","to":"b@example.org","reply":"250","relay":"r1:25","t":"2026-01-01T00:00:00Z"}"#,
+            r#"{"e":"data","to":"c@example.org","id":"<c@x>","t":"2026-01-01T00:00:00Z"}"#,
+            r#"{"e":"doubt","to":"c@example.org","error":"reset","relay":"r2:25","t":"2026-01-01T00:00:00Z"}"#,
+            r#"{"e":"deferred","to":"d@example.org","reply":"451","relay":"r2:25","t":"2026-01-01T00:00:00Z"}"#,
+            r#"{"e":"sent","to":"e@example.org","reply":"250","relay":"r2:25","t":"2026-01-01T00:00:00Z"}"#,
+            r#"{"e":"data","to":"d@example.org","id":"<d@x>","t":"2026-01-01T00:00:00Z"}"#,
+        ] {
+            history.apply(serde_json::from_str(line).unwrap());
+        }
+        assert_eq!(history.count(State::Sent), 3);
+        assert_eq!(
+            history.by_relay(),
+            [
+                ("r1:25".to_owned(), State::Sent, 1),
+                ("r2:25".to_owned(), State::Sent, 1),
+                ("r2:25".to_owned(), State::InDoubt, 1),
+            ]
         );
     }
 }
