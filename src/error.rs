@@ -235,6 +235,9 @@ pub enum Error {
         last: String,
     },
 
+    #[error("every relay is down: {relays} (the last failures: {last})")]
+    RelaysFailing { relays: String, last: String },
+
     #[error(
         "the SMTP URL names user `{user}`, but {variable} is not set and there is no terminal to ask for the password"
     )]
@@ -420,6 +423,7 @@ impl Error {
             | Error::OutputIsInput { .. }
             | Error::SmtpSession { .. }
             | Error::RelayFailing { .. }
+            | Error::RelaysFailing { .. }
             | Error::RelayUnreachable { .. }
             | Error::TokenInvalid { .. }
             | Error::TokenUrlInvalid { .. }
@@ -500,7 +504,7 @@ impl Error {
                 "is the relay running? Nothing was sent. Check the host and port of --smtp ({}, or `relay:` in the list file), e.g. smtp://127.0.0.1:1025 for a local MailHog",
                 crate::env::SMTP_URL
             )),
-            Error::RelayFailing { .. } => Some(
+            Error::RelayFailing { .. } | Error::RelaysFailing { .. } => Some(
                 "everything done so far is in the journal; run the same command again to continue when the relay is back".into(),
             ),
             Error::SmtpPasswordMissing { variable, .. } => Some(format!(

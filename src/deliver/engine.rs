@@ -137,10 +137,15 @@ impl Engine {
         let relays = match &transport {
             // The cool-down of a relay that is down follows the retry delay, so that a test
             // (or an impatient user) can make both short.
-            Transport::Smtp(settings) => {
-                Relays::new(settings.clone(), concurrency.max(1), retry.base_delay * 2)
+            Transport::Smtp(settings) => Relays::new(
+                settings.clone(),
+                concurrency.max(1),
+                retry.base_delay * 2,
+                retry.base_delay,
+            ),
+            Transport::DryRun { .. } => {
+                Relays::new(Vec::new(), 0, retry.base_delay, retry.base_delay)
             }
-            Transport::DryRun { .. } => Relays::new(Vec::new(), 0, retry.base_delay),
         };
         let concurrency = if relays.homes.is_empty() {
             concurrency.max(1)
@@ -526,6 +531,12 @@ impl Engine {
             {
                 other.quit().await;
             }
+            if self.relays.several() {
+                self.relays.members[relay].pace.wait().await;
+                if self.is_stopping() {
+                    return failed_before.map(|reply| (Outcome::Deferred { reply }, tried));
+                }
+            }
             tried = Some(relay);
             let result = self
                 .attempt(relay, sessions.session, &email, built, &mut ahead)
@@ -536,14 +547,13 @@ impl Engine {
                     // Not retried, but a failure all the same: a relay that drops every
                     // connection before answering the end of DATA must stop the run, not
                     // leave the whole list in doubt.
-                    self.pace.slow_down();
+                    self.slow_down(relay);
                     self.count_failure(relay, &error);
                     return Some((Outcome::InDoubt { error }, tried));
                 }
                 Ok(outcome) => {
                     if matches!(outcome, Outcome::Sent { .. }) {
                         self.delivered(relay);
-                        self.pace.speed_up();
                     }
                     return Some((outcome, tried));
                 }
@@ -558,7 +568,7 @@ impl Engine {
                 }
                 Err(Retry::Temporary(error)) => error,
             };
-            self.pace.slow_down();
+            self.slow_down(relay);
             if self.count_failure(relay, &last_error) == Change::WentDown && self.relays.any_up() {
                 failed_before = Some(last_error);
                 continue;
@@ -588,9 +598,22 @@ impl Engine {
     /// A message was accepted by `relay`.
     fn delivered(&self, relay: usize) {
         if self.relays.several() {
-            self.relays.members[relay].health().delivered();
+            let member = &self.relays.members[relay];
+            member.health().delivered();
+            member.pace.speed_up();
         } else {
             self.failures_in_a_row.store(0, Ordering::Relaxed);
+            self.pace.speed_up();
+        }
+    }
+
+    /// A temporary failure or a message in doubt at `relay`: slow down sending to it (with
+    /// one relay, everything).
+    fn slow_down(&self, relay: usize) {
+        if self.relays.several() {
+            self.relays.members[relay].pace.slow_down();
+        } else {
+            self.pace.slow_down();
         }
     }
 
@@ -643,14 +666,8 @@ impl Engine {
         let relays = self.relays.names();
         let reasons = self.relays.reasons();
         if self.relays.any_proven() {
-            self.fail(Error::RelayFailing {
-                relay: relays,
-                failures: self
-                    .relays
-                    .members
-                    .iter()
-                    .map(|member| member.health().downs)
-                    .sum(),
+            self.fail(Error::RelaysFailing {
+                relays,
                 last: reasons,
             });
         } else {

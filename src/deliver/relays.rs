@@ -17,7 +17,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::deliver::relay::RelaySettings;
+use crate::deliver::{pace::Pace, relay::RelaySettings};
 
 /// The longest cool-down of a relay that keeps failing.
 const MAX_COOL_DOWN: Duration = Duration::from_mins(5);
@@ -92,6 +92,8 @@ pub(crate) struct Health {
     probing: bool,
     next_cool_down: Duration,
     base: Duration,
+    /// Temporary failures and messages in doubt in this run, in a row or not.
+    pub(crate) failures: usize,
     /// How many times it went down in this run, and why the last time.
     pub(crate) downs: usize,
     pub(crate) last_reason: Option<String>,
@@ -107,6 +109,7 @@ impl Health {
             probing: false,
             next_cool_down: base,
             base,
+            failures: 0,
             downs: 0,
             last_reason: None,
         }
@@ -134,6 +137,7 @@ impl Health {
     /// so does any failure of a probe.
     pub(crate) fn failed(&mut self, limit: usize, now: Instant, reason: &str) -> Change {
         self.failures_in_a_row += 1;
+        self.failures += 1;
         if self.failures_in_a_row >= limit || self.probing {
             self.go_down(now, reason)
         } else {
@@ -180,6 +184,9 @@ pub(crate) struct Member {
     pub(crate) address: String,
     pub(crate) connections: usize,
     pub(crate) health: Mutex<Health>,
+    /// This relay's slowdown after temporary failures (several relays only: a struggling
+    /// relay must not slow the others down; `--rate` stays shared).
+    pub(crate) pace: Pace,
     pub(crate) sent: AtomicUsize,
     /// Set once a session with this relay has opened. Until then, its workers open their
     /// sessions one at a time, so a wrong password costs one failed login, not one per worker
@@ -205,6 +212,8 @@ pub(crate) struct RelayTally {
     /// How the relay is shown: `host:port (security)`.
     pub(crate) relay: String,
     pub(crate) sent: usize,
+    /// Temporary failures and messages in doubt.
+    pub(crate) failures: usize,
     pub(crate) downs: usize,
     pub(crate) last_down: Option<String>,
     pub(crate) down_at_end: bool,
@@ -219,11 +228,12 @@ pub(crate) struct Relays {
 
 impl Relays {
     /// The relays of `settings`, sharing `concurrency` connections (see [`split`]); cool-downs
-    /// start at `cool_down`.
+    /// start at `cool_down`, and each relay's slowdown follows `retry_delay` (see [`Pace`]).
     pub(crate) fn new(
         settings: Vec<RelaySettings>,
         concurrency: usize,
         cool_down: Duration,
+        retry_delay: Duration,
     ) -> Relays {
         let counts = split(
             &settings
@@ -251,6 +261,7 @@ impl Relays {
                 settings,
                 connections,
                 health: Mutex::new(Health::new(cool_down)),
+                pace: Pace::new(None, retry_delay),
                 sent: AtomicUsize::new(0),
                 proven: AtomicBool::new(false),
                 first_session: tokio::sync::Mutex::new(()),
@@ -367,6 +378,7 @@ impl Relays {
                 RelayTally {
                     relay: member.settings.relay.to_string(),
                     sent: member.sent.load(Ordering::Relaxed),
+                    failures: health.failures,
                     downs: health.downs,
                     last_down: health.last_reason.clone(),
                     down_at_end: !health.is_up(),

@@ -131,10 +131,13 @@ impl Summary<'_> {
     }
 }
 
-/// `  relay 127.0.0.1:1025 (no TLS): 120 sent; down 2 time(s), the last: …` for one of several
-/// relays.
+/// `  relay 127.0.0.1:1025 (no TLS): 120 sent; 30 temporary failure(s); was down 2 time(s),
+/// came back, the last: …` for one of several relays.
 fn relay_line(tally: &RelayTally) -> String {
     let mut line = format!("  relay {}: {} sent", tally.relay, tally.sent);
+    if tally.failures > 0 {
+        let _ = write!(line, "; {} temporary failure(s)", tally.failures);
+    }
     if tally.downs > 0 {
         let _ = write!(
             line,
