@@ -678,6 +678,57 @@ impl Engine {
         }
     }
 
+    /// Opens a session with `member` for [`Engine::attempt`]: `Err` with why not, and what that
+    /// means for the recipient.
+    async fn connect(&self, member: &Member) -> Result<Session, Retry> {
+        let settings = &member.settings;
+        let Some(opened) = self.open_session(member).await else {
+            return Err(Retry::Fatal);
+        };
+        match opened {
+            Ok(opened) => {
+                member.health().came_up();
+                Ok(opened)
+            }
+            // One of several relays refuses connections: set aside for a while, the
+            // others take its share.
+            Err(ConnectError::Unreachable(error)) if self.relays.several() => {
+                Err(Retry::Down(error))
+            }
+            Err(error @ ConnectError::Refused(_)) if self.relays.several() => {
+                Err(Retry::Down(error.to_string()))
+            }
+            // No connection of this run has succeeded: most likely the relay is not running
+            // or `--smtp` names the wrong host or port. Retrying with backoff would only
+            // make the user wait minutes for the same answer.
+            Err(ConnectError::Unreachable(error)) if !member.proven.load(Ordering::Acquire) => {
+                self.fail(Error::RelayUnreachable {
+                    relay: settings.relay.to_string(),
+                    message: error,
+                });
+                Err(Retry::Fatal)
+            }
+            Err(ConnectError::Unreachable(error) | ConnectError::Network(error)) => {
+                Err(Retry::Temporary(error))
+            }
+            Err(ConnectError::Refused(reply)) if reply.is_transient() => {
+                Err(Retry::Temporary(reply.to_string()))
+            }
+            Err(error) => {
+                self.fail(Error::SmtpSession {
+                    relay: settings.relay.to_string(),
+                    kind: match error {
+                        ConnectError::Auth(_) => SessionStep::Authentication,
+                        ConnectError::Tls(_) => SessionStep::Tls,
+                        _ => SessionStep::Session,
+                    },
+                    message: error.to_string(),
+                });
+                Err(Retry::Fatal)
+            }
+        }
+    }
+
     /// One attempt: `Ok` with a final outcome, or `Err` for a temporary failure or a stop.
     async fn attempt(
         &self,
@@ -688,53 +739,8 @@ impl Engine {
         ahead: &mut Option<Durable>,
     ) -> Result<Outcome, Retry> {
         let member = &self.relays.members[relay];
-        let settings = &member.settings;
         if session.is_none() {
-            let Some(opened) = self.open_session(member).await else {
-                return Err(Retry::Fatal);
-            };
-            match opened {
-                Ok(opened) => {
-                    member.health().came_up();
-                    *session = Some(opened);
-                }
-                // One of several relays refuses connections: set aside for a while, the
-                // others take its share.
-                Err(ConnectError::Unreachable(error)) if self.relays.several() => {
-                    return Err(Retry::Down(error));
-                }
-                Err(error @ ConnectError::Refused(_)) if self.relays.several() => {
-                    return Err(Retry::Down(error.to_string()));
-                }
-                // No connection of this run has succeeded: most likely the relay is not running
-                // or `--smtp` names the wrong host or port. Retrying with backoff would only
-                // make the user wait minutes for the same answer.
-                Err(ConnectError::Unreachable(error)) if !member.proven.load(Ordering::Acquire) => {
-                    self.fail(Error::RelayUnreachable {
-                        relay: settings.relay.to_string(),
-                        message: error,
-                    });
-                    return Err(Retry::Fatal);
-                }
-                Err(ConnectError::Unreachable(error) | ConnectError::Network(error)) => {
-                    return Err(Retry::Temporary(error));
-                }
-                Err(ConnectError::Refused(reply)) if reply.is_transient() => {
-                    return Err(Retry::Temporary(reply.to_string()));
-                }
-                Err(error) => {
-                    self.fail(Error::SmtpSession {
-                        relay: settings.relay.to_string(),
-                        kind: match error {
-                            ConnectError::Auth(_) => SessionStep::Authentication,
-                            ConnectError::Tls(_) => SessionStep::Tls,
-                            _ => SessionStep::Session,
-                        },
-                        message: error.to_string(),
-                    });
-                    return Err(Retry::Fatal);
-                }
-            }
+            *session = Some(self.connect(member).await?);
         }
         let open = session.as_mut().expect("a session was opened above");
         let mut journal_error = None;
