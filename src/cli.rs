@@ -331,7 +331,8 @@ pub(crate) struct SendArguments {
     #[arg(long = "as", value_name = "ADDR", requires = "test_target")]
     pub(crate) as_subscriber: Option<String>,
 
-    /// Number of simultaneous SMTP connections
+    /// Number of simultaneous SMTP connections in all, shared by weight when there are several
+    /// relays (a relay's own `connections=N` is not counted in it)
     #[arg(long, value_name = "N", default_value_t = 4, env = env::CONCURRENCY,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub(crate) concurrency: u16,
