@@ -221,6 +221,8 @@ pub enum Error {
         relay: String,
         kind: SessionStep,
         message: String,
+        /// The variable the relay's password came from (named by the authentication hint).
+        password_variable: String,
     },
 
     #[error("{relay}: cannot reach the relay: {message}")]
@@ -489,10 +491,10 @@ impl Error {
             ),
             Error::SmtpSession {
                 kind: SessionStep::Authentication,
+                password_variable,
                 ..
             } => Some(format!(
-                "check the user name in --smtp and the password in {}",
-                crate::env::SMTP_PASSWORD
+                "check the user name in --smtp and the password in {password_variable}"
             )),
             Error::SmtpSession {
                 kind: SessionStep::Tls,

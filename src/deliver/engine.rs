@@ -723,6 +723,7 @@ impl Engine {
                         _ => SessionStep::Session,
                     },
                     message: error.to_string(),
+                    password_variable: settings.relay.password_variable().to_owned(),
                 });
                 Err(Retry::Fatal)
             }
