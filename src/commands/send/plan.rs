@@ -65,6 +65,7 @@ impl TestPlan {
 /// several URLs separated by whitespace or commas), else `relay:` or `relays:` in the list
 /// file, else the local default.
 pub(crate) fn relay_urls(given: &[String], listed: &[&str]) -> (Vec<String>, &'static str) {
+    let nothing_given = given.is_empty();
     let given: Vec<String> = given
         .iter()
         .flat_map(|text| text.split(|c: char| c.is_whitespace() || c == ','))
@@ -73,6 +74,10 @@ pub(crate) fn relay_urls(given: &[String], listed: &[&str]) -> (Vec<String>, &'s
         .collect();
     if !given.is_empty() {
         (given, "`--smtp`")
+    } else if !nothing_given {
+        // `--smtp ""` (or an empty variable) is a mistake to point out, not a reason to use
+        // the list file's relays: the empty URL is refused when it is parsed.
+        (vec![String::new()], "`--smtp`")
     } else if listed.len() > 1 {
         (
             listed.iter().map(|url| (*url).to_owned()).collect(),
@@ -365,6 +370,10 @@ mod tests {
             )
         );
         assert_eq!(relay_urls(&[], &[]).0, [DEFAULT_URL]);
+        assert_eq!(
+            relay_urls(&given(&[" , "]), &["smtp://b:25"]),
+            (given(&[""]), "`--smtp`")
+        );
     }
 
     #[test]
