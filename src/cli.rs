@@ -423,7 +423,7 @@ pub(crate) struct NewArguments {
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("which_list").required(true).args(["list", "list_id"])))]
+#[command(group(clap::ArgGroup::new("which_list").required(true).multiple(false).args(["list", "list_id"])))]
 pub(crate) struct TokenArguments {
     /// The list file, for its list id
     #[arg(long, value_name = "FILE")]

@@ -15,6 +15,7 @@ use crate::{
     compose::lint::{self, Lint},
     compose::mailing::Mailing,
     compose::unsubscribe::KeyUse,
+    endpoint::wording::{self, Match},
     error::{Error, ExitCode},
     input::audience::{Audience, Tally},
     input::issue::Issue,
@@ -139,6 +140,7 @@ pub(crate) fn run(arguments: &CheckArguments, out: &mut dyn Write) -> Result<Exi
     for note in tally.notes.iter().cloned().chain(mailing.notes()) {
         style::note(&note);
     }
+    note_pages_language(&issue);
     let errors = tally.invalid.len() + long_headers.len();
     let warnings = lints.len() + tally.warnings.len();
     if errors > 0 {
@@ -161,6 +163,14 @@ pub(crate) fn run(arguments: &CheckArguments, out: &mut dyn Write) -> Result<Exi
     };
     writeln!(out, "{verdict}").map_err(style::stdout_error)?;
     Ok(ExitCode::Success)
+}
+
+/// Notes that the unsubscribe pages will be in English. Not a warning: the pages work, and
+/// the list may not use `serve` at all.
+fn note_pages_language(issue: &Issue) {
+    if let Match::Fallback(why) = wording::translation(&issue.list.file.language) {
+        style::note(&format!("`{}`: {why}", issue.list.path.display()));
+    }
 }
 
 fn write_summary(

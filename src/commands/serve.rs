@@ -9,7 +9,10 @@ use crate::{
     commands::load::{suppression_path, unsubscribe_key},
     commands::style,
     compose::unsubscribe::KeyUse,
-    endpoint::{self, Settings},
+    endpoint::{
+        self, Settings,
+        wording::{self, Match, Wording},
+    },
     error::{Error, ExitCode},
     input::list::{List, UrlPattern},
 };
@@ -27,12 +30,15 @@ pub(crate) fn run(arguments: &ServeArguments, out: &mut dyn Write) -> Result<Exi
         ));
     }
     let pattern = UrlPattern::of(&template).map_err(url_error)?;
+    if let Match::Fallback(why) = wording::translation(&list.file.language) {
+        style::note(&format!("`{}`: {why}", list.path.display()));
+    }
     let key = unsubscribe_key(KeyUse::Send)?.ok_or(Error::UnsubscribeKeyUnset)?;
     let suppression = suppression_path(&list, arguments.suppression.as_ref())?;
     let settings = Settings {
         list_name: list.file.name.to_string(),
         list_id: list.file.id.as_str().to_owned(),
-        language: list.file.language.as_str().to_owned(),
+        wording: Wording::new(&list.file.language, &list.file.unsubscribe.page),
         mailto: list
             .file
             .unsubscribe

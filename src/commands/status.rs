@@ -7,7 +7,10 @@
 //! The counts agree with `send`'s summary: a deferred recipient counts as deferred only, not
 //! also as "not sent yet" (the next send retries both).
 
-use std::{io::Write, path::Path};
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+};
 
 use serde_json::json;
 use time::{OffsetDateTime, UtcOffset, macros::format_description};
@@ -45,7 +48,7 @@ pub(crate) fn run(arguments: &StatusArguments, out: &mut dyn Write) -> Result<Ex
         .journal
         .clone()
         .unwrap_or_else(|| journal::default_path(&issue.real_path));
-    let suppressed = suppressed_line(
+    let suppressed = Suppressed::read(
         input
             .suppression
             .as_deref()
@@ -57,14 +60,16 @@ pub(crate) fn run(arguments: &StatusArguments, out: &mut dyn Write) -> Result<Ex
                 "issue": issue.slug(),
                 "journal": path.display().to_string(),
                 "runs": 0,
+                "suppressed": suppressed.json(),
             })
             .to_string()
                 + "\n"
         } else {
             format!(
-                "{}: nothing sent yet (no journal at `{}`)\n{suppressed}",
+                "{}: nothing sent yet (no journal at `{}`)\n{}",
                 issue.slug(),
-                path.display()
+                path.display(),
+                suppressed.line()
             )
         };
         return style::print(out, &text).map(|()| ExitCode::Success);
@@ -84,9 +89,9 @@ pub(crate) fn run(arguments: &StatusArguments, out: &mut dyn Write) -> Result<Ex
     })?;
     let changed = history.hash.as_deref() != Some(issue.content_hash().as_str());
     let text = if arguments.json {
-        json_text(&issue, &path, &history, never_tried, changed)
+        json_text(&issue, &path, &history, never_tried, changed, &suppressed)
     } else {
-        plain_text(&issue, &path, &history, never_tried, changed) + &suppressed
+        plain_text(&issue, &path, &history, never_tried, changed) + &suppressed.line()
     };
     style::print(out, &text)?;
     Ok(ExitCode::Success)
@@ -160,6 +165,7 @@ fn json_text(
     history: &History,
     never_tried: usize,
     changed: bool,
+    suppressed: &Suppressed,
 ) -> String {
     let recipients: Vec<_> = history
         .listed()
@@ -207,6 +213,7 @@ fn json_text(
             })
             .collect::<serde_json::Map<_, _>>(),
         "recipients": recipients,
+        "suppressed": suppressed.json(),
     });
     value.to_string() + "\n"
 }
@@ -244,27 +251,63 @@ fn local_time(time: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
-/// `suppressed: N (why, …)` for the suppression file, if there is one.
-fn suppressed_line(path: Option<&Path>) -> Result<String, Error> {
-    let Some(path) = path else {
-        return Ok(String::new());
-    };
-    if !path.exists() {
-        return Ok(format!(
-            "suppressed: 0 (`{}` does not exist yet)\n",
-            path.display()
-        ));
+/// What the suppression file holds: how many addresses, and why they are there.
+enum Suppressed {
+    /// The list names no suppression file and none was given.
+    NoFile,
+    /// The file is named but not written yet.
+    Missing(PathBuf),
+    /// Each reason with its number of addresses, most common first.
+    Counted(PathBuf, Vec<(String, usize)>),
+}
+
+impl Suppressed {
+    fn read(path: Option<&Path>) -> Result<Suppressed, Error> {
+        Ok(match path {
+            None => Suppressed::NoFile,
+            Some(path) if !path.exists() => Suppressed::Missing(path.to_owned()),
+            Some(path) => Suppressed::Counted(path.to_owned(), suppression::reasons(path)?),
+        })
     }
-    let reasons = suppression::reasons(path)?;
-    let total: usize = reasons.iter().map(|(_, count)| count).sum();
-    let why = reasons
-        .iter()
-        .map(|(reason, count)| format!("{count} {reason}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    Ok(if total == 0 {
-        format!("suppressed: 0 in `{}`\n", path.display())
-    } else {
-        format!("suppressed: {total} in `{}`: {why}\n", path.display())
-    })
+
+    /// `suppressed: N in `FILE`: n why, …` (empty when there is no suppression file).
+    fn line(&self) -> String {
+        match self {
+            Suppressed::NoFile => String::new(),
+            Suppressed::Missing(path) => {
+                format!("suppressed: 0 (`{}` does not exist yet)\n", path.display())
+            }
+            Suppressed::Counted(path, reasons) if reasons.is_empty() => {
+                format!("suppressed: 0 in `{}`\n", path.display())
+            }
+            Suppressed::Counted(path, reasons) => {
+                let total: usize = reasons.iter().map(|(_, count)| count).sum();
+                // The reasons are free text from a file anybody may have edited.
+                let why = reasons
+                    .iter()
+                    .map(|(reason, count)| format!("{count} {}", printable(reason)))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!("suppressed: {total} in `{}`: {why}\n", path.display())
+            }
+        }
+    }
+
+    /// `{"file", "total", "reasons": [{"reason", "count"}]}`, or `null` without a file.
+    fn json(&self) -> serde_json::Value {
+        let (path, reasons): (_, &[(String, usize)]) = match self {
+            Suppressed::NoFile => return serde_json::Value::Null,
+            Suppressed::Missing(path) => (path, &[]),
+            Suppressed::Counted(path, reasons) => (path, reasons),
+        };
+        json!({
+            "file": path.display().to_string(),
+            "exists": !matches!(self, Suppressed::Missing(_)),
+            "total": reasons.iter().map(|(_, count)| count).sum::<usize>(),
+            "reasons": reasons
+                .iter()
+                .map(|(reason, count)| json!({"reason": reason, "count": count}))
+                .collect::<Vec<_>>(),
+        })
+    }
 }

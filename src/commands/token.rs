@@ -16,8 +16,15 @@ use crate::{
 /// `newsletter token`: prints the token of an address, or checks one.
 pub(crate) fn run(arguments: &TokenArguments, out: &mut dyn Write) -> Result<ExitCode, Error> {
     let list = arguments.list.as_deref().map(List::load).transpose()?;
+    // clap's `which_list` group already refuses both; this match does not quietly pick one
+    // should that group ever change.
     let list_id = match (&list, &arguments.list_id) {
-        (Some(list), _) => list.file.id.as_str().to_owned(),
+        (Some(_), Some(_)) => {
+            return Err(Error::TokenArguments {
+                reason: "give --list FILE or --list-id ID, not both".into(),
+            });
+        }
+        (Some(list), None) => list.file.id.as_str().to_owned(),
         (None, Some(id)) => id
             .parse::<ListId>()
             .map_err(|reason| Error::TokenArguments { reason })?

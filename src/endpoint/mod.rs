@@ -9,12 +9,16 @@
 //!   unsubscribes by itself, since link scanners fetch URLs.
 //! - `/healthz` for the proxy; everything else is 404, other methods 405.
 //!
+//! The pages speak the list's language ([`wording`]); answers meant for programs (404, 405,
+//! 400, 408, 413) are short English plain text.
+//!
 //! Every response carries a strict Content-Security-Policy, `no-referrer` and no framing;
 //! pages escape what they show. The access log (stderr) names the URL's path with
 //! placeholders, never their values, so tokens and addresses stay out of it.
 
 pub(crate) mod commit;
 pub(crate) mod limit;
+pub(crate) mod wording;
 
 use std::{
     convert::Infallible,
@@ -40,9 +44,14 @@ use time::OffsetDateTime;
 
 use crate::{
     compose::unsubscribe::{TokenKey, verify_request},
-    endpoint::{commit::Committer, limit::Limiter},
+    endpoint::{
+        commit::Committer,
+        limit::Limiter,
+        wording::{Part, Values, Wording},
+    },
     input::{
         list::{UrlPattern, UrlTemplate},
+        page_text::PageText,
         suppression::Entry,
     },
 };
@@ -59,7 +68,7 @@ pub(crate) const REASON: &str = "unsubscribed one-click";
 pub(crate) struct Settings {
     pub(crate) list_name: String,
     pub(crate) list_id: String,
-    pub(crate) language: String,
+    pub(crate) wording: Wording,
     pub(crate) mailto: Option<String>,
     pub(crate) template: UrlTemplate,
     pub(crate) pattern: UrlPattern,
@@ -81,12 +90,14 @@ button:hover{background:#1e40af}button:focus-visible{outline:3px solid #f59e0b;o
 a{color:#1d4ed8}.small{font-size:.9rem;color:#4b5563}\
 @media (max-width:480px){main{margin:0;border-radius:0;box-shadow:none;min-height:100vh}}";
 
+/// Which page to show; the address is the one the request proved.
 #[derive(Debug)]
 enum PageKind {
     Confirm(String),
     Done(String),
     Invalid,
     Unavailable,
+    Busy,
 }
 
 #[derive(Template)]
@@ -95,9 +106,99 @@ struct Page<'a> {
     lang: &'a str,
     list_name: &'a str,
     heading: &'a str,
-    mailto: Option<&'a str>,
     style: &'a str,
-    kind: PageKind,
+    blocks: Vec<Block>,
+}
+
+/// A paragraph or the form, in the order the page shows them.
+enum Block {
+    Paragraph(Look, Vec<Part>),
+    Form(String),
+}
+
+/// How a paragraph looks, or what it tells assistive technology.
+#[derive(Clone, Copy)]
+enum Look {
+    Plain,
+    Small,
+    /// The outcome, announced by screen readers.
+    Status,
+}
+
+impl Look {
+    fn attributes(self) -> &'static str {
+        match self {
+            Look::Plain => "",
+            Look::Small => " class=\"small\"",
+            Look::Status => " role=\"status\"",
+        }
+    }
+}
+
+impl Settings {
+    /// The page's heading and blocks in the list's words.
+    fn page_blocks(&self, kind: &PageKind) -> (&str, Vec<Block>) {
+        let wording = &self.wording;
+        let no_address = String::new();
+        let address = match kind {
+            PageKind::Confirm(address) | PageKind::Done(address) => address,
+            _ => &no_address,
+        };
+        let values = Values {
+            address,
+            list: &self.list_name,
+            mailto: self.mailto.as_deref(),
+        };
+        let paragraph = |look, text| Block::Paragraph(look, wording.fill(text, &values));
+        let or_mailto = self
+            .mailto
+            .as_ref()
+            .map(|_| paragraph(Look::Plain, PageText::OrMailto));
+        let (heading, blocks) = match kind {
+            PageKind::Confirm(_) => (
+                PageText::ConfirmTitle,
+                vec![
+                    paragraph(Look::Plain, PageText::Confirm),
+                    Block::Form(wording.get(PageText::Button).to_owned()),
+                    paragraph(Look::Small, PageText::ConfirmNote),
+                ],
+            ),
+            PageKind::Done(_) => (
+                PageText::DoneTitle,
+                vec![
+                    paragraph(Look::Status, PageText::Done),
+                    paragraph(Look::Small, PageText::DoneNote),
+                ],
+            ),
+            PageKind::Invalid => (
+                PageText::InvalidTitle,
+                vec![
+                    paragraph(Look::Plain, PageText::Invalid),
+                    paragraph(
+                        Look::Plain,
+                        if self.mailto.is_some() {
+                            PageText::InvalidMailto
+                        } else {
+                            PageText::InvalidReply
+                        },
+                    ),
+                ],
+            ),
+            PageKind::Unavailable => (
+                PageText::UnavailableTitle,
+                std::iter::once(paragraph(Look::Plain, PageText::Unavailable))
+                    .chain(or_mailto)
+                    .collect(),
+            ),
+            PageKind::Busy => (
+                PageText::BusyTitle,
+                std::iter::once(paragraph(Look::Plain, PageText::Busy))
+                    .chain(or_mailto)
+                    .collect(),
+            ),
+        };
+        (wording.get(heading), blocks)
+    }
 }
 
 /// The endpoint's shared state.
@@ -198,15 +299,15 @@ struct Answer {
 }
 
 enum Body {
-    Page(&'static str, PageKind),
+    Page(PageKind),
     Text(&'static str),
 }
 
 impl Answer {
-    fn page(status: StatusCode, heading: &'static str, kind: PageKind) -> Answer {
+    fn page(status: StatusCode, kind: PageKind) -> Answer {
         Answer {
             status,
-            body: Body::Page(heading, kind),
+            body: Body::Page(kind),
             retry_after: None,
         }
     }
@@ -220,11 +321,7 @@ impl Answer {
     }
 
     fn invalid() -> Answer {
-        Answer::page(
-            StatusCode::FORBIDDEN,
-            "This link does not work",
-            PageKind::Invalid,
-        )
+        Answer::page(StatusCode::FORBIDDEN, PageKind::Invalid)
     }
 }
 
@@ -264,7 +361,9 @@ impl App {
             return (Answer::text(StatusCode::OK, "ok\n"), path);
         }
         if let Err(wait) = self.limiter.check(client, Instant::now()) {
-            let mut answer = Answer::text(StatusCode::TOO_MANY_REQUESTS, "too many requests\n");
+            // A page: behind a shared address (an office, a mobile carrier) the reader who is
+            // limited may be a person who pressed the button once.
+            let mut answer = Answer::page(StatusCode::TOO_MANY_REQUESTS, PageKind::Busy);
             answer.retry_after = Some(wait.as_secs().max(1));
             return (answer, "-".into());
         }
@@ -283,9 +382,7 @@ impl App {
                 &settings.template,
                 &values,
             ) {
-                Some(address) => {
-                    Answer::page(StatusCode::OK, "Unsubscribe", PageKind::Confirm(address))
-                }
+                Some(address) => Answer::page(StatusCode::OK, PageKind::Confirm(address)),
                 None => Answer::invalid(),
             };
             return (answer, route);
@@ -321,21 +418,11 @@ impl App {
             at: OffsetDateTime::now_utc(),
         };
         match self.committer.commit(entry).await {
-            Ok(()) => (
-                Answer::page(
-                    StatusCode::OK,
-                    "You are unsubscribed",
-                    PageKind::Done(address),
-                ),
-                route,
-            ),
+            Ok(()) => (Answer::page(StatusCode::OK, PageKind::Done(address)), route),
             Err(error) => {
                 eprintln!("serve: cannot record an unsubscribe: {error}");
-                let mut answer = Answer::page(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Please try again",
-                    PageKind::Unavailable,
-                );
+                let mut answer =
+                    Answer::page(StatusCode::SERVICE_UNAVAILABLE, PageKind::Unavailable);
                 answer.retry_after = Some(60);
                 (answer, route)
             }
@@ -387,14 +474,14 @@ impl App {
         let settings = &self.settings;
         let (content_type, body) = match answer.body {
             Body::Text(text) => ("text/plain; charset=utf-8", text.to_owned()),
-            Body::Page(heading, kind) => {
+            Body::Page(kind) => {
+                let (heading, blocks) = settings.page_blocks(&kind);
                 let page = Page {
-                    lang: &settings.language,
+                    lang: &settings.wording.lang,
                     list_name: &settings.list_name,
                     heading,
-                    mailto: settings.mailto.as_deref(),
                     style: PAGE_STYLE,
-                    kind,
+                    blocks,
                 };
                 let html = page.render().unwrap_or_else(|error| {
                     eprintln!("serve: cannot render a page: {error}");
@@ -569,6 +656,81 @@ mod tests {
         let multipart = "--b\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n--b--\r\n";
         assert!(is_one_click("multipart/form-data; boundary=b", Bytes::from(multipart)).await);
         assert!(!is_one_click("multipart/form-data", Bytes::from(multipart)).await);
+    }
+
+    fn settings(language: &str, mailto: Option<&str>) -> Settings {
+        let template: UrlTemplate = "https://example.org/u?id={id}&token={token}"
+            .parse()
+            .unwrap();
+        Settings {
+            list_name: "Bulletin <&>".into(),
+            list_id: "bulletin.example.org".into(),
+            wording: Wording::new(
+                &language.parse().unwrap(),
+                &crate::input::page_text::PageWording::default(),
+            ),
+            mailto: mailto.map(str::to_owned),
+            pattern: UrlPattern::of(&template).unwrap(),
+            template,
+            key: TokenKey::throwaway(),
+            suppression: PathBuf::from("suppressed.txt"),
+            rate_limit: 60,
+            read_timeout: Duration::from_secs(10),
+        }
+    }
+
+    #[test]
+    fn every_page_renders_whole_in_every_language() {
+        for translation in &wording::TRANSLATIONS {
+            for mailto in [None, Some("leave@example.org")] {
+                let settings = settings(translation.tag, mailto);
+                for kind in [
+                    PageKind::Confirm("a<b>@example.org".into()),
+                    PageKind::Done("a<b>@example.org".into()),
+                    PageKind::Invalid,
+                    PageKind::Unavailable,
+                    PageKind::Busy,
+                ] {
+                    let (heading, blocks) = settings.page_blocks(&kind);
+                    let html = Page {
+                        lang: &settings.wording.lang,
+                        list_name: &settings.list_name,
+                        heading,
+                        style: PAGE_STYLE,
+                        blocks,
+                    }
+                    .render()
+                    .unwrap();
+                    let context = format!("{} {kind:?} {mailto:?}:\n{html}", translation.tag);
+                    assert!(
+                        html.contains(&format!("<html lang=\"{}\">", translation.tag)),
+                        "{context}"
+                    );
+                    assert!(html.contains("<title>"), "{context}");
+                    // No placeholder left unfilled (the CSS before has braces), nothing
+                    // unescaped.
+                    let body = &html[html.find("</style>").unwrap()..];
+                    assert!(!body.contains('{') && !body.contains('}'), "{context}");
+                    assert!(!html.contains("<b>") && !html.contains("<&>"), "{context}");
+                    assert_eq!(
+                        html.contains("mailto:leave@example.org"),
+                        // The pages that could not help offer the address to write to.
+                        mailto.is_some()
+                            && matches!(
+                                kind,
+                                PageKind::Invalid | PageKind::Unavailable | PageKind::Busy
+                            ),
+                        "{context}"
+                    );
+                    if let PageKind::Confirm(_) | PageKind::Done(_) = kind {
+                        assert!(
+                            html.contains("<strong>a&#60;b&#62;@example.org</strong>"),
+                            "{context}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::{
     input::brand::Brand,
     input::document::{self, Document},
     input::location::DocumentKind,
+    input::page_text::PageWording,
     input::placeholders::MergeUrl,
     input::values::{EmailAddress, Language, Line, WebUrl},
 };
@@ -35,7 +36,7 @@ pub struct ListFile {
     /// mailbox `newsletter bounces` reads. Defaults to `from.address`.
     #[serde(default)]
     pub(crate) bounce_address: Option<EmailAddress>,
-    /// Language of the issues, for the HTML `lang` attribute.
+    /// Language of the issues (the HTML `lang` attribute) and of the unsubscribe pages.
     #[serde(default)]
     pub(crate) language: Language,
     /// The subscriber file (CSV), relative to this file.
@@ -114,13 +115,16 @@ pub struct Sender {
     pub address: EmailAddress,
 }
 
-/// Unsubscribe settings: a per-subscriber URL (required) and an optional mailto address.
+/// Unsubscribe settings: a per-subscriber URL (required), an optional mailto address, and
+/// the list's own wording for texts of the pages `newsletter serve` shows.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Unsubscribe {
     pub(crate) url: UrlTemplate,
     #[serde(default)]
     pub(crate) mailto: Option<EmailAddress>,
+    #[serde(default)]
+    pub(crate) page: PageWording,
 }
 
 /// A dot-atom identifier such as `bulletin.example.org` (list ids, Message-ID domains).

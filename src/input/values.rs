@@ -256,6 +256,20 @@ impl Language {
     pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The subtags after the first, lower-cased: `zh-Hant-TW` → `hant`, `tw`.
+    pub(crate) fn subtags(&self) -> impl Iterator<Item = String> + '_ {
+        self.0.split('-').skip(1).map(str::to_ascii_lowercase)
+    }
+
+    /// The primary language subtag, lower-cased: `fr` for `fr-CA`.
+    pub(crate) fn primary(&self) -> String {
+        self.0
+            .split('-')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+    }
 }
 
 impl Default for Language {

@@ -2,7 +2,8 @@
 //! by tests/run) driven over the DevTools protocol by `headless_chrome`. It opens the footer
 //! link of a previewed message, sees the page (which must not unsubscribe by itself), presses
 //! the button, sees the confirmation, and the address is then in the suppression file. The
-//! pages are screenshotted at 375 and 1024 px into tests/screenshots/ for people to look at.
+//! pages are screenshotted at 375 and 1024 px into tests/screenshots/ for people to look at; a
+//! French list's pages (wording, `lang`, title) at 375 px.
 
 use std::{path::Path, time::Duration};
 
@@ -165,4 +166,50 @@ fn a_reader_unsubscribes_from_the_footer_link_in_a_browser() {
         .unwrap();
     assert_eq!(colour, "rgb(29, 78, 216)");
     assert!(!endpoint.suppressed().contains("li.ming"));
+}
+
+#[test]
+fn a_french_reader_unsubscribes_in_french() {
+    let endpoint = Endpoint::start_in(crate::serve::list_in("fr-CA", ""), &[]);
+    let browser = browser();
+    let tab = browser.new_tab().unwrap();
+    viewport(&tab, 375);
+    tab.navigate_to(&endpoint.url(ZOE))
+        .unwrap()
+        .wait_until_navigated()
+        .unwrap();
+    let button = tab.wait_for_element("form button").expect("the page");
+    assert_eq!(button.get_inner_text().unwrap(), "Se désabonner");
+    let text = |script: &str| {
+        tab.evaluate(script, false)
+            .unwrap()
+            .value
+            .and_then(|value| value.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
+    assert_eq!(text("document.documentElement.lang"), "fr-CA");
+    assert_eq!(
+        text("document.title"),
+        "Se désabonner – SIN Singapore Bulletin"
+    );
+    assert_eq!(
+        text("document.querySelector('main p:not(.list)').innerText"),
+        format!("Voulez-vous que {ZOE} ne reçoive plus SIN Singapore Bulletin\u{a0}?")
+    );
+    screenshot(&tab, "unsubscribe-fr-confirm-375.png");
+
+    button.click().unwrap();
+    let status = tab
+        .wait_for_element("[role=status]")
+        .expect("the confirmation page");
+    assert_eq!(
+        status.get_inner_text().unwrap(),
+        format!("{ZOE} ne recevra plus SIN Singapore Bulletin.")
+    );
+    assert_eq!(
+        text("document.querySelector('h1').innerText"),
+        "Votre désabonnement est confirmé"
+    );
+    assert!(addresses(&endpoint.suppressed()).contains(&ZOE.to_owned()));
+    screenshot(&tab, "unsubscribe-fr-done-375.png");
 }

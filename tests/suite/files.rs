@@ -146,10 +146,25 @@ fn start_over_counts_everyone_and_so_still_asks_before_mailing_them_again() {
     let server = CaptureServer::start();
     let output = send(Test::newsletters().unsubscribe_key(), MOU, &server).run();
     let issue = output.read(MOU).replace("subject:", "# edited\nsubject:");
+    // A dry run of the edited issue says what the send would: the issue changed, choose; and
+    // with `--start-over` it builds a message for everyone, setting nothing aside.
     let output = output
         .again()
         .unsubscribe_key()
         .write(MOU, issue)
+        .args(["send", MOU, "--dry-run"])
+        .status(1)
+        .stderr_contains("--start-over")
+        .run();
+    let output = output
+        .again()
+        .unsubscribe_key()
+        .args(["send", MOU, "--dry-run", "--start-over"])
+        .stdout_contains(&format!("dry run: {RECIPIENTS} message(s) built"))
+        .run();
+    let output = output
+        .again()
+        .unsubscribe_key()
         .args(["send", MOU, "--start-over", "--progress", "none", "--smtp"])
         .arg(server.smtp_url())
         .status(2)
@@ -338,6 +353,22 @@ fn a_journal_cut_at_a_line_boundary_stops_the_next_run_with_a_choice() {
         .filter(|line| line.contains("\"e\":\"sent\""))
         .count();
     let status = if sent == kept.len() { 0 } else { 3 };
+    // A dry run reads the journal as the send would: refused without the choice, and with it
+    // it builds exactly the messages the send will send, writing nothing.
+    let output = output
+        .again()
+        .unsubscribe_key()
+        .args(["send", MOU, "--dry-run"])
+        .status(1)
+        .stderr_contains("ends early: its header counts")
+        .run();
+    let output = output
+        .again()
+        .unsubscribe_key()
+        .args(["send", MOU, "--dry-run", "--accept-lost-tail"])
+        .stdout_contains(&format!("dry run: {again} message(s) built"))
+        .run();
+    assert_eq!(output.read(JOURNAL), cut, "the dry runs wrote nothing");
     send(output.again().unsubscribe_key(), MOU, &server)
         .arg("--accept-lost-tail")
         .status(status)

@@ -426,6 +426,12 @@ fn status_lists_who_needs_attention_in_local_time_and_agrees_with_the_summary() 
         ),
         (&1.into(), &1.into(), &1.into(), &0.into())
     );
+    // Present after a send too (`null`: this list has no suppression file).
+    assert_eq!(
+        value.get("suppressed"),
+        Some(&serde_json::Value::Null),
+        "{value}"
+    );
     let recipients = value["recipients"].as_array().unwrap();
     assert_eq!(recipients.len(), 2, "{value}");
     let deferred = recipients

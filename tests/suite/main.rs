@@ -24,6 +24,7 @@ mod harness;
 mod hostile_relay;
 mod html;
 mod lint;
+mod manifest;
 mod message;
 mod new;
 mod pacing;

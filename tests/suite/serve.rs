@@ -673,3 +673,170 @@ fn every_200_survives_kill_9_under_load() {
     drop(running);
     println!("{} confirmed before the kill, all on disk", confirmed.len());
 }
+
+/// `newsletters/` with the list file's `language:` set to `tag` and `extra` lines added to its
+/// `unsubscribe:` section.
+pub(crate) fn list_in(tag: &str, extra: &str) -> Test {
+    let list = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/newsletters/list.yaml"
+    ))
+    .expect("the sample list file");
+    let list = list.replace("language: en-GB", &format!("language: {tag}"));
+    let list = list.replace(
+        "  mailto: unsubscribe@sin-singapore.example.org\n",
+        &format!("  mailto: unsubscribe@sin-singapore.example.org\n{extra}"),
+    );
+    Test::newsletters().write("newsletters/list.yaml", list)
+}
+
+#[test]
+fn a_french_list_gets_every_page_in_french() {
+    let endpoint = Endpoint::start_in(list_in("fr-CA", ""), &["--rate-limit", "4"]);
+    let client = client();
+    let url = endpoint.url("zoe.martin@example.org");
+
+    let html = client.get(&url).send().unwrap().text().unwrap();
+    assert!(html.contains("<html lang=\"fr-CA\">"), "{html}");
+    assert!(
+        html.contains("<title>Se désabonner – SIN Singapore Bulletin</title>"),
+        "{html}"
+    );
+    assert!(
+        html.contains(
+            "<p>Voulez-vous que <strong>zoe.martin@example.org</strong> ne reçoive plus SIN Singapore Bulletin\u{a0}?</p>"
+        ),
+        "{html}"
+    );
+    assert!(
+        html.contains("<button type=\"submit\">Se désabonner</button>"),
+        "{html}"
+    );
+    assert!(!html.contains("Unsubscribe<"), "{html}");
+
+    let done = one_click(&client, &url).text().unwrap();
+    assert!(
+        done.contains("<h1>Votre désabonnement est confirmé</h1>"),
+        "{done}"
+    );
+    assert!(
+        done.contains("<p role=\"status\"><strong>zoe.martin@example.org</strong> ne recevra plus SIN Singapore Bulletin.</p>"),
+        "{done}"
+    );
+
+    let forged = client.get(url.replace("token=", "token=x")).send().unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let forged = forged.text().unwrap();
+    assert!(
+        forged.contains("<h1>Ce lien ne fonctionne pas</h1>"),
+        "{forged}"
+    );
+    assert!(
+        forged.contains("<p>Écrivez à <a href=\"mailto:unsubscribe@sin-singapore.example.org?subject=unsubscribe\">unsubscribe@sin-singapore.example.org</a> et nous vous retirerons de la liste.</p>"),
+        "{forged}"
+    );
+
+    // The fifth request within the minute is over the rate; a person may be the one limited.
+    let limited = client.get(&url).send().unwrap();
+    let limited = if limited.status() == StatusCode::TOO_MANY_REQUESTS {
+        limited
+    } else {
+        client.get(&url).send().unwrap()
+    };
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(limited.headers().contains_key("retry-after"));
+    assert!(
+        limited.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
+    let limited = limited.text().unwrap();
+    assert!(limited.contains("<h1>Trop de demandes</h1>"), "{limited}");
+    assert!(addresses(&endpoint.suppressed()).contains(&"zoe.martin@example.org".to_owned()));
+}
+
+#[test]
+fn a_language_without_a_translation_gets_english_pages_marked_english() {
+    let endpoint = Endpoint::start_in(list_in("ta-SG", ""), &[]);
+    let html = client()
+        .get(endpoint.url("zoe.martin@example.org"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    // The words are English, so the page says so (screen readers pick their voice by it).
+    assert!(html.contains("<html lang=\"en\">"), "{html}");
+    assert!(
+        html.contains("<button type=\"submit\">Unsubscribe</button>"),
+        "{html}"
+    );
+    assert!(
+        endpoint.stderr().contains(
+            "note: `newsletters/list.yaml`: the unsubscribe pages have no wording in `ta-SG`; they will be in English (they speak en (English), fr (French), de (German), es (Spanish), it (Italian), nl (Dutch), pt (Portuguese), zh (Chinese (Simplified)), cy (Welsh), ms (Malay))\n"
+        ),
+        "{}",
+        endpoint.stderr()
+    );
+}
+
+#[test]
+fn check_notes_a_language_the_pages_do_not_speak() {
+    list_in("ta", "")
+        .unsubscribe_key()
+        .args(["check", "newsletters/2019-06-uk-sg-mou.yaml"])
+        .stdout_contains("ok: ")
+        .stderr_contains("note: `newsletters/list.yaml`: the unsubscribe pages have no wording in `ta`; they will be in English")
+        .run();
+    let welsh = list_in("cy-GB", "")
+        .unsubscribe_key()
+        .args(["check", "newsletters/2019-06-uk-sg-mou.yaml"])
+        .stdout_contains("ok: ")
+        .stderr_contains("is a duplicate of line 2")
+        .run();
+    assert!(
+        !welsh.stderr.contains("unsubscribe pages"),
+        "{}",
+        welsh.stderr
+    );
+}
+
+#[test]
+fn the_list_file_may_word_a_text_itself_and_it_is_escaped() {
+    let own = "  page:\n    button: \"<b>Partir</b> & oublier\"\n    done: \"Adieu {address}, {list} ne vous écrira plus.\"\n";
+    let endpoint = Endpoint::start_in(list_in("fr", own), &[]);
+    let client = client();
+    let url = endpoint.url("zoe.martin@example.org");
+    let html = client.get(&url).send().unwrap().text().unwrap();
+    assert!(
+        html.contains(
+            "<button type=\"submit\">&#60;b&#62;Partir&#60;/b&#62; &#38; oublier</button>"
+        ),
+        "{html}"
+    );
+    assert!(!html.contains("<b>"), "{html}");
+    // Texts the list does not word keep the translation.
+    assert!(html.contains("<h1>Se désabonner</h1>"), "{html}");
+    let done = one_click(&client, &url).text().unwrap();
+    assert!(
+        done.contains("<p role=\"status\">Adieu <strong>zoe.martin@example.org</strong>, SIN Singapore Bulletin ne vous écrira plus.</p>"),
+        "{done}"
+    );
+}
+
+#[test]
+fn a_list_wording_that_drops_or_invents_a_placeholder_is_refused() {
+    list_in("fr", "  page:\n    done: \"Vous ne recevrez plus {list}.\"\n")
+        .args(["serve", "newsletters/list.yaml", "--listen", "127.0.0.1:0"])
+        .unsubscribe_key()
+        .status(4)
+        .stderr_contains("`newsletters/list.yaml`")
+        .stderr_contains("done: `Vous ne recevrez plus {list}.` must contain `{address}` (done uses `{address}` and `{list}`)")
+        .run();
+    list_in("fr", "  page:\n    buton: Partir\n")
+        .args(["check", "newsletters/2019-06-uk-sg-mou.yaml"])
+        .unsubscribe_key()
+        .status(4)
+        .stderr_contains("`buton` is not a text of the unsubscribe pages (they are confirm_title, confirm, button,")
+        .run();
+}

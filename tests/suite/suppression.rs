@@ -45,13 +45,33 @@ fn unsubscribe_appends_new_addresses_with_reason_and_time_once() {
         .run();
     assert_eq!(again.read(SUPPRESSED), text);
 
-    again
+    let status = again
         .again()
         .args(["status", "newsletters/2019-06-uk-sg-mou.yaml"])
         .stdout(
             "2019-06-uk-sg-mou: nothing sent yet (no journal at `newsletters/2019-06-uk-sg-mou.journal`)\nsuppressed: 2 in `newsletters/suppressed.txt`: 1 asked by phone, 1 no reason recorded\n",
         )
         .run();
+
+    // Scripts get the same counts as people.
+    let json = status
+        .again()
+        .args(["status", "newsletters/2019-06-uk-sg-mou.yaml", "--json"])
+        .run();
+    let value: serde_json::Value = serde_json::from_str(&json.stdout).expect("one JSON object");
+    assert_eq!(
+        value["suppressed"],
+        serde_json::json!({
+            "file": "newsletters/suppressed.txt",
+            "exists": true,
+            "total": 2,
+            "reasons": [
+                {"reason": "asked by phone", "count": 1},
+                {"reason": "no reason recorded", "count": 1},
+            ],
+        }),
+        "{value}"
+    );
 }
 
 #[test]

@@ -88,6 +88,25 @@ fn token_needs_the_key_and_a_list() {
 }
 
 #[test]
+fn token_refuses_both_a_list_file_and_a_list_id() {
+    // Either could be the one meant; a token for the wrong list would not work, silently.
+    Test::newsletters()
+        .unsubscribe_key()
+        .args([
+            "token",
+            "--list",
+            "newsletters/list.yaml",
+            "--list-id",
+            "other.example.org",
+            "zoe.martin@example.org",
+        ])
+        .status(2)
+        .stderr_contains("error: the argument '--list <FILE>' cannot be used with '--list-id <ID>'")
+        .stdout("")
+        .run();
+}
+
+#[test]
 fn verify_url_accepts_the_sample_lists_id_urls_and_the_email_scheme() {
     let output = Test::preview_mou(&["--for", "zoe.martin@example.org"]).run();
     let message = output.email("out/0002-zoe.martin_example.org.eml");

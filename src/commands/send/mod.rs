@@ -302,8 +302,10 @@ fn read_history(plan: &SendPlan, issue: &Issue, inputs: &Protected) -> Result<Hi
     match plan.mode {
         Mode::Test(_) => Ok(History::default()),
         _ if !exists => Ok(History::default()),
-        Mode::DryRun { .. } => Journal::read(&path),
-        Mode::Real { .. } => {
+        // A dry run shows what the same command without `--dry-run` would do, so it reads the
+        // journal as that send would: a lost tail or a changed issue stops it with the same
+        // error, and `--accept-lost-tail`, `--continue-changed` and `--start-over` mean the same.
+        Mode::DryRun { .. } | Mode::Real { .. } => {
             let history = Journal::read_before_open(&path, plan.journal.accept_lost_tail, inputs)?;
             for_this_version(history, issue, plan.journal.on_change, &path)
         }
