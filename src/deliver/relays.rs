@@ -477,4 +477,57 @@ mod tests {
             assert!(health.claim_probe(now));
         }
     }
+
+    fn relays(urls: &[&str], concurrency: usize) -> Relays {
+        let settings = urls
+            .iter()
+            .map(|url| RelaySettings {
+                relay: crate::deliver::relay::Relay::parse(url).unwrap(),
+                password: None,
+                ca_file: None,
+                helo: "example.org".into(),
+                timeout: Duration::from_secs(1),
+            })
+            .collect();
+        Relays::new(
+            settings,
+            concurrency,
+            Duration::from_mins(1),
+            Duration::from_secs(1),
+        )
+    }
+
+    #[test]
+    fn workers_are_spread_over_their_homes_by_weight_interleaved() {
+        let relays = relays(
+            &["smtp://127.0.0.1:1025?weight=3", "smtp://127.0.0.1:1026"],
+            4,
+        );
+        assert_eq!(relays.homes, [0, 1, 0, 0]);
+        assert_eq!(relays.members[0].address, "127.0.0.1:1025");
+    }
+
+    #[test]
+    fn a_worker_serves_another_relay_while_its_home_is_down_and_a_retry_avoids_the_one_that_failed()
+    {
+        let relays = relays(&["smtp://127.0.0.1:1025", "smtp://127.0.0.1:1026"], 2);
+        assert_eq!(relays.choose(0, None, None), Some(0));
+        // A retry leaves the relay that failed when another is up.
+        assert_eq!(relays.choose(0, Some(0), Some(0)), Some(1));
+        relays.members[0]
+            .health()
+            .refused(Instant::now(), "refused");
+        // Home is down (and not due a probe for a minute): the other relay.
+        assert_eq!(relays.choose(0, None, None), Some(1));
+        assert_eq!(relays.choose(0, Some(1), None), Some(1));
+        assert!(relays.any_up());
+        // The failing relay again only when it is the only one up.
+        assert_eq!(relays.choose(1, Some(1), Some(1)), Some(1));
+        relays.members[1]
+            .health()
+            .refused(Instant::now(), "refused");
+        assert!(!relays.any_up());
+        assert_eq!(relays.choose(0, None, None), None);
+        assert_eq!(relays.choose(1, None, None), None);
+    }
 }
