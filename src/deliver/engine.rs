@@ -237,6 +237,16 @@ impl Engine {
         }
     }
 
+    /// The relays (`host:port`) set aside for now, for the progress line.
+    pub(crate) fn relays_down(&self) -> Vec<String> {
+        self.relays
+            .members
+            .iter()
+            .filter(|member| !member.health().is_up())
+            .map(|member| member.address.clone())
+            .collect()
+    }
+
     /// What each relay did (sent, times down), for the summary.
     pub(crate) fn relay_tallies(&self) -> Vec<RelayTally> {
         self.relays.tallies()
