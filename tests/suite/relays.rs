@@ -636,3 +636,33 @@ fn every_relay_failing_after_sessions_opened_stops_the_run_naming_them_all() {
         assert_eq!(line["outcome"], "deferred", "{line}");
     }
 }
+
+#[test]
+fn the_progress_line_names_a_relay_that_is_set_aside() {
+    let up = CaptureServer::start();
+    let down = closed_port();
+    let urls = [format!("smtp://127.0.0.1:{down}"), up.smtp_url()];
+    // About six seconds at 20 a second: a progress line comes every five.
+    let mut test = Test::fixture("minimal")
+        .write(SUBSCRIBERS, subscribers(120))
+        .args([
+            "send",
+            "issue.yaml",
+            "--subscribers",
+            SUBSCRIBERS,
+            "--yes",
+            "--progress",
+            "lines",
+            "--rate",
+            "20",
+            "--retry-delay",
+            "10ms",
+        ]);
+    for url in &urls {
+        test = test.arg("--smtp").arg(url);
+    }
+    test.status(0)
+        .stdout_contains("sent 120 via 2 relays")
+        .stderr_contains(&format!("; relay 127.0.0.1:{down} down"))
+        .run();
+}
