@@ -666,3 +666,32 @@ fn the_progress_line_names_a_relay_that_is_set_aside() {
         .stderr_contains(&format!("; relay 127.0.0.1:{down} down"))
         .run();
 }
+
+#[test]
+fn a_bad_url_under_relays_in_the_list_file_is_named_by_its_place_there() {
+    let list = fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/minimal/list.yaml"),
+    )
+    .unwrap();
+    Test::fixture("minimal")
+        .write(
+            "list.yaml",
+            format!(
+                "{list}relays:\n  - smtp://127.0.0.1:2525\n  - smtp://user@127.0.0.1:2526?weight=0\n"
+            ),
+        )
+        .write(SUBSCRIBERS, subscribers(3))
+        .args([
+            "send",
+            "issue.yaml",
+            "--subscribers",
+            SUBSCRIBERS,
+            "--yes",
+            "--progress",
+            "none",
+        ])
+        .status(2)
+        .stderr_contains("`relays` in the list file")
+        .stderr_contains("URL 2 of 2: `weight=0` is not a whole number from 1 to 1000")
+        .run();
+}
