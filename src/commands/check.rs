@@ -15,6 +15,7 @@ use crate::{
     compose::lint::{self, Lint},
     compose::mailing::Mailing,
     compose::unsubscribe::KeyUse,
+    deliver::relay::Relay,
     endpoint::wording::{self, Match},
     error::{Error, ExitCode},
     input::audience::{Audience, Tally},
@@ -72,6 +73,7 @@ pub(crate) fn run(arguments: &CheckArguments, out: &mut dyn Write) -> Result<Exi
         &InputFiles::new(&arguments.input, &arguments.signing),
         KeyUse::Preview,
     )?;
+    check_relays(&issue)?;
     let now = SystemTime::now();
     let mut largest = Largest::default();
     let mut message_lints = MessageLints::default();
@@ -221,4 +223,36 @@ fn write_summary(
         writeln!(out, "{line}").map_err(style::stdout_error)?;
     }
     Ok(())
+}
+
+/// The list file's `relay:` or `relays:` checked as `send` would use them, an error pointing at
+/// the field's line (a URL holding a user name is not repeated).
+fn check_relays(issue: &Issue) -> Result<(), Error> {
+    let file = &issue.list.file;
+    let (field, urls): (&str, Vec<String>) = match &file.relay {
+        Some(relay) => ("relay", vec![relay.as_str().to_owned()]),
+        None => (
+            "relays",
+            file.relays
+                .iter()
+                .map(|url| url.as_str().to_owned())
+                .collect(),
+        ),
+    };
+    if urls.is_empty() {
+        return Ok(());
+    }
+    Relay::parse_all(&urls)
+        .map(|_| ())
+        .map_err(|error| match error {
+            Error::SmtpUrl { reason, .. } => Error::DocumentInvalid {
+                location: Location::line(
+                    &issue.list.path,
+                    crate::input::document::top_level_key_line(&issue.list.text, field),
+                ),
+                field: Some(field.to_owned()),
+                message: format!("not a valid SMTP URL: {reason}"),
+            },
+            other => other,
+        })
 }

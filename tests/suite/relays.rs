@@ -695,3 +695,27 @@ fn a_bad_url_under_relays_in_the_list_file_is_named_by_its_place_there() {
         .stderr_contains("URL 2 of 2: `weight=0` is not a whole number from 1 to 1000")
         .run();
 }
+
+#[test]
+fn check_refuses_a_bad_url_under_relays_at_its_line() {
+    let list = fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/minimal/list.yaml"),
+    )
+    .unwrap();
+    let lines = list.lines().count();
+    let output = Test::fixture("minimal")
+        .write(
+            "list.yaml",
+            format!(
+                "{list}relays:\n  - smtp://127.0.0.1:2525\n  - smtp://secret-user@127.0.0.1:2525?tls=none\n"
+            ),
+        )
+        .args(["check", "issue.yaml"])
+        .status(4)
+        .stderr_contains(&format!(
+            "`list.yaml` line {}: field `relays`: not a valid SMTP URL: URL 2 of 2: `127.0.0.1:2525` is the same relay as URL 1",
+            lines + 1
+        ))
+        .run();
+    assert!(!output.stderr.contains("secret-user"), "{}", output.stderr);
+}
