@@ -34,6 +34,7 @@ KEEP_TMP=${KEEP_TMP:-0}               # 1: keep the temporary directory (data, l
 NEWSLETTER_BIN=${NEWSLETTER_BIN:-}    # a built binary; default: cargo build --release here
 PYTHON=${PYTHON:-python3}
 DKIM=${DKIM:-1}                       # 1: run benches/dkim.sh at the end, with the same binary
+RELAYS=${RELAYS:-1}                   # 1: run benches/relays.sh at the end, with the same binary
 
 # A fixed test key: a real send refuses to start without one (32 characters at least).
 export NEWSLETTER_UNSUBSCRIBE_KEY=bench-unsubscribe-key-0123456789abcdef
@@ -539,4 +540,10 @@ for w in "${WARNINGS[@]}"; do echo "warning: $w"; done
 if [[ $DKIM == 1 ]]; then
   echo
   NEWSLETTER_BIN=$BIN RUNS=$RUNS STEP_TIMEOUT=$STEP_TIMEOUT bash "$REPO/benches/dkim.sh"
+fi
+
+# ---- several relays: two smtp-sinks against one (benches/relays.sh, its own table) ----
+if [[ $RELAYS == 1 ]]; then
+  echo
+  NEWSLETTER_BIN=$BIN RUNS=$RUNS STEP_TIMEOUT=$STEP_TIMEOUT bash "$REPO/benches/relays.sh"
 fi

@@ -297,11 +297,13 @@ pub(crate) struct SendArguments {
     pub(crate) out: Option<PathBuf>,
 
     /// The SMTP relay: smtp://HOST:PORT, smtp://HOST:587?tls=required, smtps://HOST:465, with
-    /// an optional USER@ before the host [default: `relay:` in the list file, else
+    /// an optional USER@ before the host; repeat it to send through several relays (each with
+    /// ?weight=N or ?connections=N) [default: `relay:`/`relays:` in the list file, else
     /// smtp://127.0.0.1:1025]
     // The URL may carry a password (refused, but only after parsing), so help never shows it.
+    // The variable may hold several URLs, split on whitespace and commas by `send`.
     #[arg(long, value_name = "URL", env = env::SMTP_URL, hide_env_values = true)]
-    pub(crate) smtp: Option<String>,
+    pub(crate) smtp: Vec<String>,
 
     /// Also trust the certificate authorities in this PEM file (a private relay's CA)
     #[arg(long, value_name = "FILE", env = env::SMTP_CA_FILE)]
@@ -329,7 +331,8 @@ pub(crate) struct SendArguments {
     #[arg(long = "as", value_name = "ADDR", requires = "test_target")]
     pub(crate) as_subscriber: Option<String>,
 
-    /// Number of simultaneous SMTP connections
+    /// Number of simultaneous SMTP connections in all, shared by weight when there are several
+    /// relays (a relay's own `connections=N` is not counted in it)
     #[arg(long, value_name = "N", default_value_t = 4, env = env::CONCURRENCY,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub(crate) concurrency: u16,
@@ -592,7 +595,7 @@ mod tests {
         let Command::Send(send) = arguments.command else {
             panic!("expected send");
         };
-        assert_eq!(send.smtp, None);
+        assert!(send.smtp.is_empty());
         assert_eq!(send.concurrency, 4);
         assert_eq!(send.retry_delay, std::time::Duration::from_secs(1));
         assert!(!send.dry_run && !send.yes);

@@ -18,13 +18,13 @@ pub(crate) const DKIM_KEY_FILE: &str = "NEWSLETTER_DKIM_KEY_FILE";
 pub(crate) const SUBSCRIBERS: &str = "NEWSLETTER_SUBSCRIBERS";
 /// The suppression file, instead of the list file's (`--suppression`).
 pub(crate) const SUPPRESSION: &str = "NEWSLETTER_SUPPRESSION";
-/// The relay URL (`--smtp`).
+/// The relay URL (`--smtp`), or several separated by whitespace or commas.
 pub(crate) const SMTP_URL: &str = "NEWSLETTER_SMTP_URL";
 /// Extra certificate authorities for the relay (`--ca-file`).
 pub(crate) const SMTP_CA_FILE: &str = "NEWSLETTER_SMTP_CA_FILE";
 /// The name given in EHLO (`--helo`).
 pub(crate) const HELO: &str = "NEWSLETTER_HELO";
-/// Connections to the relay (`--concurrency`).
+/// Connections to the relays in all (`--concurrency`).
 pub(crate) const CONCURRENCY: &str = "NEWSLETTER_CONCURRENCY";
 /// Messages per second at most (`--rate`).
 pub(crate) const RATE: &str = "NEWSLETTER_RATE";

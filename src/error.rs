@@ -221,6 +221,8 @@ pub enum Error {
         relay: String,
         kind: SessionStep,
         message: String,
+        /// The variable the relay's password came from (named by the authentication hint).
+        password_variable: String,
     },
 
     #[error("{relay}: cannot reach the relay: {message}")]
@@ -235,11 +237,13 @@ pub enum Error {
         last: String,
     },
 
+    #[error("every relay is down: {relays} (the last failures: {last})")]
+    RelaysFailing { relays: String, last: String },
+
     #[error(
-        "the SMTP URL names user `{user}`, but {} is not set and there is no terminal to ask for the password",
-        crate::env::SMTP_PASSWORD
+        "the SMTP URL names user `{user}`, but {variable} is not set and there is no terminal to ask for the password"
     )]
-    SmtpPasswordMissing { user: String },
+    SmtpPasswordMissing { user: String, variable: String },
 
     #[error(
         "this would send `{issue}` to {count} subscribers via {relay}; there is no terminal to confirm it"
@@ -421,6 +425,7 @@ impl Error {
             | Error::OutputIsInput { .. }
             | Error::SmtpSession { .. }
             | Error::RelayFailing { .. }
+            | Error::RelaysFailing { .. }
             | Error::RelayUnreachable { .. }
             | Error::TokenInvalid { .. }
             | Error::TokenUrlInvalid { .. }
@@ -486,10 +491,10 @@ impl Error {
             ),
             Error::SmtpSession {
                 kind: SessionStep::Authentication,
+                password_variable,
                 ..
             } => Some(format!(
-                "check the user name in --smtp and the password in {}",
-                crate::env::SMTP_PASSWORD
+                "check the user name in --smtp and the password in {password_variable}"
             )),
             Error::SmtpSession {
                 kind: SessionStep::Tls,
@@ -501,12 +506,11 @@ impl Error {
                 "is the relay running? Nothing was sent. Check the host and port of --smtp ({}, or `relay:` in the list file), e.g. smtp://127.0.0.1:1025 for a local MailHog",
                 crate::env::SMTP_URL
             )),
-            Error::RelayFailing { .. } => Some(
+            Error::RelayFailing { .. } | Error::RelaysFailing { .. } => Some(
                 "everything done so far is in the journal; run the same command again to continue when the relay is back".into(),
             ),
-            Error::SmtpPasswordMissing { .. } => Some(format!(
-                "set {} in the environment of the command",
-                crate::env::SMTP_PASSWORD
+            Error::SmtpPasswordMissing { variable, .. } => Some(format!(
+                "set {variable} in the environment of the command"
             )),
             Error::ReviewersMissing { .. } => Some(format!(
                 "add `reviewers: [you@example.org, …]` to the list file, set {}, or use --to ADDRESS",

@@ -7,8 +7,8 @@
 //!    checked values (every error names file, line and field);
 //! 2. [`compose`]: the issue rendered once, then each subscriber's message built from it
 //!    (Markdown, templates, headers, DKIM, unsubscribe tokens), and linted;
-//! 3. [`deliver`]: the messages handed to the relay over SMTP, every outcome kept in a journal
-//!    so a send resumes and never sends twice;
+//! 3. [`deliver`]: the messages handed to the relay (or several sharing the work) over SMTP,
+//!    every outcome kept in a journal so a send resumes and never sends twice;
 //! 4. [`bounces`]: the mail that comes back (bounces, complaints, unsubscribe requests) read
 //!    and judged, so the addresses it ends go into the suppression file.
 //!

@@ -15,6 +15,7 @@ use crate::{
     compose::lint::{self, Lint},
     compose::mailing::Mailing,
     compose::unsubscribe::KeyUse,
+    deliver::relay::Relay,
     endpoint::wording::{self, Match},
     error::{Error, ExitCode},
     input::audience::{Audience, Tally},
@@ -72,6 +73,7 @@ pub(crate) fn run(arguments: &CheckArguments, out: &mut dyn Write) -> Result<Exi
         &InputFiles::new(&arguments.input, &arguments.signing),
         KeyUse::Preview,
     )?;
+    check_relays(&issue)?;
     let now = SystemTime::now();
     let mut largest = Largest::default();
     let mut message_lints = MessageLints::default();
@@ -111,37 +113,7 @@ pub(crate) fn run(arguments: &CheckArguments, out: &mut dyn Write) -> Result<Exi
     }
 
     write_summary(out, &issue, &audience, &tally, &largest, &mailing)?;
-    for (location, message) in &tally.invalid {
-        style::error(&format!("{location}: {message}"));
-    }
-    for long in &long_headers {
-        eprintln!("error: {long}");
-    }
-    for lint in &lints {
-        style::warning(Some(lint.rule), &lint.text());
-    }
-    for warning in &tally.warnings {
-        style::warning(
-            Some("subscriber-name"),
-            &format!("`{}` {warning}", audience.subscribers_path.display()),
-        );
-    }
-    for note in &tally.notes {
-        style::note(note);
-    }
-    for skip in &tally.skipped {
-        if let SkipReason::Duplicate { first_line } = skip.reason {
-            style::note(&format!(
-                "{}: `{}` is a duplicate of line {first_line}; it is sent once",
-                Location::line(&audience.subscribers_path, skip.line),
-                skip.email
-            ));
-        }
-    }
-    for note in tally.notes.iter().cloned().chain(mailing.notes()) {
-        style::note(&note);
-    }
-    note_pages_language(&issue);
+    print_findings(&issue, &audience, &tally, &mailing, &long_headers, &lints);
     let errors = tally.invalid.len() + long_headers.len();
     let warnings = lints.len() + tally.warnings.len();
     if errors > 0 {
@@ -222,4 +194,75 @@ fn write_summary(
         writeln!(out, "{line}").map_err(style::stdout_error)?;
     }
     Ok(())
+}
+
+/// The list file's `relay:` or `relays:` checked as `send` would use them, an error pointing at
+/// the field's line (a URL holding a user name is not repeated).
+fn check_relays(issue: &Issue) -> Result<(), Error> {
+    let file = &issue.list.file;
+    let (field, urls): (&str, Vec<String>) = match &file.relay {
+        Some(relay) => ("relay", vec![relay.as_str().to_owned()]),
+        None => (
+            "relays",
+            file.relays
+                .iter()
+                .map(|url| url.as_str().to_owned())
+                .collect(),
+        ),
+    };
+    if urls.is_empty() {
+        return Ok(());
+    }
+    Relay::parse_all(&urls)
+        .map(|_| ())
+        .map_err(|error| match error {
+            Error::SmtpUrl { reason, .. } => Error::DocumentInvalid {
+                location: Location::line(
+                    &issue.list.path,
+                    crate::input::document::top_level_key_line(&issue.list.text, field),
+                ),
+                field: Some(field.to_owned()),
+                message: format!("not a valid SMTP URL: {reason}"),
+            },
+            other => other,
+        })
+}
+
+/// Prints what `check` found, on standard error: errors, then warnings, then notes.
+fn print_findings(
+    issue: &Issue,
+    audience: &Audience,
+    tally: &Tally,
+    mailing: &Mailing,
+    long_headers: &[lint::LongHeader],
+    lints: &[Lint],
+) {
+    for (location, message) in &tally.invalid {
+        style::error(&format!("{location}: {message}"));
+    }
+    for long in long_headers {
+        eprintln!("error: {long}");
+    }
+    for lint in lints {
+        style::warning(Some(lint.rule), &lint.text());
+    }
+    for warning in &tally.warnings {
+        style::warning(
+            Some("subscriber-name"),
+            &format!("`{}` {warning}", audience.subscribers_path.display()),
+        );
+    }
+    for skip in &tally.skipped {
+        if let SkipReason::Duplicate { first_line } = skip.reason {
+            style::note(&format!(
+                "{}: `{}` is a duplicate of line {first_line}; it is sent once",
+                Location::line(&audience.subscribers_path, skip.line),
+                skip.email
+            ));
+        }
+    }
+    for note in tally.notes.iter().cloned().chain(mailing.notes()) {
+        style::note(&note);
+    }
+    note_pages_language(issue);
 }

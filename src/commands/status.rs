@@ -1,7 +1,8 @@
 //! `newsletter status`: what the journal of an issue says: how many recipients were sent,
 //! failed, deferred or are in doubt, who those are with the relay's reply and when (local time,
 //! to the second), and how many on the current subscriber list were never tried. `--json` gives
-//! the same as one JSON object, for scripts.
+//! the same as one JSON object, for scripts. When several relays took the messages, the counts
+//! are also given per relay (`relays` in the JSON, always).
 //!
 //! The counts agree with `send`'s summary: a deferred recipient counts as deferred only, not
 //! also as "not sent yet" (the next send retries both).
@@ -121,6 +122,18 @@ fn plain_text(
         format!("  in doubt:      {}", history.count(State::InDoubt)),
         format!("  not sent yet:  {never_tried} on the current subscriber list"),
     ];
+    // One relay needs no breakdown: the counts above are its own.
+    let by_relay = by_relay(history);
+    if by_relay.len() > 1 {
+        lines.push("by relay:".to_owned());
+        for (relay, counts) in &by_relay {
+            let counts: Vec<String> = counts
+                .iter()
+                .map(|(name, count)| format!("{count} {name}"))
+                .collect();
+            lines.push(format!("  {}  {}", printable(relay), counts.join(", ")));
+        }
+    }
     let listed = history.listed();
     for (state, heading, _) in LISTED {
         let mut of_state = listed
@@ -189,10 +202,39 @@ fn json_text(
         "deferred": history.count(State::Deferred),
         "in_doubt": history.count(State::InDoubt),
         "not_sent_yet": never_tried,
+        "relays": by_relay(history)
+            .into_iter()
+            .map(|(relay, counts)| {
+                let counts: serde_json::Map<String, serde_json::Value> = counts
+                    .into_iter()
+                    .map(|(name, count)| (name.replace(' ', "_"), count.into()))
+                    .collect();
+                (relay, serde_json::Value::Object(counts))
+            })
+            .collect::<serde_json::Map<_, _>>(),
         "recipients": recipients,
         "suppressed": suppressed.json(),
     });
     value.to_string() + "\n"
+}
+
+/// How many recipients each relay the journal names took, by state (`sent`, `failed`,
+/// `deferred`, `in doubt`), relays in order.
+fn by_relay(history: &History) -> Vec<(String, Vec<(&'static str, usize)>)> {
+    let mut relays: Vec<(String, Vec<(&'static str, usize)>)> = Vec::new();
+    for (relay, state, count) in history.by_relay() {
+        let name = match state {
+            State::Sent => "sent",
+            State::Failed => "failed",
+            State::Deferred => "deferred",
+            State::InDoubt => "in doubt",
+        };
+        match relays.last_mut() {
+            Some((last, counts)) if *last == relay => counts.push((name, count)),
+            _ => relays.push((relay, vec![(name, count)])),
+        }
+    }
+    relays
 }
 
 /// This machine's offset from UTC at `time` (UTC when it cannot be known).

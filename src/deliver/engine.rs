@@ -14,6 +14,10 @@
 //! - authentication and TLS failures stop the run at once (they would fail for everyone), and
 //!   so does a relay that keeps failing (temporary failures and in-doubt messages in a row);
 //!   everything done so far is recorded, and a rerun continues from there.
+//!
+//! With several relays ([`crate::deliver::relays`]) a relay that refuses connections or keeps
+//! failing is set aside for a cool-down instead, its recipients retried on the others; the
+//! run stops when every relay is down.
 
 use std::{
     path::PathBuf,
@@ -33,6 +37,7 @@ use crate::{
     deliver::journal::{Durable, Entry, Journal, timestamp},
     deliver::pace::Pace,
     deliver::relay::RelaySettings,
+    deliver::relays::{Change, Member, RelayTally, Relays},
     deliver::report::{Outcome, Recorder},
     deliver::smtp::{Attempt, ConnectError, Session},
     error::{Error, SessionStep},
@@ -49,8 +54,8 @@ pub(crate) enum Transport {
         /// Files the `.eml` files must not replace.
         protected: Protected,
     },
-    /// Deliver through the relay.
-    Smtp(RelaySettings),
+    /// Deliver through the relays (one or more).
+    Smtp(Vec<RelaySettings>),
 }
 
 /// How often, and how patiently, temporary failures are retried.
@@ -109,12 +114,10 @@ pub(crate) struct Engine {
     stop_notice: Notify,
     fatal: Mutex<Option<Error>>,
     interrupted: AtomicBool,
+    /// With one relay: temporary failures and in-doubt messages in a row, over all workers.
     failures_in_a_row: AtomicUsize,
-    /// Set once a session has opened (connected, secured, logged in). Until then, workers open
-    /// their sessions one at a time, so a wrong password costs one failed login, not one per
-    /// worker (relays lock accounts after a few).
-    session_proven: AtomicBool,
-    first_session: tokio::sync::Mutex<()>,
+    /// The relays of a real send (none for a dry run), and each worker's home among them.
+    relays: Relays,
     /// How many workers are waiting to retry, and the failure the last of them waits after
     /// (for the progress line).
     retry_waits: AtomicUsize,
@@ -131,6 +134,24 @@ impl Engine {
         journal: Option<Journal>,
         recorder: Recorder,
     ) -> Engine {
+        let relays = match &transport {
+            // The cool-down of a relay that is down follows the retry delay, so that a test
+            // (or an impatient user) can make both short.
+            Transport::Smtp(settings) => Relays::new(
+                settings.clone(),
+                concurrency.max(1),
+                retry.base_delay * 2,
+                retry.base_delay,
+            ),
+            Transport::DryRun { .. } => {
+                Relays::new(Vec::new(), 0, retry.base_delay, retry.base_delay)
+            }
+        };
+        let concurrency = if relays.homes.is_empty() {
+            concurrency.max(1)
+        } else {
+            relays.homes.len()
+        };
         Engine {
             mailing,
             transport,
@@ -138,14 +159,13 @@ impl Engine {
             retry,
             journal,
             recorder,
-            concurrency: concurrency.max(1),
+            concurrency,
             stopping: AtomicBool::new(false),
             stop_notice: Notify::new(),
             fatal: Mutex::new(None),
             interrupted: AtomicBool::new(false),
             failures_in_a_row: AtomicUsize::new(0),
-            session_proven: AtomicBool::new(false),
-            first_session: tokio::sync::Mutex::new(()),
+            relays,
             retry_waits: AtomicUsize::new(0),
             retry_reason: Mutex::new(None),
         }
@@ -217,31 +237,62 @@ impl Engine {
         }
     }
 
-    /// Records an outcome in the report and, for real sends, the journal.
-    pub(crate) fn finish(&self, subscriber: &Subscriber, outcome: &Outcome, built: Option<&Built>) {
+    /// The relays (`host:port`) set aside for now, for the progress line.
+    pub(crate) fn relays_down(&self) -> Vec<String> {
+        self.relays
+            .members
+            .iter()
+            .filter(|member| !member.health().is_up())
+            .map(|member| member.address.clone())
+            .collect()
+    }
+
+    /// What each relay did (sent, times down), for the summary.
+    pub(crate) fn relay_tallies(&self) -> Vec<RelayTally> {
+        self.relays.tallies()
+    }
+
+    /// Records an outcome in the report and, for real sends, the journal; `relay` is the
+    /// relay (index) that took the last attempt, if any.
+    pub(crate) fn finish(
+        &self,
+        subscriber: &Subscriber,
+        outcome: &Outcome,
+        built: Option<&Built>,
+        relay: Option<usize>,
+    ) {
         let email = subscriber.email.to_string();
         let outcome = &outcome.printable();
+        let member = relay.and_then(|index| self.relays.members.get(index));
+        if let (Some(member), Outcome::Sent { .. }) = (member, outcome) {
+            member.sent.fetch_add(1, Ordering::Relaxed);
+        }
+        let relay = member.map(|member| member.address.clone());
         if let Some(journal) = &self.journal {
             let t = timestamp();
             let entry = match outcome {
                 Outcome::Sent { reply } => Some(Entry::Sent {
                     to: email.clone(),
                     reply: reply.clone(),
+                    relay: relay.clone(),
                     t,
                 }),
                 Outcome::Failed { reply } => Some(Entry::Failed {
                     to: email.clone(),
                     reply: reply.clone(),
+                    relay: relay.clone(),
                     t,
                 }),
                 Outcome::Deferred { reply } => Some(Entry::Deferred {
                     to: email.clone(),
                     reply: reply.clone(),
+                    relay: relay.clone(),
                     t,
                 }),
                 Outcome::InDoubt { error } => Some(Entry::InDoubt {
                     to: email.clone(),
                     error: error.clone(),
+                    relay: relay.clone(),
                     t,
                 }),
                 Outcome::Skipped { .. } | Outcome::WouldSend => None,
@@ -257,6 +308,7 @@ impl Engine {
             outcome,
             built.map(|built| built.message_id.as_str()),
             built.map(|built| built.bytes.len()),
+            relay.as_deref(),
         ) {
             self.fail(error);
         }
@@ -274,10 +326,11 @@ impl Engine {
         };
         let handed = Arc::new(tokio::sync::Mutex::new(handed));
         let mut workers = tokio::task::JoinSet::new();
-        for _ in 0..self.concurrency {
+        for worker in 0..self.concurrency {
             let engine = Arc::clone(self);
             let handed = Arc::clone(&handed);
-            workers.spawn(async move { engine.work(&handed).await });
+            let home = engine.relays.homes.get(worker).copied().unwrap_or(0);
+            workers.spawn(async move { engine.work(&handed, home).await });
         }
         while let Some(result) = workers.join_next().await {
             if let Err(error) = result {
@@ -339,6 +392,8 @@ impl Engine {
         let ahead = journal.record_ahead(&Entry::Data {
             to: made.subscriber.email.to_string(),
             id: built.message_id.clone(),
+            // Which relay takes it is known only when a connection does.
+            relay: None,
             t: timestamp(),
         })?;
         Ok(Next {
@@ -377,8 +432,11 @@ impl Engine {
         stopped.await;
     }
 
-    async fn work(&self, handed: &tokio::sync::Mutex<Handed>) {
+    /// One worker, at home on the relay `home` (an index into the relays).
+    async fn work(&self, handed: &tokio::sync::Mutex<Handed>, home: usize) {
         let mut session: Option<Session> = None;
+        // The relay the open session is with.
+        let mut session_relay: Option<usize> = None;
         loop {
             if self.is_stopping() {
                 break;
@@ -407,16 +465,21 @@ impl Engine {
                 }
             };
             let outcome = match &self.transport {
-                Transport::DryRun { out, protected } => {
-                    self.dry_run(out.as_deref(), protected, &subscriber, &built)
-                }
-                Transport::Smtp(settings) => {
-                    self.deliver(settings, &mut session, &subscriber, &built, ahead)
+                Transport::DryRun { out, protected } => self
+                    .dry_run(out.as_deref(), protected, &subscriber, &built)
+                    .map(|outcome| (outcome, None)),
+                Transport::Smtp(_) => {
+                    let mut sessions = Sessions {
+                        home,
+                        session: &mut session,
+                        relay: &mut session_relay,
+                    };
+                    self.deliver(&mut sessions, &subscriber, &built, ahead)
                         .await
                 }
             };
             match outcome {
-                Some(outcome) => self.finish(&subscriber, &outcome, Some(&built)),
+                Some((outcome, relay)) => self.finish(&subscriber, &outcome, Some(&built), relay),
                 None if written_ahead => self.unsent(&subscriber),
                 None => {}
             }
@@ -443,57 +506,89 @@ impl Engine {
         Some(Outcome::WouldSend)
     }
 
-    /// Delivers one message, retrying temporary failures. `None` when the run stopped before
-    /// the message was attempted (it is then neither recorded nor counted: the next run sends it).
+    /// Delivers one message, retrying temporary failures (on another relay when the one tried
+    /// went down). `None` when the run stopped before the message was attempted (it is then
+    /// neither recorded nor counted: the next run sends it); else the outcome and the relay
+    /// of the last attempt.
     async fn deliver(
         &self,
-        settings: &RelaySettings,
-        session: &mut Option<Session>,
+        sessions: &mut Sessions<'_>,
         subscriber: &Subscriber,
         built: &Built,
         mut ahead: Option<Durable>,
-    ) -> Option<Outcome> {
+    ) -> Option<(Outcome, Option<usize>)> {
         let email = subscriber.email.to_string();
         let mut attempt = 0;
-        // The failure of the attempt before, while waiting to retry.
+        // The failure of the attempt before, while waiting to retry, and its relay.
         let mut failed_before: Option<String> = None;
+        let mut tried: Option<usize> = None;
         loop {
             self.pace.wait().await;
             if self.is_stopping() {
                 // Not tried yet: left for the next run. Waiting to retry: deferred, not tried
                 // again by a run that is stopping (perhaps because the relay keeps failing).
-                return failed_before.map(|reply| Outcome::Deferred { reply });
+                return failed_before.map(|reply| (Outcome::Deferred { reply }, tried));
             }
-            let last_error = match self
-                .attempt(settings, session, &email, built, &mut ahead)
-                .await
+            // A retry goes to another relay if one is up: the failure may be this relay's.
+            let avoid = if failed_before.is_some() { tried } else { None };
+            let Some(relay) = self.relays.choose(sessions.home, *sessions.relay, avoid) else {
+                // Every relay is down: the run is stopping (see `relay_went_down`).
+                self.all_relays_down();
+                return failed_before.map(|reply| (Outcome::Deferred { reply }, tried));
+            };
+            if *sessions.relay != Some(relay)
+                && let Some(other) = sessions.session.take()
             {
+                other.quit().await;
+            }
+            if self.relays.several() {
+                self.relays.members[relay].pace.wait().await;
+                if self.is_stopping() {
+                    return failed_before.map(|reply| (Outcome::Deferred { reply }, tried));
+                }
+            }
+            tried = Some(relay);
+            let result = self
+                .attempt(relay, sessions.session, &email, built, &mut ahead)
+                .await;
+            *sessions.relay = sessions.session.as_ref().map(|_| relay);
+            let last_error = match result {
                 Ok(Outcome::InDoubt { error }) => {
                     // Not retried, but a failure all the same: a relay that drops every
                     // connection before answering the end of DATA must stop the run, not
                     // leave the whole list in doubt.
-                    self.pace.slow_down();
-                    self.count_failure(settings, &error);
-                    return Some(Outcome::InDoubt { error });
+                    self.slow_down(relay);
+                    self.count_failure(relay, &error);
+                    return Some((Outcome::InDoubt { error }, tried));
                 }
                 Ok(outcome) => {
                     if matches!(outcome, Outcome::Sent { .. }) {
-                        self.failures_in_a_row.store(0, Ordering::Relaxed);
-                        self.pace.speed_up();
+                        self.delivered(relay);
                     }
-                    return Some(outcome);
+                    return Some((outcome, tried));
                 }
                 Err(Retry::Fatal) => return None,
+                Err(Retry::Down(error)) => {
+                    // Several relays, and this one refuses connections: the recipient goes to
+                    // another at once, without using up a retry. Nothing was sent, so this
+                    // is not a failure of the recipient's: when it was the last relay up and
+                    // the run stops, the recipient is left as it was.
+                    self.relay_went_down(relay, &error);
+                    continue;
+                }
                 Err(Retry::Temporary(error)) => error,
             };
-            self.pace.slow_down();
-            self.count_failure(settings, &last_error);
+            self.slow_down(relay);
+            if self.count_failure(relay, &last_error) == Change::WentDown && self.relays.any_up() {
+                failed_before = Some(last_error);
+                continue;
+            }
             // Listening before the check, so that a stop between the two still ends the wait.
             let stopped = self.stop_notice.notified();
             tokio::pin!(stopped);
             stopped.as_mut().enable();
             if attempt >= self.retry.retries || self.is_stopping() {
-                return Some(Outcome::Deferred { reply: last_error });
+                return Some((Outcome::Deferred { reply: last_error }, tried));
             }
             let delay = self.retry.delay(attempt);
             attempt += 1;
@@ -504,70 +599,159 @@ impl Engine {
             }
             self.waiting_to_retry(None);
             if self.is_stopping() {
-                return Some(Outcome::Deferred { reply: last_error });
+                return Some((Outcome::Deferred { reply: last_error }, tried));
             }
             failed_before = Some(last_error);
         }
     }
 
-    /// Counts a temporary failure or an in-doubt message; too many in a row stop the run.
-    fn count_failure(&self, settings: &RelaySettings, error: &str) {
+    /// A message was accepted by `relay`.
+    fn delivered(&self, relay: usize) {
+        if self.relays.several() {
+            let member = &self.relays.members[relay];
+            member.health().delivered();
+            member.pace.speed_up();
+        } else {
+            self.failures_in_a_row.store(0, Ordering::Relaxed);
+            self.pace.speed_up();
+        }
+    }
+
+    /// A temporary failure or a message in doubt at `relay`: slow down sending to it (with
+    /// one relay, everything).
+    fn slow_down(&self, relay: usize) {
+        if self.relays.several() {
+            self.relays.members[relay].pace.slow_down();
+        } else {
+            self.pace.slow_down();
+        }
+    }
+
+    /// Counts a temporary failure or an in-doubt message of `relay`. With one relay, too many
+    /// in a row (over all workers) stop the run; with several, too many in a row take that
+    /// relay down (and the run stops when every relay is down).
+    fn count_failure(&self, relay: usize, error: &str) -> Change {
+        let member = &self.relays.members[relay];
+        if self.relays.several() {
+            let change =
+                member
+                    .health()
+                    .failed(member.failure_limit(), std::time::Instant::now(), error);
+            if change == Change::WentDown {
+                self.after_going_down();
+            }
+            return change;
+        }
         let in_a_row = self.failures_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
         if in_a_row >= failure_limit(self.concurrency) {
             self.fail(Error::RelayFailing {
-                relay: settings.relay.to_string(),
+                relay: member.settings.relay.to_string(),
                 failures: in_a_row,
                 last: error.to_owned(),
             });
+        }
+        Change::Same
+    }
+
+    /// `relay` refused a connection or cannot be reached (several relays only): down at once.
+    fn relay_went_down(&self, relay: usize, error: &str) {
+        let change = self.relays.members[relay]
+            .health()
+            .refused(std::time::Instant::now(), error);
+        if change == Change::WentDown {
+            self.after_going_down();
+        }
+    }
+
+    /// After a relay went down: when none is left up, the run stops.
+    fn after_going_down(&self) {
+        if !self.relays.any_up() {
+            self.all_relays_down();
+        }
+    }
+
+    /// Every relay is down: stop, as unreachable when no session with any of them ever opened
+    /// (most likely the URLs or the relays' state, as with one relay), else as failing.
+    fn all_relays_down(&self) {
+        let relays = self.relays.names();
+        let reasons = self.relays.reasons();
+        if self.relays.any_proven() {
+            self.fail(Error::RelaysFailing {
+                relays,
+                last: reasons,
+            });
+        } else {
+            self.fail(Error::RelayUnreachable {
+                relay: relays,
+                message: reasons,
+            });
+        }
+    }
+
+    /// Opens a session with `member` for [`Engine::attempt`]: `Err` with why not, and what that
+    /// means for the recipient.
+    async fn connect(&self, member: &Member) -> Result<Session, Retry> {
+        let settings = &member.settings;
+        let Some(opened) = self.open_session(member).await else {
+            return Err(Retry::Fatal);
+        };
+        match opened {
+            Ok(opened) => {
+                member.health().came_up();
+                Ok(opened)
+            }
+            // One of several relays refuses connections: set aside for a while, the
+            // others take its share.
+            Err(ConnectError::Unreachable(error)) if self.relays.several() => {
+                Err(Retry::Down(error))
+            }
+            Err(error @ ConnectError::Refused(_)) if self.relays.several() => {
+                Err(Retry::Down(error.to_string()))
+            }
+            // No connection of this run has succeeded: most likely the relay is not running
+            // or `--smtp` names the wrong host or port. Retrying with backoff would only
+            // make the user wait minutes for the same answer.
+            Err(ConnectError::Unreachable(error)) if !member.proven.load(Ordering::Acquire) => {
+                self.fail(Error::RelayUnreachable {
+                    relay: settings.relay.to_string(),
+                    message: error,
+                });
+                Err(Retry::Fatal)
+            }
+            Err(ConnectError::Unreachable(error) | ConnectError::Network(error)) => {
+                Err(Retry::Temporary(error))
+            }
+            Err(ConnectError::Refused(reply)) if reply.is_transient() => {
+                Err(Retry::Temporary(reply.to_string()))
+            }
+            Err(error) => {
+                self.fail(Error::SmtpSession {
+                    relay: settings.relay.to_string(),
+                    kind: match error {
+                        ConnectError::Auth(_) => SessionStep::Authentication,
+                        ConnectError::Tls(_) => SessionStep::Tls,
+                        _ => SessionStep::Session,
+                    },
+                    message: error.to_string(),
+                    password_variable: settings.relay.password_variable().to_owned(),
+                });
+                Err(Retry::Fatal)
+            }
         }
     }
 
     /// One attempt: `Ok` with a final outcome, or `Err` for a temporary failure or a stop.
     async fn attempt(
         &self,
-        settings: &RelaySettings,
+        relay: usize,
         session: &mut Option<Session>,
         email: &str,
         built: &Built,
         ahead: &mut Option<Durable>,
     ) -> Result<Outcome, Retry> {
+        let member = &self.relays.members[relay];
         if session.is_none() {
-            let Some(opened) = self.open_session(settings).await else {
-                return Err(Retry::Fatal);
-            };
-            match opened {
-                Ok(opened) => *session = Some(opened),
-                // No connection of this run has succeeded: most likely the relay is not running
-                // or `--smtp` names the wrong host or port. Retrying with backoff would only
-                // make the user wait minutes for the same answer.
-                Err(ConnectError::Unreachable(error))
-                    if !self.session_proven.load(Ordering::Acquire) =>
-                {
-                    self.fail(Error::RelayUnreachable {
-                        relay: settings.relay.to_string(),
-                        message: error,
-                    });
-                    return Err(Retry::Fatal);
-                }
-                Err(ConnectError::Unreachable(error) | ConnectError::Network(error)) => {
-                    return Err(Retry::Temporary(error));
-                }
-                Err(ConnectError::Refused(reply)) if reply.is_transient() => {
-                    return Err(Retry::Temporary(reply.to_string()));
-                }
-                Err(error) => {
-                    self.fail(Error::SmtpSession {
-                        relay: settings.relay.to_string(),
-                        kind: match error {
-                            ConnectError::Auth(_) => SessionStep::Authentication,
-                            ConnectError::Tls(_) => SessionStep::Tls,
-                            _ => SessionStep::Session,
-                        },
-                        message: error.to_string(),
-                    });
-                    return Err(Retry::Fatal);
-                }
-            }
+            *session = Some(self.connect(member).await?);
         }
         let open = session.as_mut().expect("a session was opened above");
         let mut journal_error = None;
@@ -578,8 +762,9 @@ impl Engine {
                 };
                 // On disk, not only written, before the body goes: after a power cut the next
                 // run must still know this recipient may have the message. The record written
-                // ahead stands for every attempt until one gets this far; a later attempt
-                // writes its own.
+                // ahead stands for every attempt until one gets this far (it was written before
+                // a connection took the message, so it names no relay); a later attempt writes
+                // its own, naming the relay.
                 let on_disk = match ahead.take() {
                     Some(ahead) => ahead.on_disk().await,
                     None => {
@@ -587,6 +772,7 @@ impl Engine {
                             .record_durable(&Entry::Data {
                                 to: email.to_owned(),
                                 id: built.message_id.clone(),
+                                relay: Some(member.address.clone()),
                                 t: timestamp(),
                             })
                             .await
@@ -637,29 +823,37 @@ impl Engine {
 }
 
 impl Engine {
-    /// Opens a session, one worker at a time until one has succeeded. `None` if the run
-    /// stopped while waiting.
-    async fn open_session(
-        &self,
-        settings: &RelaySettings,
-    ) -> Option<Result<Session, ConnectError>> {
-        if self.session_proven.load(Ordering::Acquire) {
-            return Some(Session::open(settings).await);
+    /// Opens a session with `member`, one worker at a time until one has succeeded. `None`
+    /// if the run stopped while waiting.
+    async fn open_session(&self, member: &Member) -> Option<Result<Session, ConnectError>> {
+        if member.proven.load(Ordering::Acquire) {
+            return Some(Session::open(&member.settings).await);
         }
-        let _turn = self.first_session.lock().await;
+        let _turn = member.first_session.lock().await;
         if self.is_stopping() {
             return None;
         }
-        let opened = Session::open(settings).await;
+        let opened = Session::open(&member.settings).await;
         if opened.is_ok() {
-            self.session_proven.store(true, Ordering::Release);
+            member.proven.store(true, Ordering::Release);
         }
         Some(opened)
     }
 }
 
+/// A worker's session and where it is at home, handed to [`Engine::deliver`].
+struct Sessions<'a> {
+    /// The worker's home relay.
+    home: usize,
+    session: &'a mut Option<Session>,
+    /// The relay `session` is with.
+    relay: &'a mut Option<usize>,
+}
+
 /// Why an attempt did not end the recipient's part in the run.
 enum Retry {
     Temporary(String),
+    /// One of several relays refuses connections or cannot be reached: try another.
+    Down(String),
     Fatal,
 }

@@ -4,14 +4,19 @@
 //!
 //! ```text
 //! {"e":"open","n":"000000000015","v":2,"issue":"2019-06-uk-sg-mou","hash":"…","t":"…"}
-//! {"e":"run","t":"…","relay":"127.0.0.1:1025 (no TLS)"}
+//! {"e":"run","relay":"a.example.org:587 (STARTTLS), b.example.org:587 (STARTTLS)","relays":["a.example.org:587","b.example.org:587"],"t":"…"}
 //! {"e":"data","to":"zoe@example.org","id":"<…@example.org>","t":"…"}
-//! {"e":"sent","to":"zoe@example.org","reply":"250 2.0.0 Ok: queued","t":"…"}
-//! {"e":"failed","to":"x@example.org","reply":"550 5.1.1 User unknown","t":"…"}
-//! {"e":"deferred","to":"y@example.org","reply":"451 4.3.0 Try again later","t":"…"}
-//! {"e":"doubt","to":"w@example.org","error":"connection reset","t":"…"}
+//! {"e":"sent","to":"zoe@example.org","reply":"250 2.0.0 Ok: queued","relay":"a.example.org:587","t":"…"}
+//! {"e":"failed","to":"x@example.org","reply":"550 5.1.1 User unknown","relay":"a.example.org:587","t":"…"}
+//! {"e":"deferred","to":"y@example.org","reply":"451 4.3.0 Try again later","relay":"b.example.org:587","t":"…"}
+//! {"e":"doubt","to":"w@example.org","error":"connection reset","relay":"a.example.org:587","t":"…"}
 //! {"e":"unsent","to":"v@example.org","t":"…"}
 //! ```
+//!
+//! Outcome records name the relay (`host:port`, never credentials) that took the last attempt;
+//! `relays` lists every relay of a run with several; a `data` record names its relay when it is
+//! written at a retry (one written ahead, before a connection took the message, cannot).
+//! Journals of earlier versions have none of these, and are read all the same.
 //!
 //! A `data` record is written before a message body may go, and the body is sent only once
 //! the record is on disk (written, then `fdatasync`: [`Journal::record_durable`], or
@@ -103,30 +108,45 @@ pub(crate) enum Entry {
     },
     Run {
         relay: String,
+        /// Every relay of the run (`host:port`), when there are several.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        relays: Vec<String>,
         #[serde(with = "time::serde::rfc3339")]
         t: OffsetDateTime,
     },
     Data {
         to: String,
         id: String,
+        /// The relay (`host:port`) that took it; absent in journals of earlier versions.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        relay: Option<String>,
         #[serde(with = "time::serde::rfc3339")]
         t: OffsetDateTime,
     },
     Sent {
         to: String,
         reply: String,
+        /// The relay (`host:port`) that took it; absent in journals of earlier versions.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        relay: Option<String>,
         #[serde(with = "time::serde::rfc3339")]
         t: OffsetDateTime,
     },
     Failed {
         to: String,
         reply: String,
+        /// The relay (`host:port`) that took it; absent in journals of earlier versions.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        relay: Option<String>,
         #[serde(with = "time::serde::rfc3339")]
         t: OffsetDateTime,
     },
     Deferred {
         to: String,
         reply: String,
+        /// The relay (`host:port`) that took it; absent in journals of earlier versions.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        relay: Option<String>,
         #[serde(with = "time::serde::rfc3339")]
         t: OffsetDateTime,
     },
@@ -144,6 +164,9 @@ pub(crate) enum Entry {
     InDoubt {
         to: String,
         error: String,
+        /// The relay (`host:port`) that took it; absent in journals of earlier versions.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        relay: Option<String>,
         #[serde(with = "time::serde::rfc3339")]
         t: OffsetDateTime,
     },
@@ -179,6 +202,8 @@ pub(crate) struct History {
     pub(crate) sent_times: Vec<OffsetDateTime>,
     pub(crate) hash: Option<String>,
     pub(crate) runs: usize,
+    /// The relay of each recipient's last record that names one.
+    relays: HashMap<AddressKey, String>,
     /// What each address with a `data` record and no outcome yet was before that record, so
     /// that an `unsent` record can put it back.
     before_data: HashMap<AddressKey, (Option<State>, Option<Listed>)>,
@@ -220,7 +245,54 @@ impl History {
         listed
     }
 
+    /// How many recipients each relay took, by state, for relays the journal names (journals
+    /// of earlier versions name none): `(relay, state, count)`, sorted.
+    pub(crate) fn by_relay(&self) -> Vec<(String, State, usize)> {
+        let mut counts: std::collections::BTreeMap<(String, u8), (State, usize)> =
+            std::collections::BTreeMap::new();
+        for (key, relay) in &self.relays {
+            let Some(state) = self.states.get(key) else {
+                continue;
+            };
+            let order = match state {
+                State::Sent => 0,
+                State::Failed => 1,
+                State::Deferred => 2,
+                State::InDoubt => 3,
+            };
+            counts
+                .entry((relay.clone(), order))
+                .or_insert((*state, 0))
+                .1 += 1;
+        }
+        counts
+            .into_iter()
+            .map(|((relay, _), (state, count))| (relay, state, count))
+            .collect()
+    }
+
     fn apply(&mut self, entry: Entry) {
+        // The relay of each address's last record: an outcome names the relay that took the
+        // last attempt; a `data` record written ahead of its turn (before a connection took
+        // the message) and the records of earlier versions name none, so the relay of that
+        // address is not known.
+        let relay = match &entry {
+            Entry::Data { to, relay, .. }
+            | Entry::Sent { to, relay, .. }
+            | Entry::Failed { to, relay, .. }
+            | Entry::Deferred { to, relay, .. }
+            | Entry::InDoubt { to, relay, .. } => Some((AddressKey::of(to), relay.clone())),
+            _ => None,
+        };
+        match relay {
+            Some((key, Some(relay))) => {
+                self.relays.insert(key, relay);
+            }
+            Some((key, None)) => {
+                self.relays.remove(&key);
+            }
+            None => {}
+        }
         match &entry {
             Entry::Data { to, .. } => {
                 // Kept from the first of several `data` records (a retry writes another).
@@ -281,13 +353,13 @@ impl History {
                     t,
                 );
             }
-            Entry::Sent { to, reply, t } => {
+            Entry::Sent { to, reply, t, .. } => {
                 self.sent_times.push(t);
                 mark(to, State::Sent, reply, t);
             }
-            Entry::Failed { to, reply, t } => mark(to, State::Failed, reply, t),
-            Entry::Deferred { to, reply, t } => mark(to, State::Deferred, reply, t),
-            Entry::InDoubt { to, error, t } => mark(to, State::InDoubt, error, t),
+            Entry::Failed { to, reply, t, .. } => mark(to, State::Failed, reply, t),
+            Entry::Deferred { to, reply, t, .. } => mark(to, State::Deferred, reply, t),
+            Entry::InDoubt { to, error, t, .. } => mark(to, State::InDoubt, error, t),
             Entry::Unsent { .. } => {}
         }
     }
@@ -907,6 +979,7 @@ mod tests {
         let data = |to: &str| Entry::Data {
             to: to.into(),
             id: "<id>".into(),
+            relay: None,
             t: at(0),
         };
         for entry in [
@@ -914,18 +987,21 @@ mod tests {
             Entry::Sent {
                 to: "a@example.org".into(),
                 reply: "250 ok".into(),
+                relay: None,
                 t: at(1),
             },
             data("b@example.org"),
             Entry::Failed {
                 to: "b@example.org".into(),
                 reply: "550 no".into(),
+                relay: None,
                 t: at(2),
             },
             data("c@example.org"),
             Entry::Deferred {
                 to: "d@example.org".into(),
                 reply: "451 later".into(),
+                relay: None,
                 t: at(3),
             },
         ] {
@@ -961,6 +1037,7 @@ mod tests {
         let data = |to: &str| Entry::Data {
             to: to.into(),
             id: "<id>".into(),
+            relay: None,
             t: at(0),
         };
         let unsent = |to: &str| Entry::Unsent {
@@ -970,6 +1047,7 @@ mod tests {
         let deferred = Entry::Deferred {
             to: "b@example.org".into(),
             reply: "451 later".into(),
+            relay: None,
             t: at(0),
         };
         // a: never attempted before; b: deferred by an earlier run; c: a retry wrote a second
@@ -1031,6 +1109,7 @@ mod tests {
         let data = |n: usize| Entry::Data {
             to: format!("r{n}@example.org"),
             id: format!("<{n}@example.org>"),
+            relay: None,
             t: at(0),
         };
         let started = std::time::Instant::now();
@@ -1103,6 +1182,7 @@ mod tests {
             .record(&Entry::Sent {
                 to: "a@example.org".into(),
                 reply: "250".into(),
+                relay: None,
                 t: at(0),
             })
             .unwrap();
@@ -1174,6 +1254,7 @@ mod tests {
         journal
             .record(&Entry::Run {
                 relay: "127.0.0.1:1025 (no TLS)".into(),
+                relays: Vec::new(),
                 t: at(0),
             })
             .unwrap();
@@ -1199,6 +1280,7 @@ mod tests {
         let sent = String::from_utf8(line(&Entry::Sent {
             to: "a@example.org".into(),
             reply: "250".into(),
+            relay: None,
             t: at(0),
         }))
         .unwrap();
@@ -1242,6 +1324,7 @@ mod tests {
         Entry::Sent {
             to: to.into(),
             reply: "250".into(),
+            relay: None,
             t: at(0),
         }
     }
@@ -1382,6 +1465,7 @@ mod tests {
         let sent = |to: &str| Entry::Sent {
             to: to.into(),
             reply: "250".into(),
+            relay: None,
             t: at(0),
         };
         journal.record(&sent("a@example.org")).unwrap();
@@ -1431,6 +1515,7 @@ mod tests {
         text.extend(line(&Entry::Sent {
             to: "a@example.org".into(),
             reply: "250".into(),
+            relay: None,
             t: at(0),
         }));
         text.pop();
@@ -1451,6 +1536,7 @@ mod tests {
         journal
             .record(&Entry::Run {
                 relay: "127.0.0.1:1025 (no TLS)".into(),
+                relays: Vec::new(),
                 t: at(1),
             })
             .unwrap();
@@ -1460,6 +1546,31 @@ mod tests {
         assert_eq!(
             history.state(AddressKey::of("a@example.org")),
             Some(State::Sent)
+        );
+    }
+
+    #[test]
+    fn counts_by_relay_come_from_the_last_record_and_records_without_a_relay_still_read() {
+        let mut history = History::default();
+        for line in [
+            r#"{"e":"sent","to":"a@example.org","reply":"250","t":"2026-01-01T00:00:00Z"}"#,
+            r#"{"e":"sent","to":"b@example.org","reply":"250","relay":"r1:25","t":"2026-01-01T00:00:00Z"}"#,
+            r#"{"e":"data","to":"c@example.org","id":"<c@x>","t":"2026-01-01T00:00:00Z"}"#,
+            r#"{"e":"doubt","to":"c@example.org","error":"reset","relay":"r2:25","t":"2026-01-01T00:00:00Z"}"#,
+            r#"{"e":"deferred","to":"d@example.org","reply":"451","relay":"r2:25","t":"2026-01-01T00:00:00Z"}"#,
+            r#"{"e":"sent","to":"e@example.org","reply":"250","relay":"r2:25","t":"2026-01-01T00:00:00Z"}"#,
+            r#"{"e":"data","to":"d@example.org","id":"<d@x>","t":"2026-01-01T00:00:00Z"}"#,
+        ] {
+            history.apply(serde_json::from_str(line).unwrap());
+        }
+        assert_eq!(history.count(State::Sent), 3);
+        assert_eq!(
+            history.by_relay(),
+            [
+                ("r1:25".to_owned(), State::Sent, 1),
+                ("r2:25".to_owned(), State::Sent, 1),
+                ("r2:25".to_owned(), State::InDoubt, 1),
+            ]
         );
     }
 }

@@ -10,7 +10,12 @@
 //! | `smtp://user@relay.example.org:587?tls=required` | log in as `user` |
 //!
 //! The password never comes from the URL or any other argument: it is read from
-//! `NEWSLETTER_SMTP_PASSWORD`, or asked for on the terminal.
+//! `NEWSLETTER_SMTP_PASSWORD` (or the variable named by `password_env=NAME`), or asked for on
+//! the terminal.
+//!
+//! Several relays share a send ([`Relay::parse_all`]): each URL may say its share of the
+//! connections (`weight=N`, 1 to 1000, default 1) or its own connection count
+//! (`connections=N`), and the variable holding its password (`password_env=NAME`).
 
 use std::{
     fmt,
@@ -43,7 +48,19 @@ pub(crate) struct Relay {
     pub(crate) port: u16,
     pub(crate) security: Security,
     pub(crate) user: Option<String>,
+    /// Its share of the connections when several relays are given (`weight=N`).
+    pub(crate) weight: u32,
+    /// Its own connection count (`connections=N`), instead of a share of `--concurrency`.
+    pub(crate) connections: Option<usize>,
+    /// The environment variable holding its password (`password_env=NAME`), when not
+    /// `NEWSLETTER_SMTP_PASSWORD`. A name, never the secret.
+    pub(crate) password_env: Option<String>,
 }
+
+/// The largest `weight=`.
+const MAX_WEIGHT: u32 = 1000;
+/// The largest `connections=`, as for `--concurrency`.
+const MAX_CONNECTIONS: usize = 256;
 
 impl fmt::Debug for Relay {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -108,17 +125,12 @@ impl Relay {
         if !url.path().is_empty() && url.path() != "/" {
             return Err(invalid("it must not have a path"));
         }
-        let mut tls = None;
-        for (key, value) in url.query_pairs() {
-            match key.as_ref() {
-                "tls" => tls = Some(value.into_owned()),
-                other => {
-                    return Err(invalid(&format!(
-                        "unknown parameter `{other}`; the only one is `tls`"
-                    )));
-                }
-            }
-        }
+        let Parameters {
+            tls,
+            weight,
+            connections,
+            password_env,
+        } = Parameters::read(&url)?;
         let loopback = is_loopback(&host);
         let security = match (implicit, tls.as_deref()) {
             (true, None | Some("implicit")) => Security::Implicit,
@@ -146,6 +158,9 @@ impl Relay {
             port,
             security,
             user,
+            weight,
+            connections,
+            password_env,
         };
         if relay.user.is_some() && relay.security == Security::Plain && !loopback {
             return Err(Error::PlaintextCredentials {
@@ -155,9 +170,152 @@ impl Relay {
         Ok(relay)
     }
 
+    /// Parses every URL of a send (`--smtp` given more than once, or `relays:` in the list
+    /// file). With several, an error says which URL (by its place, since the URL itself may
+    /// hold a user name), and the same relay given twice is refused.
+    pub(crate) fn parse_all(urls: &[String]) -> Result<Vec<Relay>, Error> {
+        let several = urls.len() > 1;
+        let mut relays: Vec<Relay> = Vec::with_capacity(urls.len());
+        for (index, url) in urls.iter().enumerate() {
+            let place = |reason: String| {
+                if several {
+                    format!("URL {} of {}: {reason}", index + 1, urls.len())
+                } else {
+                    reason
+                }
+            };
+            let relay = Relay::parse(url).map_err(|error| match error {
+                Error::SmtpUrl { origin, reason } => Error::SmtpUrl {
+                    origin,
+                    reason: place(reason),
+                },
+                other => other,
+            })?;
+            if let Some(earlier) = relays
+                .iter()
+                .position(|earlier| earlier.address().eq_ignore_ascii_case(&relay.address()))
+            {
+                return Err(Error::SmtpUrl {
+                    origin: "`--smtp`",
+                    reason: place(format!(
+                        "`{}` is the same relay as URL {}; give each relay once (`weight=N` gives it a larger share)",
+                        relay.address(),
+                        earlier + 1
+                    )),
+                });
+            }
+            relays.push(relay);
+        }
+        Ok(relays)
+    }
+
+    /// `host:port` (`[::1]:25` for an IPv6 address): what the journal and the report record
+    /// for each message; never credentials.
+    pub(crate) fn address(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// The variable holding this relay's password.
+    pub(crate) fn password_variable(&self) -> &str {
+        self.password_env
+            .as_deref()
+            .unwrap_or(crate::env::SMTP_PASSWORD)
+    }
+
     /// Whether the relay is this machine, where a plaintext connection cannot be overheard.
     pub(crate) fn is_loopback(&self) -> bool {
         is_loopback(&self.host)
+    }
+}
+
+/// The relays of a send as the user reads them: one relay as [`Relay`]'s `Display`, several
+/// joined with commas.
+pub(crate) fn describe(relays: &[Relay]) -> String {
+    relays
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The query parameters of a relay URL.
+struct Parameters {
+    tls: Option<String>,
+    weight: u32,
+    connections: Option<usize>,
+    password_env: Option<String>,
+}
+
+impl Parameters {
+    fn read(url: &url::Url) -> Result<Parameters, Error> {
+        let invalid = |reason: &str| Error::SmtpUrl {
+            origin: "`--smtp`",
+            reason: reason.to_owned(),
+        };
+        let mut tls = None;
+        let mut weight = 1;
+        let mut connections = None;
+        let mut password_env = None;
+        for (key, value) in url.query_pairs() {
+            match key.as_ref() {
+                "tls" => tls = Some(value.into_owned()),
+                "weight" => {
+                    weight = value
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|weight| (1..=MAX_WEIGHT).contains(weight))
+                        .ok_or_else(|| {
+                            invalid(&format!(
+                                "`weight={value}` is not a whole number from 1 to {MAX_WEIGHT}"
+                            ))
+                        })?;
+                }
+                "connections" => {
+                    connections = Some(
+                        value
+                            .parse::<usize>()
+                            .ok()
+                            .filter(|count| (1..=MAX_CONNECTIONS).contains(count))
+                            .ok_or_else(|| {
+                                invalid(&format!(
+                                    "`connections={value}` is not a whole number from 1 to {MAX_CONNECTIONS}"
+                                ))
+                            })?,
+                    );
+                }
+                "password_env" => {
+                    // Only a variable's name: something else here may be the password itself,
+                    // so it is not repeated.
+                    let name = value.as_ref();
+                    let valid = name
+                        .chars()
+                        .next()
+                        .is_some_and(|first| !first.is_ascii_digit())
+                        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                    if !valid {
+                        return Err(invalid(
+                            "`password_env` must be the name of an environment variable (letters, digits, `_`), never the password",
+                        ));
+                    }
+                    password_env = Some(name.to_owned());
+                }
+                other => {
+                    return Err(invalid(&format!(
+                        "unknown parameter `{other}`; the known ones are `tls`, `weight`, `connections`, `password_env`"
+                    )));
+                }
+            }
+        }
+        Ok(Parameters {
+            tls,
+            weight,
+            connections,
+            password_env,
+        })
     }
 }
 
@@ -262,6 +420,17 @@ mod tests {
             ("http://relay.example.org", "scheme is `http`"),
             ("smtp://relay.example.org?tls=maybe", "`tls=maybe`"),
             ("smtp://relay.example.org?foo=1", "unknown parameter `foo`"),
+            (
+                "smtp://relay.example.org?weight=0",
+                "`weight=0` is not a whole number",
+            ),
+            ("smtp://relay.example.org?weight=1001", "from 1 to 1000"),
+            ("smtp://relay.example.org?weight=x", "`weight=x`"),
+            ("smtp://relay.example.org?connections=0", "`connections=0`"),
+            (
+                "smtp://relay.example.org?password_env=a-b",
+                "name of an environment",
+            ),
             ("smtp://relay.example.org/path", "path"),
             ("smtps://relay.example.org?tls=required", "always TLS"),
             ("127.0.0.1:1025", "write it as smtp://127.0.0.1:1025"),
@@ -270,5 +439,50 @@ mod tests {
             let error = Relay::parse(url).unwrap_err().to_string();
             assert!(error.contains(expected), "{url}: {error}");
         }
+    }
+
+    #[test]
+    fn weight_connections_and_password_variable_are_read() {
+        let relay = parse(
+            "smtp://a@relay.example.org:587?tls=required&weight=3&connections=5&password_env=RELAY_A",
+        );
+        assert_eq!(relay.weight, 3);
+        assert_eq!(relay.connections, Some(5));
+        assert_eq!(relay.password_variable(), "RELAY_A");
+        assert_eq!(relay.address(), "relay.example.org:587");
+        let plain = parse("smtp://[::1]:25");
+        assert_eq!((plain.weight, plain.connections), (1, None));
+        assert_eq!(plain.password_variable(), crate::env::SMTP_PASSWORD);
+        assert_eq!(plain.address(), "[::1]:25");
+    }
+
+    #[test]
+    fn several_urls_name_the_bad_one_by_place_and_refuse_a_relay_given_twice() {
+        let urls = |list: &[&str]| list.iter().map(|url| (*url).to_owned()).collect::<Vec<_>>();
+        let relays = Relay::parse_all(&urls(&[
+            "smtp://127.0.0.1:1025",
+            "smtp://127.0.0.1:1026?weight=2",
+        ]))
+        .unwrap();
+        assert_eq!(relays.len(), 2);
+        let error = Relay::parse_all(&urls(&[
+            "smtp://127.0.0.1:1025",
+            "smtp://secret-user@h:25?weight=0",
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("URL 2 of 2") && error.contains("weight=0"),
+            "{error}"
+        );
+        assert!(!error.contains("secret-user"), "{error}");
+        let error = Relay::parse_all(&urls(&[
+            "smtp://Relay.example.org:25",
+            "smtp://user@relay.example.org:25?tls=required",
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("same relay as URL 1"), "{error}");
+        assert!(!error.contains("user@"), "{error}");
     }
 }

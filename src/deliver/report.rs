@@ -98,6 +98,9 @@ struct Line<'a> {
     message_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     size: Option<usize>,
+    /// The relay (`host:port`) of the last attempt, never credentials.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    relay: Option<&'a str>,
     #[serde(with = "time::serde::rfc3339")]
     time: OffsetDateTime,
 }
@@ -197,13 +200,15 @@ impl Recorder {
         })
     }
 
-    /// Records the outcome for `email`; `size` is the message size when one was built.
+    /// Records the outcome for `email`; `size` is the message size when one was built, and
+    /// `relay` the relay that took the last attempt.
     pub(crate) fn record(
         &self,
         email: &str,
         outcome: &Outcome,
         message_id: Option<&str>,
         size: Option<usize>,
+        relay: Option<&str>,
     ) -> Result<(), Error> {
         self.counts.count(outcome, size);
         if matches!(
@@ -226,6 +231,7 @@ impl Recorder {
             reason: if skipped { outcome.detail() } else { None },
             message_id,
             size,
+            relay,
             time: OffsetDateTime::now_utc(),
         };
         let mut bytes = serde_json::to_vec(&line).expect("report lines serialise");
@@ -286,6 +292,7 @@ mod tests {
                 },
                 Some("<id@example.org>"),
                 Some(1200),
+                Some("127.0.0.1:1025"),
             )
             .unwrap();
         recorder
@@ -294,6 +301,7 @@ mod tests {
                 &Outcome::Skipped {
                     reason: "status is `unsubscribed`".into(),
                 },
+                None,
                 None,
                 None,
             )
@@ -306,6 +314,7 @@ mod tests {
                 },
                 None,
                 Some(10),
+                Some("127.0.0.1:1026"),
             )
             .unwrap();
         recorder.finish().unwrap();
@@ -321,6 +330,8 @@ mod tests {
         assert_eq!(lines[1]["outcome"], "skipped");
         assert_eq!(lines[1]["reason"], "status is `unsubscribed`");
         assert!(lines[1].get("reply").is_none());
+        assert_eq!(lines[0]["relay"], "127.0.0.1:1025");
+        assert!(lines[1].get("relay").is_none());
         let totals = recorder.counts.totals();
         assert_eq!((totals.sent, totals.skipped, totals.failed), (1, 1, 1));
         assert_eq!((totals.bytes, totals.largest), (1210, 1200));

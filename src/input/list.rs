@@ -68,6 +68,11 @@ pub struct ListFile {
     /// `NEWSLETTER_SMTP_URL` names one; checked by `send` like `--smtp`.
     #[serde(default)]
     pub(crate) relay: Option<Line>,
+    /// Several relays to send through, instead of `relay:` (each URL as for `--smtp`, with
+    /// `weight=N` or `connections=N`); used when neither `--smtp` nor `NEWSLETTER_SMTP_URL`
+    /// names one.
+    #[serde(default)]
+    pub(crate) relays: Vec<Line>,
     /// Who gets `send --test` (the team's reviewers), unless `--reviewers` names others.
     #[serde(default)]
     pub(crate) reviewers: Vec<EmailAddress>,
@@ -371,6 +376,16 @@ pub struct List {
 impl List {
     pub(crate) fn load(path: &Path) -> Result<List, Error> {
         let Document { value: file, text } = document::load::<ListFile>(path, DocumentKind::List)?;
+        if file.relay.is_some() && !file.relays.is_empty() {
+            return Err(Error::DocumentInvalid {
+                location: crate::input::location::Location::line(
+                    path,
+                    document::top_level_key_line(&text, "relays"),
+                ),
+                field: Some("relays".into()),
+                message: "give either `relay:` (one relay) or `relays:` (several), not both".into(),
+            });
+        }
         let folder = path.parent().unwrap_or(Path::new(""));
         let subscribers_path = folder.join(&file.subscribers);
         let suppression_path = file.suppression.as_ref().map(|p| folder.join(p));

@@ -223,9 +223,12 @@ class CaptureHandler:
     AUTH mechanism, so helpers and fields must avoid both prefixes.
     """
 
-    def __init__(self, store: Store, policy: SmtpPolicy) -> None:
+    def __init__(self, store: Store, policy: SmtpPolicy, taken_log=None) -> None:
         self.store = store
         self.policy = policy
+        # An open file that gets each accepted message's recipients, one per line, before
+        # the 250 reply: what a server that is killed later took outlives it.
+        self.taken_log = taken_log
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         # With the 5-argument hook, recording the client's name is our job.
@@ -263,6 +266,9 @@ class CaptureHandler:
             auth_user=(_text(auth.login) if isinstance(auth, LoginPassword)
                        else None),
         )
+        if self.taken_log is not None:
+            self.taken_log.write("".join(f"{rcpt}\n" for rcpt in envelope.rcpt_tos))
+            self.taken_log.flush()
         return f"250 2.0.0 Ok: queued as {message.id}"
 
     def check_credentials(self, server, session, envelope, mechanism, auth_data):
@@ -517,6 +523,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "(one trailing newline is ignored)")
     p.add_argument("--reject", action="append", default=[], metavar="ADDRESS",
                    help="answer RCPT TO of ADDRESS with 550 (repeatable, case-insensitive)")
+    p.add_argument("--taken-log", metavar="FILE",
+                   help="append the recipients of each accepted message to FILE, one per "
+                        "line, before replying 250 (survives a kill of the server)")
     p.add_argument("--parent-pid", type=int, metavar="PID",
                    help="exit once process PID is gone (checked every 0.5 s)")
     p.add_argument("--verbose", action="store_true",
@@ -554,7 +563,8 @@ async def run(args: argparse.Namespace) -> None:
         rejected=frozenset(a.lower() for a in args.reject),
     )
     store = Store()
-    handler = CaptureHandler(store, policy)
+    taken_log = open(args.taken_log, "a", encoding="utf-8") if args.taken_log else None
+    handler = CaptureHandler(store, policy, taken_log)
 
     def factory() -> CaptureSMTP:
         # One instance per connection.

@@ -31,6 +31,7 @@ mod new;
 mod pacing;
 mod placeholders;
 mod preview;
+mod relays;
 mod send;
 mod serve;
 mod smtp_server;

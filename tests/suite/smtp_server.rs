@@ -286,6 +286,22 @@ impl Builder {
         self
     }
 
+    /// Listens for SMTP on this port instead of a free one (a server started again where an
+    /// earlier one was).
+    pub(crate) fn port(mut self, port: u16) -> Builder {
+        self.args.push("--smtp-port".into());
+        self.args.push(port.to_string().into());
+        self
+    }
+
+    /// Appends the recipients of every accepted message to `path` before the 250 reply, so
+    /// what a server took outlives it (the HTTP API dies with the server).
+    pub(crate) fn taken_log(mut self, path: &Path) -> Builder {
+        self.args.push("--taken-log".into());
+        self.args.push(path.into());
+        self
+    }
+
     /// Starts the server and waits until it accepts connections.
     pub(crate) fn start(mut self) -> CaptureServer {
         require_aiosmtpd();

@@ -32,7 +32,7 @@ use crate::{
     compose::unsubscribe::KeyUse,
     deliver::engine::{Engine, Stopped, Transport},
     deliver::journal::{self, History, Journal, OnChange, State},
-    deliver::relay::{Relay, RelaySettings},
+    deliver::relay::{self, Relay, RelaySettings},
     deliver::report::{Outcome, Recorder, Totals},
     error::{Error, ExitCode},
     input::audience::{Audience, Tally},
@@ -79,7 +79,7 @@ fn send(plan: &SendPlan, out: &mut dyn Write) -> Result<ExitCode, Error> {
         let run = OffsetDateTime::now_utc().unix_timestamp().to_string();
         mailing.composer = mailing.composer.for_test_send(&run);
     }
-    let relay = relay(plan, &issue)?;
+    let relays = relays(plan, &issue)?;
 
     // Nothing this run writes may replace a file it reads: the journal opens over the inputs
     // alone, everything else is also kept off the journal (a dry run's and a test send's too).
@@ -103,7 +103,7 @@ fn send(plan: &SendPlan, out: &mut dyn Write) -> Result<ExitCode, Error> {
     let sender = Subscriber::ad_hoc(issue.list.file.from.address.address().clone());
     mailing.message(&sender, std::time::SystemTime::now())?;
 
-    let Some(transport) = transport(plan, &issue, planned, &relay, &protected)? else {
+    let Some(transport) = transport(plan, &issue, planned, &relays, &protected)? else {
         style::print(out, "Cancelled; nothing was sent\n")?;
         return Ok(ExitCode::Success);
     };
@@ -114,7 +114,12 @@ fn send(plan: &SendPlan, out: &mut dyn Write) -> Result<ExitCode, Error> {
     }
     if let Some(journal) = &journal {
         journal.record(&journal::Entry::Run {
-            relay: relay.to_string(),
+            relay: relay::describe(&relays),
+            relays: if relays.len() > 1 {
+                relays.iter().map(Relay::address).collect()
+            } else {
+                Vec::new()
+            },
             t: journal::timestamp(),
         })?;
     }
@@ -144,7 +149,8 @@ fn send(plan: &SendPlan, out: &mut dyn Write) -> Result<ExitCode, Error> {
     let totals = engine.recorder.counts.totals();
     let summary = Summary {
         issue: &issue,
-        relay: &relay,
+        relays: &relays,
+        relay_tallies: engine.relay_tallies(),
         tally: &tally,
         totals,
         problems: engine.recorder.problems(),
@@ -270,19 +276,18 @@ fn count_eligible(
     Ok((tally, eligible))
 }
 
-/// The relay of `--smtp` (or its variable), else the list file's `relay:`, else the default;
-/// an error in the URL names where it came from.
-fn relay(plan: &SendPlan, issue: &Issue) -> Result<Relay, Error> {
-    let (url, origin) = plan::relay_url(
-        plan.relay.url.as_deref(),
-        issue
-            .list
-            .file
-            .relay
-            .as_ref()
-            .map(crate::input::values::Line::as_str),
-    );
-    Relay::parse(&url).map_err(|error| match error {
+/// The relays of `--smtp` (repeated, or its variable), else the list file's `relay:` or
+/// `relays:`, else the default; an error in a URL names where it came from.
+fn relays(plan: &SendPlan, issue: &Issue) -> Result<Vec<Relay>, Error> {
+    let file = &issue.list.file;
+    let listed: Vec<&str> = file
+        .relay
+        .iter()
+        .chain(&file.relays)
+        .map(crate::input::values::Line::as_str)
+        .collect();
+    let (urls, origin) = plan::relay_urls(&plan.relay.urls, &listed);
+    Relay::parse_all(&urls).map_err(|error| match error {
         Error::SmtpUrl { reason, .. } => Error::SmtpUrl { origin, reason },
         other => other,
     })
@@ -364,7 +369,7 @@ fn transport(
     plan: &SendPlan,
     issue: &Issue,
     planned: usize,
-    relay: &Relay,
+    relays: &[Relay],
     protected: &Protected,
 ) -> Result<Option<Transport>, Error> {
     if let Mode::DryRun { out } = &plan.mode {
@@ -379,20 +384,26 @@ fn transport(
             protected: protected.clone(),
         }));
     }
-    if plan.asks_before_sending(planned) && !prompt::confirm(issue, planned, relay)? {
+    if plan.asks_before_sending(planned)
+        && !prompt::confirm(issue, planned, &relay::describe(relays))?
+    {
         return Ok(None);
     }
-    Ok(Some(Transport::Smtp(RelaySettings {
-        password: prompt::password(relay)?,
-        helo: plan
-            .relay
-            .helo
-            .clone()
-            .unwrap_or_else(|| issue.list.message_id_domain().to_owned()),
-        ca_file: plan.relay.ca_file.clone(),
-        timeout: plan.relay.timeout,
-        relay: relay.clone(),
-    })))
+    let mut settings = Vec::with_capacity(relays.len());
+    for relay in relays {
+        settings.push(RelaySettings {
+            password: prompt::password(relay)?,
+            helo: plan
+                .relay
+                .helo
+                .clone()
+                .unwrap_or_else(|| issue.list.message_id_domain().to_owned()),
+            ca_file: plan.relay.ca_file.clone(),
+            timeout: plan.relay.timeout,
+            relay: relay.clone(),
+        });
+    }
+    Ok(Some(Transport::Smtp(settings)))
 }
 
 /// Streams recipients into the engine and runs it, with progress and Ctrl-C handling; also
@@ -513,7 +524,7 @@ fn produce(
                 let outcome = Outcome::Skipped {
                     reason: format!("{reason} (line {line})"),
                 };
-                engine.recorder.record(&email, &outcome, None, None)?;
+                engine.recorder.record(&email, &outcome, None, None, None)?;
                 continue;
             }
             Row::Invalid { location, message } => {
@@ -521,7 +532,7 @@ fn produce(
                 let outcome = Outcome::Skipped {
                     reason: format!("{location}: {message}"),
                 };
-                engine.recorder.record("", &outcome, None, None)?;
+                engine.recorder.record("", &outcome, None, None, None)?;
                 continue;
             }
         };
@@ -531,7 +542,7 @@ fn produce(
             };
             engine
                 .recorder
-                .record(subscriber.email.as_ref(), &outcome, None, None)?;
+                .record(subscriber.email.as_ref(), &outcome, None, None, None)?;
             continue;
         }
         if plan.limit.is_some_and(|limit| queued >= limit) {
@@ -552,7 +563,7 @@ fn produce(
             };
             engine
                 .recorder
-                .record(subscriber.email.as_ref(), &outcome, None, None)?;
+                .record(subscriber.email.as_ref(), &outcome, None, None, None)?;
             continue;
         }
         if !submitter.submit(subscriber) {

@@ -61,13 +61,32 @@ impl TestPlan {
     }
 }
 
-/// The relay URL to use and where it came from: `--smtp` or its variable, else `relay:` in the
-/// list file, else the local default. One place, so that a list of relays can extend it.
-pub(crate) fn relay_url(given: Option<&str>, listed: Option<&str>) -> (String, &'static str) {
-    match (given, listed) {
-        (Some(url), _) => (url.to_owned(), "`--smtp`"),
-        (None, Some(url)) => (url.to_owned(), "`relay` in the list file"),
-        (None, None) => (DEFAULT_URL.to_owned(), "the default relay"),
+/// The relay URLs to use and where they came from: `--smtp` (repeated, or its variable with
+/// several URLs separated by whitespace or commas), else `relay:` or `relays:` in the list
+/// file, else the local default.
+pub(crate) fn relay_urls(given: &[String], listed: &[&str]) -> (Vec<String>, &'static str) {
+    let nothing_given = given.is_empty();
+    let given: Vec<String> = given
+        .iter()
+        .flat_map(|text| text.split(|c: char| c.is_whitespace() || c == ','))
+        .filter(|url| !url.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if !given.is_empty() {
+        (given, "`--smtp`")
+    } else if !nothing_given {
+        // `--smtp ""` (or an empty variable) is a mistake to point out, not a reason to use
+        // the list file's relays: the empty URL is refused when it is parsed.
+        (vec![String::new()], "`--smtp`")
+    } else if listed.len() > 1 {
+        (
+            listed.iter().map(|url| (*url).to_owned()).collect(),
+            "`relays` in the list file",
+        )
+    } else if let Some(url) = listed.first() {
+        (vec![(*url).to_owned()], "`relay` in the list file")
+    } else {
+        (vec![DEFAULT_URL.to_owned()], "the default relay")
     }
 }
 
@@ -106,9 +125,9 @@ impl JournalPolicy {
 /// The relay to send through, as given (parsed and checked by [`crate::deliver::relay`]).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct RelayPlan {
-    /// `--smtp` or its variable; `None` for the list file's `relay:` or the default (see
-    /// [`relay_url`]).
-    pub(crate) url: Option<String>,
+    /// `--smtp` (each value) or its variable; empty for the list file's relays or the default
+    /// (see [`relay_urls`]).
+    pub(crate) urls: Vec<String>,
     pub(crate) ca_file: Option<PathBuf>,
     /// The EHLO name; `None` for the list's domain.
     pub(crate) helo: Option<String>,
@@ -184,7 +203,7 @@ impl SendPlan {
                 },
             },
             relay: RelayPlan {
-                url: arguments.smtp.clone(),
+                urls: arguments.smtp.clone(),
                 ca_file: arguments.ca_file.clone(),
                 helo: arguments.helo.clone(),
                 timeout: arguments.timeout,
@@ -337,12 +356,38 @@ mod tests {
 
     #[test]
     fn the_relay_is_the_flag_then_the_list_file_then_the_default() {
+        let given = |urls: &[&str]| urls.iter().map(|url| (*url).to_owned()).collect::<Vec<_>>();
         assert_eq!(
-            relay_url(Some("smtp://a:25"), Some("smtp://b:25")).0,
-            "smtp://a:25"
+            relay_urls(&given(&["smtp://a:25"]), &["smtp://b:25"]).0,
+            ["smtp://a:25"]
         );
-        assert_eq!(relay_url(None, Some("smtp://b:25")).0, "smtp://b:25");
-        assert_eq!(relay_url(None, None).0, DEFAULT_URL);
+        assert_eq!(relay_urls(&[], &["smtp://b:25"]).0, ["smtp://b:25"]);
+        assert_eq!(
+            relay_urls(&[], &["smtp://b:25", "smtp://c:25"]),
+            (
+                given(&["smtp://b:25", "smtp://c:25"]),
+                "`relays` in the list file"
+            )
+        );
+        assert_eq!(relay_urls(&[], &[]).0, [DEFAULT_URL]);
+        assert_eq!(
+            relay_urls(&given(&[" , "]), &["smtp://b:25"]),
+            (given(&[""]), "`--smtp`")
+        );
+    }
+
+    #[test]
+    fn several_relays_come_from_repeated_flags_or_one_variable_split_on_spaces_and_commas() {
+        let repeated = plan(&["--smtp", "smtp://a:25", "--smtp", "smtp://b:25?weight=2"]);
+        assert_eq!(
+            relay_urls(&repeated.relay.urls, &[]).0,
+            ["smtp://a:25", "smtp://b:25?weight=2"]
+        );
+        let variable = ["smtp://a:25, smtp://b:25?weight=2\nsmtp://c:25".to_owned()];
+        assert_eq!(
+            relay_urls(&variable, &[]).0,
+            ["smtp://a:25", "smtp://b:25?weight=2", "smtp://c:25"]
+        );
     }
 
     #[test]
@@ -373,10 +418,7 @@ mod tests {
         assert_eq!(plan.pacing.rate, Some(2.5));
         assert_eq!(plan.pacing.retry.retries, 1);
         assert_eq!(plan.pacing.retry.base_delay, Duration::from_millis(250));
-        assert_eq!(
-            plan.relay.url.as_deref(),
-            Some("smtps://relay.example.org:465")
-        );
+        assert_eq!(plan.relay.urls, ["smtps://relay.example.org:465"]);
         assert_eq!(plan.relay.helo.as_deref(), Some("news.example.org"));
     }
 }

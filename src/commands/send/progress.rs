@@ -101,12 +101,16 @@ impl Drop for Progress {
 }
 
 /// `; waiting to retry: REASON` while a recipient waits to be retried, so a line that stalls
-/// says why.
+/// says why; `; relay HOST:PORT down` for each of several relays that is set aside.
 fn waiting_text(engine: &Engine) -> String {
-    engine
-        .waiting_reason()
-        .map(|reason| format!("; waiting to retry: {reason}"))
-        .unwrap_or_default()
+    let mut text = String::new();
+    for relay in engine.relays_down() {
+        let _ = write!(text, "; relay {relay} down");
+    }
+    if let Some(reason) = engine.waiting_reason() {
+        let _ = write!(text, "; waiting to retry: {reason}");
+    }
+    text
 }
 
 /// `sent 120, failed 1, in doubt 2` (a count of zero is left out).

@@ -69,12 +69,12 @@ pub(super) async fn watch_interrupts(engine: Arc<Engine>, terminated: Arc<Atomic
 
 /// Asks on the terminal before a real send: whether the answer was yes. Without a terminal,
 /// refuses (`--yes` is needed).
-pub(super) fn confirm(issue: &Issue, planned: usize, relay: &Relay) -> Result<bool, Error> {
+pub(super) fn confirm(issue: &Issue, planned: usize, relay: &str) -> Result<bool, Error> {
     if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
         return Err(Error::ConfirmationNeeded {
             issue: issue.slug(),
             count: planned,
-            relay: relay.to_string(),
+            relay: relay.to_owned(),
         });
     }
     eprint!(
@@ -92,18 +92,23 @@ pub(super) fn confirm(issue: &Issue, planned: usize, relay: &Relay) -> Result<bo
     Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
 }
 
-/// The SMTP password: from the environment, or asked for on the terminal.
+/// The SMTP password of `relay`: from the environment (`NEWSLETTER_SMTP_PASSWORD`, or the
+/// variable its `password_env=` names), or asked for on the terminal.
 pub(super) fn password(relay: &Relay) -> Result<Option<Secret<String>>, Error> {
     let Some(user) = &relay.user else {
         return Ok(None);
     };
-    if let Some(password) = std::env::var_os(crate::env::SMTP_PASSWORD) {
+    let variable = relay.password_variable();
+    if let Some(password) = std::env::var_os(variable) {
         return Ok(Some(Secret::new(password.to_string_lossy().into_owned())));
     }
     if !std::io::stdin().is_terminal() {
-        return Err(Error::SmtpPasswordMissing { user: user.clone() });
+        return Err(Error::SmtpPasswordMissing {
+            user: user.clone(),
+            variable: variable.to_owned(),
+        });
     }
-    rpassword::prompt_password(format!("SMTP password for {user} at {}: ", relay.host))
+    rpassword::prompt_password(format!("SMTP password for {user} at {}: ", relay.address()))
         .map(|password| Some(Secret::new(password)))
         .map_err(|source| Error::Read {
             path: "the terminal".into(),

@@ -1,13 +1,14 @@
 //! The end-of-run summary `send` prints: what was sent (or would be), what was skipped and why,
 //! who needs attention, and where the journal and report are.
 
-use std::{path::Path, time::Duration};
+use std::{fmt::Write as _, path::Path, time::Duration};
 
 use super::progress;
 use crate::{
     deliver::{
         journal::{History, State},
-        relay::Relay,
+        relay::{self, Relay},
+        relays::RelayTally,
         report::{self, Outcome, Totals},
     },
     input::{audience::Tally, issue::Issue},
@@ -18,7 +19,9 @@ use crate::{
 /// The end-of-run report on standard output.
 pub(super) struct Summary<'a> {
     pub(super) issue: &'a Issue,
-    pub(super) relay: &'a Relay,
+    pub(super) relays: &'a [Relay],
+    /// What each relay did (several relays only are shown one by one).
+    pub(super) relay_tallies: Vec<RelayTally>,
     pub(super) tally: &'a Tally,
     pub(super) totals: Totals,
     pub(super) problems: Vec<(String, Outcome)>,
@@ -47,7 +50,10 @@ impl Summary<'_> {
                 self.issue.slug(),
                 progress::rate_text(totals.would_send, self.elapsed),
             ));
-            lines.push(format!("  relay:         {}, not contacted", self.relay));
+            lines.push(format!(
+                "  relay:         {}, not contacted",
+                relay::describe(self.relays)
+            ));
             if totals.would_send > 0 {
                 lines.push(format!(
                     "  sizes:         {} in all, {} on average, largest {}",
@@ -59,12 +65,19 @@ impl Summary<'_> {
                 ));
             }
         } else {
+            let via = if self.relays.len() > 1 {
+                format!("{} relays", self.relays.len())
+            } else {
+                relay::describe(self.relays)
+            };
             lines.push(format!(
-                "{} via {} in {seconds:.2} s{}",
+                "{} via {via} in {seconds:.2} s{}",
                 progress::counts_text(totals, "sent"),
-                self.relay,
                 progress::rate_text(totals.sent, self.elapsed),
             ));
+            if self.relays.len() > 1 {
+                lines.extend(self.relay_tallies.iter().map(relay_line));
+            }
         }
         if self.test_send {
             lines.push(format!(
@@ -116,4 +129,27 @@ impl Summary<'_> {
         text.push('\n');
         text
     }
+}
+
+/// `  relay 127.0.0.1:1025 (no TLS): 120 sent; 30 temporary failure(s); was down 2 time(s),
+/// came back, the last: …` for one of several relays.
+fn relay_line(tally: &RelayTally) -> String {
+    let mut line = format!("  relay {}: {} sent", tally.relay, tally.sent);
+    if tally.failures > 0 {
+        let _ = write!(line, "; {} temporary failure(s)", tally.failures);
+    }
+    if tally.downs > 0 {
+        let _ = write!(
+            line,
+            "; was down {} time(s){}, the last: {}",
+            tally.downs,
+            if tally.down_at_end {
+                " and still was at the end"
+            } else {
+                ", came back"
+            },
+            tally.last_down.as_deref().unwrap_or("failing")
+        );
+    }
+    printable(&line).into_owned()
 }
