@@ -140,7 +140,7 @@ fn email_only_subscribers_get_the_fallback_greeting_with_a_note() {
         .run();
     let message = output.email("out/0002-ada_example.org.eml");
     assert!(text(&message).contains("\nHello,\n"), "{}", text(&message));
-    Test::fixture("minimal")
+    let output = Test::fixture("minimal")
         .write(
             "issue.yaml",
             "list: list.yaml\nnumber: 1\ndate: 2024-04-01\nsubject: \"Hi\"\nstories:\n  - title: \"One\"\n    body: \"Text.\"\n",
@@ -149,4 +149,11 @@ fn email_only_subscribers_get_the_fallback_greeting_with_a_note() {
         .args(["check", "issue.yaml"])
         .stderr_contains("note: `subscribers.csv` has no `name` column")
         .run();
+    // Said once, not once per place that collects notes.
+    assert_eq!(
+        output.stderr.matches("has no `name` column").count(),
+        1,
+        "{}",
+        output.stderr
+    );
 }
