@@ -192,6 +192,9 @@ pub(crate) struct Listed {
     pub(crate) time: OffsetDateTime,
 }
 
+/// What an address was before a `data` record: its state, its listing and its relay.
+type BeforeData = (Option<State>, Option<Listed>, Option<String>);
+
 /// Everything earlier runs recorded.
 #[derive(Debug, Default)]
 pub(crate) struct History {
@@ -206,7 +209,7 @@ pub(crate) struct History {
     relays: HashMap<AddressKey, String>,
     /// What each address with a `data` record and no outcome yet was before that record, so
     /// that an `unsent` record can put it back.
-    before_data: HashMap<AddressKey, (Option<State>, Option<Listed>)>,
+    before_data: HashMap<AddressKey, BeforeData>,
 }
 
 impl History {
@@ -272,6 +275,47 @@ impl History {
     }
 
     fn apply(&mut self, entry: Entry) {
+        match &entry {
+            // A new run: a `data` record an earlier run left without an outcome (a kill, a
+            // power cut) stays in doubt for good; no `unsent` of this run may take it back.
+            Entry::Run { .. } => self.before_data.clear(),
+            Entry::Data { to, .. } => {
+                // Kept from the first of several `data` records of this run (a retry writes
+                // another).
+                let key = AddressKey::of(to);
+                let before = (
+                    self.states.get(&key).copied(),
+                    self.listed.get(&key).cloned(),
+                    self.relays.get(&key).cloned(),
+                );
+                self.before_data.entry(key).or_insert(before);
+            }
+            Entry::Unsent { to, .. } => {
+                let key = AddressKey::of(to);
+                if let Some((state, listed, relay)) = self.before_data.remove(&key) {
+                    match state {
+                        Some(state) => self.states.insert(key, state),
+                        None => self.states.remove(&key),
+                    };
+                    match listed {
+                        Some(listed) => self.listed.insert(key, listed),
+                        None => self.listed.remove(&key),
+                    };
+                    match relay {
+                        Some(relay) => self.relays.insert(key, relay),
+                        None => self.relays.remove(&key),
+                    };
+                }
+                return;
+            }
+            Entry::Sent { to, .. }
+            | Entry::Failed { to, .. }
+            | Entry::Deferred { to, .. }
+            | Entry::InDoubt { to, .. } => {
+                self.before_data.remove(&AddressKey::of(to));
+            }
+            Entry::Open { .. } | Entry::Changed { .. } => {}
+        }
         // The relay of each address's last record: an outcome names the relay that took the
         // last attempt; a `data` record written ahead of its turn (before a connection took
         // the message) and the records of earlier versions name none, so the relay of that
@@ -292,38 +336,6 @@ impl History {
                 self.relays.remove(&key);
             }
             None => {}
-        }
-        match &entry {
-            Entry::Data { to, .. } => {
-                // Kept from the first of several `data` records (a retry writes another).
-                let key = AddressKey::of(to);
-                let before = (
-                    self.states.get(&key).copied(),
-                    self.listed.get(&key).cloned(),
-                );
-                self.before_data.entry(key).or_insert(before);
-            }
-            Entry::Unsent { to, .. } => {
-                let key = AddressKey::of(to);
-                if let Some((state, listed)) = self.before_data.remove(&key) {
-                    match state {
-                        Some(state) => self.states.insert(key, state),
-                        None => self.states.remove(&key),
-                    };
-                    match listed {
-                        Some(listed) => self.listed.insert(key, listed),
-                        None => self.listed.remove(&key),
-                    };
-                }
-                return;
-            }
-            Entry::Sent { to, .. }
-            | Entry::Failed { to, .. }
-            | Entry::Deferred { to, .. }
-            | Entry::InDoubt { to, .. } => {
-                self.before_data.remove(&AddressKey::of(to));
-            }
-            Entry::Open { .. } | Entry::Changed { .. } | Entry::Run { .. } => {}
         }
         let mut mark = |to: String, state: State, detail: String, time: OffsetDateTime| {
             let key = AddressKey::of(&to);
@@ -1050,18 +1062,30 @@ mod tests {
             relay: None,
             t: at(0),
         };
+        let run = || Entry::Run {
+            relay: "127.0.0.1:1025 (no TLS)".into(),
+            relays: Vec::new(),
+            t: at(0),
+        };
         // a: never attempted before; b: deferred by an earlier run; c: a retry wrote a second
-        // `data` record; d: written ahead and left so (a kill): in doubt.
+        // `data` record; d: written ahead and left so (a kill): in doubt; e: left in doubt by
+        // a killed run, then written ahead again by a run with `--resend-in-doubt` that
+        // stopped before its body: still in doubt, since the first run may have sent it.
         for entry in [
-            data("a@example.org"),
+            run(),
+            data("e@example.org"),
             deferred,
+            run(),
+            data("a@example.org"),
             data("b@example.org"),
             data("c@example.org"),
             data("c@example.org"),
             data("d@example.org"),
+            data("e@example.org"),
             unsent("a@example.org"),
             unsent("b@example.org"),
             unsent("c@example.org"),
+            unsent("e@example.org"),
         ] {
             journal.record(&entry).unwrap();
         }
@@ -1073,6 +1097,7 @@ mod tests {
         assert_eq!(state("b@example.org"), Some(State::Deferred));
         assert_eq!(state("c@example.org"), None);
         assert_eq!(state("d@example.org"), Some(State::InDoubt));
+        assert_eq!(state("e@example.org"), Some(State::InDoubt));
         let listed: Vec<(&str, &str)> = history
             .listed()
             .iter()
@@ -1084,6 +1109,10 @@ mod tests {
                 ("b@example.org", "451 later"),
                 (
                     "d@example.org",
+                    "the message may have been sent; no reply to it was recorded"
+                ),
+                (
+                    "e@example.org",
                     "the message may have been sent; no reply to it was recorded"
                 )
             ]

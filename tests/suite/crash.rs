@@ -357,11 +357,15 @@ fn read_journal(folder: &Path, torn_end_allowed: bool) -> Vec<Record> {
 
 /// What the records say about each address now: the kind of its last record, with a `data`
 /// record left without an outcome (or a `doubt` record) as `"in doubt"`, and an `unsent` record
-/// putting the address back where it was before the `data` record it takes back.
+/// putting the address back where it was before the first `data` record of its run (a `data`
+/// record an earlier run left without an outcome stays in doubt).
 fn states(records: &[Record]) -> BTreeMap<String, &'static str> {
     let mut states = BTreeMap::new();
     let mut before_data = BTreeMap::new();
     for record in records {
+        if record.e == "run" {
+            before_data.clear();
+        }
         let Some(to) = &record.to else { continue };
         let state = match record.e.as_str() {
             "unsent" => {
