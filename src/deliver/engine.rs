@@ -122,6 +122,9 @@ pub(crate) struct Engine {
     /// (for the progress line).
     retry_waits: AtomicUsize,
     retry_reason: Mutex<Option<String>>,
+    /// Recipients whose `data` record was written ahead and whose body has not been let go
+    /// yet: what an abort must take back with `unsent` records ([`Engine::abort`]).
+    written_ahead: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Engine {
@@ -168,6 +171,7 @@ impl Engine {
             relays,
             retry_waits: AtomicUsize::new(0),
             retry_reason: Mutex::new(None),
+            written_ahead: Mutex::new(std::collections::HashSet::new()),
         }
     }
 
@@ -268,6 +272,7 @@ impl Engine {
             member.sent.fetch_add(1, Ordering::Relaxed);
         }
         let relay = member.map(|member| member.address.clone());
+        self.written_ahead_now(&email, false);
         if let Some(journal) = &self.journal {
             let t = timestamp();
             let entry = match outcome {
@@ -389,6 +394,7 @@ impl Engine {
         let (Some(journal), true, Ok(built)) = (&self.journal, writes_ahead, &made.built) else {
             return Ok(Next { made, ahead: None });
         };
+        self.written_ahead_now(made.subscriber.email.as_ref(), true);
         let ahead = journal.record_ahead(&Entry::Data {
             to: made.subscriber.email.to_string(),
             id: built.message_id.clone(),
@@ -409,7 +415,40 @@ impl Engine {
         }
     }
 
+    /// Notes that `email` has (`true`) or no longer has a `data` record written ahead
+    /// whose body was not let go.
+    fn written_ahead_now(&self, email: &str, pending: bool) {
+        let mut written = self
+            .written_ahead
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if pending {
+            written.insert(email.to_owned());
+        } else {
+            written.remove(email);
+        }
+    }
+
+    /// Stops at once (a second Ctrl-C): every recipient whose `data` record was written ahead
+    /// but whose body was never let go gets its `unsent` record, so that only those whose
+    /// body may have gone are left in doubt. Then the journal is closed.
+    pub(crate) fn abort(&self) {
+        let written: Vec<String> = self
+            .written_ahead
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .drain()
+            .collect();
+        if let Some(journal) = &self.journal {
+            for to in written {
+                let _ = journal.record(&Entry::Unsent { to, t: timestamp() });
+            }
+            let _ = journal.close();
+        }
+    }
+
     fn unsent(&self, subscriber: &Subscriber) {
+        self.written_ahead_now(subscriber.email.as_ref(), false);
         if let Some(journal) = &self.journal
             && let Err(error) = journal.record(&Entry::Unsent {
                 to: subscriber.email.to_string(),
@@ -523,7 +562,11 @@ impl Engine {
         let mut failed_before: Option<String> = None;
         let mut tried: Option<usize> = None;
         loop {
-            self.pace.wait().await;
+            // A stop ends the wait: a slowed-down relay must not hold up a Ctrl-C for minutes.
+            tokio::select! {
+                () = self.pace.wait() => {}
+                () = self.until_stopped() => {}
+            }
             if self.is_stopping() {
                 // Not tried yet: left for the next run. Waiting to retry: deferred, not tried
                 // again by a run that is stopping (perhaps because the relay keeps failing).
@@ -542,7 +585,10 @@ impl Engine {
                 other.quit().await;
             }
             if self.relays.several() {
-                self.relays.members[relay].pace.wait().await;
+                tokio::select! {
+                    () = self.relays.members[relay].pace.wait() => {}
+                    () = self.until_stopped() => {}
+                }
                 if self.is_stopping() {
                     return failed_before.map(|reply| (Outcome::Deferred { reply }, tried));
                 }
@@ -766,7 +812,11 @@ impl Engine {
                 // a connection took the message, so it names no relay); a later attempt writes
                 // its own, naming the relay.
                 let on_disk = match ahead.take() {
-                    Some(ahead) => ahead.on_disk().await,
+                    Some(ahead) => {
+                        // From here the body may go: an abort leaves this one in doubt.
+                        self.written_ahead_now(email, false);
+                        ahead.on_disk().await
+                    }
                     None => {
                         journal
                             .record_durable(&Entry::Data {

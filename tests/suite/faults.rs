@@ -676,6 +676,73 @@ fn a_hangup_before_the_final_dot_is_acted_on_is_in_doubt() {
 }
 
 #[test]
+fn a_second_ctrl_c_leaves_in_doubt_only_the_message_whose_body_went() {
+    // Reader 1's body reaches the server, which never answers it; meanwhile the next readers
+    // are handed to the workers with their `data` records written ahead.
+    let server = FaultServer::start(Script::new(|step| match step {
+        Step::Dot {
+            to: "reader01@example.org",
+            ..
+        } => Answer::Stall,
+        _ => Answer::Accept,
+    }));
+    // Two a second, so that readers are still waiting, written ahead, when the run stops.
+    let running = send(
+        &server,
+        10,
+        &["--concurrency", "2", "--timeout", "60s", "--rate", "2"],
+    )
+    .spawn();
+    // The server can be read only once every connection is closed: give the run time to
+    // reach reader 1's final dot and the others.
+    std::thread::sleep(Duration::from_millis(1500));
+    let interrupt = || {
+        let status = std::process::Command::new("kill")
+            .args(["-INT", &running.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    };
+    interrupt();
+    // The first stops the other worker after its message; reader 1's worker still waits.
+    std::thread::sleep(Duration::from_millis(500));
+    interrupt();
+    let (code, stdout, stderr, output) = running.finish();
+    assert_eq!(code, Some(130), "{stdout}{stderr}");
+    assert!(stderr.contains("aborted: "), "{stderr}");
+    let status = output
+        .again()
+        .unsubscribe_key()
+        .args(["status", "issue.yaml"])
+        .run();
+    // Only reader 1 may have the message without a recorded reply; everyone whose record was
+    // written ahead but whose body never went is back to "not sent yet".
+    assert!(
+        status.stdout.contains("  in doubt:      1\n"),
+        "{}\n--- journal ---\n{}",
+        status.stdout,
+        status.read(JOURNAL)
+    );
+    assert!(
+        status.stdout.contains("  reader01@example.org "),
+        "{}",
+        status.stdout
+    );
+    let sent = server
+        .messages()
+        .iter()
+        .filter(|message| message.fate == Fate::Accepted)
+        .count();
+    assert!(
+        status
+            .stdout
+            .contains(&format!("  sent:          {sent}\n")),
+        "{}",
+        status.stdout
+    );
+}
+
+#[test]
 fn no_reply_to_the_final_dot_is_in_doubt_until_resent_on_request() {
     let server = FaultServer::start(Script::new(|step| match step {
         Step::Dot {

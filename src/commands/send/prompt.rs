@@ -42,8 +42,8 @@ async fn next_stop(terminate: &mut Option<tokio::signal::unix::Signal>) -> Optio
 
 /// First Ctrl-C or SIGTERM: stop taking recipients and let deliveries under way finish (and
 /// set `terminated` for a SIGTERM, so the run exits 143 rather than 130). Second: stop now,
-/// with the report and journal flushed (messages under way are then recorded as in doubt by
-/// their `data` records).
+/// with the report and journal flushed (messages whose body may have gone are then recorded
+/// as in doubt by their `data` records; those that never went are taken back).
 pub(super) async fn watch_interrupts(engine: Arc<Engine>, terminated: Arc<AtomicBool>) {
     let mut terminate =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
@@ -54,9 +54,9 @@ pub(super) async fn watch_interrupts(engine: Arc<Engine>, terminated: Arc<Atomic
     engine.interrupt();
     eprintln!("\nstopping: finishing the deliveries under way (press Ctrl-C again to abort now)");
     if next_stop(&mut terminate).await.is_some() {
-        if let Some(journal) = &engine.journal {
-            let _ = journal.close();
-        }
+        // Recipients handed to a connection with their `data` record written, whose body was
+        // not let go, get `unsent` records: only those whose body may have gone stay in doubt.
+        engine.abort();
         let _ = engine.recorder.finish();
         eprintln!("aborted: messages that were being sent are recorded as in doubt");
         let code = match first {
