@@ -579,7 +579,11 @@ impl Engine {
                 self.all_relays_down();
                 return failed_before.map(|reply| (Outcome::Deferred { reply }, tried));
             };
-            if *sessions.relay != Some(relay)
+            // A relay chosen while it is down is this worker's probe, and a probe is a new
+            // session: one kept from before the relay went down proves nothing, and only a
+            // session that opens brings the relay back (else the probe could stay claimed).
+            let probing = !self.relays.members[relay].health().is_up();
+            if (*sessions.relay != Some(relay) || probing)
                 && let Some(other) = sessions.session.take()
             {
                 other.quit().await;
