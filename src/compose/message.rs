@@ -220,7 +220,7 @@ impl Composer {
             let related = self
                 .inline_images
                 .iter()
-                .fold(MultiPart::related().singlepart(html), |related, image| {
+                .fold(related().singlepart(html), |related, image| {
                     related.singlepart(image.part())
                 });
             MultiPart::alternative().singlepart(text).multipart(related)
@@ -399,6 +399,20 @@ impl Header for ListUnsubscribePost {
     fn display(&self) -> HeaderValue {
         HeaderValue::new(Self::name(), "List-Unsubscribe=One-Click".to_owned())
     }
+}
+
+/// An empty `multipart/related` whose `Content-Type` names its root part's type
+/// (`type="text/html"`, required by RFC 2387 §3.1; lettre writes only the boundary), so that
+/// clients show the images inside the HTML rather than as attachments.
+fn related() -> lettre::message::MultiPartBuilder {
+    let boundary: String = std::iter::repeat_with(fastrand::alphanumeric)
+        .take(40)
+        .collect();
+    let content_type = ContentType::parse(&format!(
+        "multipart/related; type=\"text/html\"; boundary=\"{boundary}\""
+    ))
+    .expect("a fixed content type with an alphanumeric boundary parses");
+    MultiPart::builder().header(content_type)
 }
 
 #[cfg(test)]

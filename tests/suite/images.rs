@@ -95,6 +95,12 @@ fn message_carries_each_image_once_in_a_related_part_its_html_refers_to() {
         "multipart/alternative[text/plain, multipart/related[text/html, image/png, image/png, image/png]]",
         "text first, then the HTML with its images; the photo used twice is carried once"
     );
+    // RFC 2387: the related part names its root's type, so clients show the images inline.
+    let raw = output.read(format!("out/{ADA}.eml"));
+    assert!(
+        raw.contains("Content-Type: multipart/related; type=\"text/html\";"),
+        "{raw}"
+    );
     let html = html_part(&message);
     let references = cid_references(&html);
     assert_eq!(references.len(), 3, "{html}");
