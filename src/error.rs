@@ -240,6 +240,9 @@ pub enum Error {
     #[error("every relay is down: {relays} (the last failures: {last})")]
     RelaysFailing { relays: String, last: String },
 
+    #[error("{relay} refuses messages of this size: {detail}")]
+    MessageTooLarge { relay: String, detail: String },
+
     #[error(
         "the SMTP URL names user `{user}`, but {variable} is not set and there is no terminal to ask for the password"
     )]
@@ -426,6 +429,7 @@ impl Error {
             | Error::SmtpSession { .. }
             | Error::RelayFailing { .. }
             | Error::RelaysFailing { .. }
+            | Error::MessageTooLarge { .. }
             | Error::RelayUnreachable { .. }
             | Error::TokenInvalid { .. }
             | Error::TokenUrlInvalid { .. }
@@ -508,6 +512,9 @@ impl Error {
             )),
             Error::RelayFailing { .. } | Error::RelaysFailing { .. } => Some(
                 "everything done so far is in the journal; run the same command again to continue when the relay is back".into(),
+            ),
+            Error::MessageTooLarge { .. } => Some(
+                "nobody was recorded failed for it; make the message smaller (fewer or smaller images: `newsletter check` lists their sizes), then run the same command again".into(),
             ),
             Error::SmtpPasswordMissing { variable, .. } => Some(format!(
                 "set {variable} in the environment of the command"

@@ -39,7 +39,7 @@ use crate::{
     deliver::relay::RelaySettings,
     deliver::relays::{Change, Member, RelayTally, Relays},
     deliver::report::{Outcome, Recorder},
-    deliver::smtp::{Attempt, ConnectError, Session},
+    deliver::smtp::{Attempt, ConnectError, Session, Stage},
     error::{Error, SessionStep},
     input::subscribers::Subscriber,
     output_file::{self, Protected},
@@ -857,9 +857,30 @@ impl Engine {
                 }
                 Err(Retry::Temporary(format!("{reply} (at {stage})")))
             }
+            // "Message too big" after the body (552, RFC 5321 §4.5.3.1.10; or 5.3.4): the
+            // relay's limit, not this recipient's fault, and the same for everyone.
+            Attempt::Rejected {
+                stage: Stage::Message,
+                reply,
+            } if reply.code == 552 || reply.text().starts_with("5.3.4") => {
+                self.fail(Error::MessageTooLarge {
+                    relay: self.relays.members[relay].settings.relay.to_string(),
+                    detail: format!("{} bytes refused with {reply}", built.bytes.len()),
+                });
+                Err(Retry::Fatal)
+            }
             Attempt::Rejected { stage, reply } => Ok(Outcome::Failed {
                 reply: format!("{reply} (at {stage})"),
             }),
+            Attempt::TooLarge { size, limit } => {
+                self.fail(Error::MessageTooLarge {
+                    relay: self.relays.members[relay].settings.relay.to_string(),
+                    detail: format!(
+                        "a message is {size} bytes, and it takes at most {limit} (its SIZE)"
+                    ),
+                });
+                Err(Retry::Fatal)
+            }
             Attempt::Broken { error, in_doubt } => {
                 *session = None;
                 if in_doubt {

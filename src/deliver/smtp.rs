@@ -105,6 +105,9 @@ pub(crate) enum Attempt {
     /// The caller's `before_body` refused to go on; the session is mid-transaction and must be
     /// dropped (closing it discards the transaction).
     Aborted,
+    /// The message is larger than the relay's advertised `SIZE` limit: nothing was sent (the
+    /// relay would refuse it for every recipient).
+    TooLarge { size: usize, limit: u64 },
 }
 
 /// What a command waits for; each accepts only its own positive replies.
@@ -181,6 +184,8 @@ struct Features {
     pipelining: bool,
     starttls: bool,
     auth: Vec<String>,
+    /// The largest message the relay takes (`SIZE n`, RFC 1870); none for `SIZE 0` or none.
+    size_limit: Option<u64>,
 }
 
 impl Features {
@@ -193,6 +198,12 @@ impl Features {
             match keyword.as_str() {
                 "PIPELINING" => features.pipelining = true,
                 "STARTTLS" => features.starttls = true,
+                "SIZE" => {
+                    features.size_limit = words
+                        .next()
+                        .and_then(|limit| limit.parse().ok())
+                        .filter(|limit| *limit > 0);
+                }
                 "AUTH" => features.auth.extend(words.map(str::to_ascii_uppercase)),
                 // The pre-RFC form some relays still send as well: `AUTH=PLAIN LOGIN`.
                 other if other.starts_with("AUTH=") => {
@@ -215,6 +226,8 @@ pub(crate) struct Session {
     stream: Stream,
     replies: ReplyReader,
     pipelining: bool,
+    /// The relay's `SIZE` limit, if it gave one.
+    size_limit: Option<u64>,
     timeout: Duration,
     /// Whether a transaction was left unfinished and needs an RSET before the next one.
     needs_reset: bool,
@@ -252,6 +265,7 @@ impl Session {
             stream,
             replies: ReplyReader::new(),
             pipelining: false,
+            size_limit: None,
             timeout: wait,
             needs_reset: false,
         };
@@ -290,6 +304,7 @@ impl Session {
             session.log_in(user, password, &features).await?;
         }
         session.pipelining = features.pipelining;
+        session.size_limit = features.size_limit;
         Ok(session)
     }
 
@@ -389,6 +404,14 @@ impl Session {
         message: &[u8],
         before_body: impl Future<Output = bool>,
     ) -> Attempt {
+        if let Some(limit) = self.size_limit
+            && message.len() as u64 > limit
+        {
+            return Attempt::TooLarge {
+                size: message.len(),
+                limit,
+            };
+        }
         if self.needs_reset {
             match self.command("RSET\r\n", Command::Rset).await {
                 Ok(Ok(_)) => self.needs_reset = false,
@@ -729,6 +752,14 @@ mod tests {
         assert!(features.pipelining && !features.starttls);
         assert_eq!(features.auth, ["LOGIN", "PLAIN", "XOAUTH2"]);
         assert!(features.offers("PLAIN"));
+        assert_eq!(features.size_limit, Some(100));
+        for (line, limit) in [("SIZE 0", None), ("SIZE", None), ("SIZE many", None)] {
+            let reply = Reply {
+                code: 250,
+                lines: vec!["relay.example".into(), line.into()],
+            };
+            assert_eq!(Features::of(&reply).size_limit, limit, "{line}");
+        }
     }
 
     #[test]

@@ -676,6 +676,31 @@ fn a_hangup_before_the_final_dot_is_acted_on_is_in_doubt() {
 }
 
 #[test]
+fn a_relay_refusing_the_size_of_the_message_stops_the_run_and_fails_nobody() {
+    // "Message too big" after the body is the relay's limit, the same for every recipient:
+    // nobody may be recorded failed for it (a rerun after a smaller issue must send to all).
+    let server = FaultServer::start(Script::new(|step| match step {
+        Step::Dot { .. } => {
+            Answer::Say("552 5.3.4 Message size exceeds fixed maximum message size")
+        }
+        _ => Answer::Accept,
+    }));
+    let output = send(&server, 4, &["--concurrency", "1"])
+        .status(1)
+        .stderr_contains(&format!(
+            "error: {} refuses messages of this size: ",
+            server.relay()
+        ))
+        .stderr_contains("552 5.3.4 Message size exceeds fixed maximum message size")
+        .stderr_contains("hint: nobody was recorded failed for it")
+        .run();
+    assert_outcomes(&output, &server, &everyone(4, Expect::Untried, &[]));
+    let up = FaultServer::start(Script::accept_all());
+    let output = send_again(output, &up.url(), &[]).run();
+    assert_outcomes(&output, &up, &everyone(4, Expect::Sent, &[]));
+}
+
+#[test]
 fn a_second_ctrl_c_leaves_in_doubt_only_the_message_whose_body_went() {
     // Reader 1's body reaches the server, which never answers it; meanwhile the next readers
     // are handed to the workers with their `data` records written ahead.
