@@ -343,6 +343,12 @@ pub(crate) fn open_with_desktop(target: &std::ffi::OsStr) {
     for name in crate::env::SECRETS {
         command.env_remove(name);
     }
+    // And every other `NEWSLETTER_…` variable: the relays' `password_env` names are those.
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(|name| name.starts_with("NEWSLETTER_")) {
+            command.env_remove(name);
+        }
+    }
     let failure = match command
         .arg(target)
         .stdin(Stdio::null())

@@ -290,15 +290,18 @@ impl Parameters {
                 "password_env" => {
                     // Only a variable's name: something else here may be the password itself,
                     // so it is not repeated.
+                    // Only `NEWSLETTER_…` names: a list file is shared, and one naming any
+                    // variable (`AWS_SECRET_ACCESS_KEY`) beside a host of its choosing would
+                    // send that secret as a password.
                     let name = value.as_ref();
-                    let valid = name
-                        .chars()
-                        .next()
-                        .is_some_and(|first| !first.is_ascii_digit())
-                        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                    let valid = name.len() > "NEWSLETTER_".len()
+                        && name.starts_with("NEWSLETTER_")
+                        && name
+                            .chars()
+                            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
                     if !valid {
                         return Err(invalid(
-                            "`password_env` must be the name of an environment variable (letters, digits, `_`), never the password",
+                            "`password_env` must be the name of an environment variable starting with `NEWSLETTER_` (capital letters, digits, `_`), never the password",
                         ));
                     }
                     password_env = Some(name.to_owned());
@@ -431,6 +434,10 @@ mod tests {
                 "smtp://relay.example.org?password_env=a-b",
                 "name of an environment",
             ),
+            (
+                "smtp://relay.example.org?password_env=AWS_SECRET_ACCESS_KEY",
+                "starting with `NEWSLETTER_`",
+            ),
             ("smtp://relay.example.org/path", "path"),
             ("smtps://relay.example.org?tls=required", "always TLS"),
             ("127.0.0.1:1025", "write it as smtp://127.0.0.1:1025"),
@@ -444,11 +451,11 @@ mod tests {
     #[test]
     fn weight_connections_and_password_variable_are_read() {
         let relay = parse(
-            "smtp://a@relay.example.org:587?tls=required&weight=3&connections=5&password_env=RELAY_A",
+            "smtp://a@relay.example.org:587?tls=required&weight=3&connections=5&password_env=NEWSLETTER_RELAY_A",
         );
         assert_eq!(relay.weight, 3);
         assert_eq!(relay.connections, Some(5));
-        assert_eq!(relay.password_variable(), "RELAY_A");
+        assert_eq!(relay.password_variable(), "NEWSLETTER_RELAY_A");
         assert_eq!(relay.address(), "relay.example.org:587");
         let plain = parse("smtp://[::1]:25");
         assert_eq!((plain.weight, plain.connections), (1, None));

@@ -510,13 +510,13 @@ fn each_relay_logs_in_with_the_password_its_variable_holds_which_appears_nowhere
     let urls = [
         format!("smtp://first@127.0.0.1:{}", first.smtp_port()),
         format!(
-            "smtp://second@127.0.0.1:{}?password_env=SECOND_RELAY_PASSWORD",
+            "smtp://second@127.0.0.1:{}?password_env=NEWSLETTER_SECOND_RELAY_PASSWORD",
             second.smtp_port()
         ),
     ];
     let output = send(&urls, 20, &[])
         .env("NEWSLETTER_SMTP_PASSWORD", "first-secret")
-        .env("SECOND_RELAY_PASSWORD", "second-secret")
+        .env("NEWSLETTER_SECOND_RELAY_PASSWORD", "second-secret")
         .status(0)
         .run();
     for (server, user) in [(&first, "first"), (&second, "second")] {
@@ -541,21 +541,21 @@ fn each_relay_logs_in_with_the_password_its_variable_holds_which_appears_nowhere
     send(&urls, 20, &[])
         .env("NEWSLETTER_SMTP_PASSWORD", "first-secret")
         .status(2)
-        .stderr_contains("SECOND_RELAY_PASSWORD is not set")
+        .stderr_contains("NEWSLETTER_SECOND_RELAY_PASSWORD is not set")
         .run();
 
     // A wrong password for one relay stops the run at once, naming that relay and its
     // variable, and never the password.
     let output = send(&urls, 20, &[])
         .env("NEWSLETTER_SMTP_PASSWORD", "first-secret")
-        .env("SECOND_RELAY_PASSWORD", "wrong-secret")
+        .env("NEWSLETTER_SECOND_RELAY_PASSWORD", "wrong-secret")
         .status(1)
         .stderr_contains(&format!(
             "error: 127.0.0.1:{} (no TLS) as second: authentication failed: ",
             second.smtp_port()
         ))
         .stderr_contains(
-            "hint: check the user name in --smtp and the password in SECOND_RELAY_PASSWORD",
+            "hint: check the user name in --smtp and the password in NEWSLETTER_SECOND_RELAY_PASSWORD",
         )
         .run();
     assert!(!output.stderr.contains("wrong-secret") && !output.stdout.contains("wrong-secret"));
