@@ -345,7 +345,10 @@ pub(crate) fn open_with_desktop(target: &std::ffi::OsStr) {
     }
     // And every other `NEWSLETTER_…` variable: the relays' `password_env` names are those.
     for (name, _) in std::env::vars_os() {
-        if name.to_str().is_some_and(|name| name.starts_with("NEWSLETTER_")) {
+        if name
+            .to_str()
+            .is_some_and(|name| name.starts_with("NEWSLETTER_"))
+        {
             command.env_remove(name);
         }
     }

@@ -94,6 +94,9 @@ pub(crate) fn to_html_with_images(markdown: &str, files: &ImageFiles<'_>) -> Str
     });
     let mut html = String::with_capacity(markdown.len() * 5 / 4);
     pulldown_cmark::html::push_html(&mut html, events);
+    // Each source once: the replacement below reaches every tag that shows it.
+    sized.sort();
+    sized.dedup();
     for (src, width, height) in sized {
         // The sources given are `cid:` URLs and assets URLs, which hold no character the
         // renderer escapes in an `href`.
@@ -646,6 +649,16 @@ mod tests {
         );
         assert_eq!(html.matches("<img").count(), 1, "{html}");
         assert!(html.contains("Inside"), "{html}");
+    }
+
+    #[test]
+    fn an_image_file_shown_twice_gets_its_size_once_on_each_tag() {
+        let files = |target: &str| {
+            (target == "photo.png").then(|| ("cid:abc@example.org".to_owned(), 520, 260))
+        };
+        let html = to_html_with_images("![One](photo.png) and ![Two](photo.png)", &files);
+        assert_eq!(html.matches("<img").count(), 2, "{html}");
+        assert_eq!(html.matches("width=\"520\"").count(), 2, "{html}");
     }
 
     #[test]
