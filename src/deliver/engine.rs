@@ -125,6 +125,9 @@ pub(crate) struct Engine {
     /// Recipients whose `data` record was written ahead and whose body has not been let go
     /// yet: what an abort must take back with `unsent` records ([`Engine::abort`]).
     written_ahead: Mutex<std::collections::HashSet<String>>,
+    /// With several relays: since when a worker has found every relay down, with no message
+    /// accepted since (see [`Engine::outage_too_long`]).
+    all_down_since: Mutex<Option<std::time::Instant>>,
 }
 
 impl Engine {
@@ -172,6 +175,7 @@ impl Engine {
             retry_waits: AtomicUsize::new(0),
             retry_reason: Mutex::new(None),
             written_ahead: Mutex::new(std::collections::HashSet::new()),
+            all_down_since: Mutex::new(None),
         }
     }
 
@@ -575,9 +579,28 @@ impl Engine {
             // A retry goes to another relay if one is up: the failure may be this relay's.
             let avoid = if failed_before.is_some() { tried } else { None };
             let Some(relay) = self.relays.choose(sessions.home, *sessions.relay, avoid) else {
-                // Every relay is down: the run is stopping (see `relay_went_down`).
-                self.all_relays_down();
-                return failed_before.map(|reply| (Outcome::Deferred { reply }, tried));
+                // Every relay is down. If none ever worked, the run stops now, as with one
+                // relay that cannot be reached. If some did, a short outage (a network blip,
+                // relays restarting) is waited out like a temporary failure: the cool-downs
+                // end and a probe brings a relay back; only an outage longer than one relay's
+                // recipient would wait through its retries stops the run.
+                if !self.relays.any_proven() || self.outage_too_long() {
+                    self.all_relays_down();
+                    return failed_before.map(|reply| (Outcome::Deferred { reply }, tried));
+                }
+                // Until the first cool-down ends (its probe may bring a relay back), without
+                // using up this recipient's retries: nothing was tried.
+                // (At least a moment: when another worker holds the due probe, this one must
+                // not spin while it runs.)
+                let soon = std::time::Instant::now() + std::time::Duration::from_millis(20);
+                let due = self.relays.next_probe().map_or(soon, |due| due.max(soon));
+                self.waiting_to_retry(Some("every relay is down"));
+                tokio::select! {
+                    () = tokio::time::sleep_until(due.into()) => {}
+                    () = self.until_stopped() => {}
+                }
+                self.waiting_to_retry(None);
+                continue;
             };
             // A relay chosen while it is down is this worker's probe, and a probe is a new
             // session: one kept from before the relay went down proves nothing, and only a
@@ -633,26 +656,47 @@ impl Engine {
                 failed_before = Some(last_error);
                 continue;
             }
-            // Listening before the check, so that a stop between the two still ends the wait.
-            let stopped = self.stop_notice.notified();
-            tokio::pin!(stopped);
-            stopped.as_mut().enable();
-            if attempt >= self.retry.retries || self.is_stopping() {
-                return Some((Outcome::Deferred { reply: last_error }, tried));
-            }
-            let delay = self.retry.delay(attempt);
-            attempt += 1;
-            self.waiting_to_retry(Some(&last_error));
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                () = stopped => {}
-            }
-            self.waiting_to_retry(None);
-            if self.is_stopping() {
+            if !self.wait_to_retry(&mut attempt, &last_error).await {
                 return Some((Outcome::Deferred { reply: last_error }, tried));
             }
             failed_before = Some(last_error);
         }
+    }
+
+    /// Every relay is down (again): whether that has lasted longer than a recipient of a single
+    /// relay would wait through all its retries, the longest outage the run waits out.
+    fn outage_too_long(&self) -> bool {
+        let now = std::time::Instant::now();
+        let since = *self
+            .all_down_since
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get_or_insert(now);
+        let patience: std::time::Duration = (0..self.retry.retries)
+            .map(|attempt| self.retry.base_delay * 2u32.saturating_pow(attempt.min(16)))
+            .sum();
+        now.duration_since(since) > patience.max(self.retry.base_delay)
+    }
+
+    /// Waits before retry number `attempt` after `last_error`, and counts it: `false` when the
+    /// recipient is not to be tried again in this run (no retries left, or the run stops).
+    async fn wait_to_retry(&self, attempt: &mut u32, last_error: &str) -> bool {
+        // Listening before the check, so that a stop between the two still ends the wait.
+        let stopped = self.stop_notice.notified();
+        tokio::pin!(stopped);
+        stopped.as_mut().enable();
+        if *attempt >= self.retry.retries || self.is_stopping() {
+            return false;
+        }
+        let delay = self.retry.delay(*attempt);
+        *attempt += 1;
+        self.waiting_to_retry(Some(last_error));
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = stopped => {}
+        }
+        self.waiting_to_retry(None);
+        !self.is_stopping()
     }
 
     /// A message was accepted by `relay`.
@@ -661,6 +705,10 @@ impl Engine {
             let member = &self.relays.members[relay];
             member.health().delivered();
             member.pace.speed_up();
+            *self
+                .all_down_since
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
         } else {
             self.failures_in_a_row.store(0, Ordering::Relaxed);
             self.pace.speed_up();
@@ -713,9 +761,10 @@ impl Engine {
         }
     }
 
-    /// After a relay went down: when none is left up, the run stops.
+    /// After a relay went down: when none is left up and none ever worked, the run stops
+    /// (when some did, the workers wait for one to come back: see [`Engine::deliver`]).
     fn after_going_down(&self) {
-        if !self.relays.any_up() {
+        if !self.relays.any_up() && !self.relays.any_proven() {
             self.all_relays_down();
         }
     }

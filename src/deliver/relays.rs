@@ -307,6 +307,13 @@ impl Relays {
             .copied()
             .filter(|index| Some(*index) != avoid)
             .collect();
+        if up.is_empty() {
+            // Every relay is down: whichever is due its probe first, home first, so that a
+            // worker whose own relay just failed still brings another back.
+            return std::iter::once(home)
+                .chain(0..self.members.len())
+                .find(|index| self.members[*index].health().claim_probe(now));
+        }
         // The failing relay again only when it is the only one up.
         let candidates = if others.is_empty() { up } else { others };
         let total: u64 = candidates
@@ -330,6 +337,16 @@ impl Relays {
     /// Whether any relay is up.
     pub(crate) fn any_up(&self) -> bool {
         self.members.iter().any(|member| member.health().is_up())
+    }
+
+    /// When the first relay that is down is due its probe (none when one is up).
+    pub(crate) fn next_probe(&self) -> Option<Instant> {
+        self.members
+            .iter()
+            .map(|member| member.health().down_until)
+            .collect::<Option<Vec<Instant>>>()?
+            .into_iter()
+            .min()
     }
 
     /// Whether any session with any relay has opened in this run.

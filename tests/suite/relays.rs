@@ -329,6 +329,71 @@ fn a_relay_stopped_in_the_middle_of_a_run_loses_its_share_and_takes_it_back_when
 }
 
 #[test]
+fn every_relay_down_for_a_moment_is_waited_out_and_the_run_finishes() {
+    // Both relays worked, then both go away for half a second (a network blip, a restart):
+    // the run waits for one to come back instead of stopping.
+    let logs = tempfile::tempdir().unwrap();
+    let (first_log, second_log) = (logs.path().join("first"), logs.path().join("second"));
+    let first = logged_server(&first_log);
+    let second = logged_server(&second_log);
+    let (first_port, second_port) = (first.smtp_port(), second.smtp_port());
+    let urls = [first.smtp_url(), second.smtp_url()];
+    let count = 600;
+    let running = send(
+        &urls,
+        count,
+        &[
+            "--concurrency",
+            "2",
+            "--rate",
+            "150",
+            "--retry-delay",
+            "100ms",
+        ],
+    )
+    .spawn();
+    let started = Instant::now();
+    while taken(&first_log).len() + taken(&second_log).len() < 60 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "nothing was taken"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    drop(first);
+    drop(second);
+    thread::sleep(Duration::from_millis(500));
+    let first = CaptureServer::builder()
+        .port(first_port)
+        .taken_log(&first_log)
+        .start();
+    let second = CaptureServer::builder()
+        .port(second_port)
+        .taken_log(&second_log)
+        .start();
+    let (code, stdout, stderr, output) = running.finish();
+    assert!(
+        !stderr.contains("every relay is down"),
+        "{stderr}\n{stdout}"
+    );
+    let servers = [
+        (format!("127.0.0.1:{first_port}"), taken(&first_log)),
+        (format!("127.0.0.1:{second_port}"), taken(&second_log)),
+    ];
+    let (sent, in_doubt) = assert_once_or_in_doubt(&output, count, &servers);
+    assert_eq!(sent + in_doubt, count, "{stdout}");
+    assert_eq!(
+        code,
+        Some(if in_doubt > 0 { 3 } else { 0 }),
+        "{stdout}{stderr}"
+    );
+    assert!(
+        first.stats().messages + second.stats().messages > 0,
+        "{stdout}"
+    );
+}
+
+#[test]
 fn every_relay_down_from_the_start_stops_at_once_naming_them_all() {
     let (first, second) = (closed_port(), closed_port());
     let urls = [
