@@ -38,6 +38,7 @@ use crate::{
     deliver::pace::Pace,
     deliver::relay::RelaySettings,
     deliver::relays::{Change, Member, RelayTally, Relays},
+    deliver::reply::Reply,
     deliver::report::{Outcome, Recorder},
     deliver::smtp::{Attempt, ConnectError, Session, Stage},
     error::{Error, SessionStep},
@@ -906,12 +907,13 @@ impl Engine {
                 }
                 Err(Retry::Temporary(format!("{reply} (at {stage})")))
             }
-            // "Message too big" after the body (552, RFC 5321 §4.5.3.1.10; or 5.3.4): the
-            // relay's limit, not this recipient's fault, and the same for everyone.
+            // "Message too big" after the body (5.3.4, or a bare 552 without an enhanced
+            // code): the relay's limit, not this recipient's fault, and the same for everyone.
+            // A 552 with another enhanced code (5.2.2, a full mailbox) is the recipient's.
             Attempt::Rejected {
                 stage: Stage::Message,
                 reply,
-            } if reply.code == 552 || reply.text().starts_with("5.3.4") => {
+            } if says_too_large(&reply) => {
                 self.fail(Error::MessageTooLarge {
                     relay: self.relays.members[relay].settings.relay.to_string(),
                     detail: format!("{} bytes refused with {reply}", built.bytes.len()),
@@ -974,10 +976,48 @@ struct Sessions<'a> {
     relay: &'a mut Option<usize>,
 }
 
+/// Whether a refusal of a message body says it is too large for the relay: `5.3.4`, or a
+/// `552` that gives no enhanced status code (RFC 5321's "exceeded storage allocation").
+fn says_too_large(reply: &Reply) -> bool {
+    let text = reply.text();
+    let enhanced = text.split_whitespace().next().filter(|word| {
+        let parts: Vec<&str> = word.split('.').collect();
+        parts.len() == 3
+            && parts
+                .iter()
+                .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
+    });
+    match enhanced {
+        Some(code) => code == "5.3.4",
+        None => reply.code == 552,
+    }
+}
+
 /// Why an attempt did not end the recipient's part in the run.
 enum Retry {
     Temporary(String),
     /// One of several relays refuses connections or cannot be reached: try another.
     Down(String),
     Fatal,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_size_refusal_reads_as_too_large() {
+        let reply = |code, text: &str| Reply {
+            code,
+            lines: vec![text.to_owned()],
+        };
+        assert!(says_too_large(&reply(552, "5.3.4 Message too big")));
+        assert!(says_too_large(&reply(554, "5.3.4 Message too big")));
+        assert!(says_too_large(&reply(
+            552,
+            "Requested mail action aborted: exceeded storage allocation"
+        )));
+        assert!(!says_too_large(&reply(552, "5.2.2 Mailbox full")));
+        assert!(!says_too_large(&reply(550, "5.1.1 User unknown")));
+    }
 }
