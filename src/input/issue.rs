@@ -185,7 +185,7 @@ const ENCODED_MARKER: &str = "%ee%80%8";
 fn check_placeholders(path: &Path, text: &str, file: &IssueFile) -> Result<(), Error> {
     for (field, value) in merge_fields(file) {
         let invalid = |message: String, needle: &str| Error::DocumentInvalid {
-            location: placeholder_location(path, text, &field, needle),
+            location: document::value_location(path, text, &field, needle),
             field: Some(field.clone()),
             message,
         };
@@ -209,31 +209,6 @@ fn check_placeholders(path: &Path, text: &str, file: &IssueFile) -> Result<(), E
         }
     }
     Ok(())
-}
-
-/// Where `written` (a placeholder as written) is in the issue file: the first place it occurs
-/// at or after the line of the field's top-level key, or that key's line.
-fn placeholder_location(path: &Path, text: &str, field: &str, written: &str) -> Location {
-    let top_key = field.split(['[', '.']).next().unwrap_or(field);
-    let key_line = document::top_level_key_line(text, top_key);
-    let from = text
-        .split_inclusive('\n')
-        .take(key_line - 1)
-        .map(str::len)
-        .sum::<usize>();
-    match text[from..].find(written) {
-        Some(found) => {
-            let index = from + found;
-            let before = &text[..index];
-            let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
-            Location {
-                path: path.to_owned(),
-                line: before.matches('\n').count() + 1,
-                column: Some(before[line_start..].chars().count() + 1),
-            }
-        }
-        None => Location::line(path, key_line),
-    }
 }
 
 /// The image files the issue names, with the field that names each: story images and the
@@ -496,7 +471,7 @@ impl Issue {
         columns: &[String],
     ) -> Error {
         Error::DocumentInvalid {
-            location: placeholder_location(&self.path, &self.text, field, &placeholder.written),
+            location: document::value_location(&self.path, &self.text, field, &placeholder.written),
             field: Some(field.to_owned()),
             message: format!(
                 "`{}` is not a column of `{}` (its columns are {})",
