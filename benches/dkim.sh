@@ -20,6 +20,8 @@ DKIM_MEM_N=${DKIM_MEM_N:-100000}   # subscribers for peak memory (the target is 
 RUNS=${RUNS:-2}
 STEP_TIMEOUT=${STEP_TIMEOUT:-3600}
 NEWSLETTER_BIN=${NEWSLETTER_BIN:-}
+# shellcheck source=benches/lib.sh
+source "$REPO/benches/lib.sh" # limited, say, die, elapsed, stats, newsletter_binary
 
 export NEWSLETTER_UNSUBSCRIBE_KEY=bench-unsubscribe-key-0123456789abcdef
 unset NEWSLETTER_SMTP_URL NEWSLETTER_CONCURRENCY NEWSLETTER_RATE NEWSLETTER_CAP \
@@ -29,9 +31,6 @@ for value in $DKIM_N $DKIM_SEND_N $DKIM_CONCURRENCY $DKIM_MEM_N $RUNS; do
   [[ $value =~ ^[1-9][0-9]*$ ]] || { echo "bench: not a positive whole number: $value" >&2; exit 2; }
 done
 
-limited() { timeout --kill-after=10 "$STEP_TIMEOUT" "$@"; }
-say() { printf '%s\n' "-- $*" >&2; }
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
 WORK=""
 SINK_PID=""
@@ -52,13 +51,7 @@ trap 'exit 143' TERM
 [[ -x /usr/bin/time ]] || die "/usr/bin/time is missing: apt-get install time"
 command -v openssl >/dev/null || die "openssl is missing: apt-get install openssl"
 
-if [[ -z $NEWSLETTER_BIN ]]; then
-  say "cargo build --release --locked"
-  (cd "$REPO" && cargo build --release --locked --quiet)
-  NEWSLETTER_BIN=${CARGO_TARGET_DIR:-$REPO/target}/release/newsletter
-fi
-BIN=$NEWSLETTER_BIN
-[[ -x $BIN ]] || die "no newsletter binary at $BIN"
+newsletter_binary
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/newsletter-dkim-bench.XXXXXX")
 RES=$WORK/results
@@ -102,14 +95,7 @@ csv_for() {
   printf '%s' "$file"
 }
 
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", b - a }'; }
 per_second() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.3f\n", n / s }'; }
-stats() {
-  [[ -s $1 ]] || { echo "- - -"; return; }
-  sort -g "$1" | awk '{ v[NR] = $1 } END {
-    m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-    print m, v[1], v[NR] }'
-}
 
 issue_and_key() { # none | rsa | ed25519 -> the issue, and --dkim-key FILE for a key
   if [[ $1 == none ]]; then

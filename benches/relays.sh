@@ -18,6 +18,8 @@ RUNS=${RUNS:-3}
 EACH=${EACH:-4} # connections to each of the two sinks; one sink gets twice as many
 STEP_TIMEOUT=${STEP_TIMEOUT:-3600}
 NEWSLETTER_BIN=${NEWSLETTER_BIN:-}
+# shellcheck source=benches/lib.sh
+source "$REPO/benches/lib.sh" # limited, say, die, elapsed, stats, newsletter_binary
 
 export NEWSLETTER_UNSUBSCRIBE_KEY=bench-unsubscribe-key-0123456789abcdef
 unset NEWSLETTER_SMTP_URL NEWSLETTER_CONCURRENCY NEWSLETTER_RATE NEWSLETTER_CAP \
@@ -27,9 +29,6 @@ for value in $RELAYS_N $RUNS $EACH; do
   [[ $value =~ ^[1-9][0-9]*$ ]] || { echo "bench: not a positive whole number: $value" >&2; exit 2; }
 done
 
-limited() { timeout --kill-after=10 "$STEP_TIMEOUT" "$@"; }
-say() { printf '%s\n' "-- $*" >&2; }
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
 WORK=""
 SINK_PIDS=()
@@ -48,13 +47,7 @@ trap 'exit 143' TERM
 
 [[ -x /usr/sbin/smtp-sink ]] || die "smtp-sink is missing: apt-get install postfix (see benches/run.sh)"
 
-if [[ -z $NEWSLETTER_BIN ]]; then
-  say "cargo build --release --locked"
-  (cd "$REPO" && cargo build --release --locked --quiet)
-  NEWSLETTER_BIN=${CARGO_TARGET_DIR:-$REPO/target}/release/newsletter
-fi
-BIN=$NEWSLETTER_BIN
-[[ -x $BIN ]] || die "no newsletter binary at $BIN"
+newsletter_binary
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/newsletter-relays-bench.XXXXXX")
 RES=$WORK/results
@@ -121,14 +114,7 @@ settle() {
     die "the sinks received $GOT_A + $GOT_B messages, not $expected"
 }
 
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", b - a }'; }
 per_second() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.1f\n", n / s }'; }
-stats() {
-  [[ -s $1 ]] || { echo "- - -"; return; }
-  sort -g "$1" | awk '{ v[NR] = $1 } END {
-    m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-    print m, v[1], v[NR] }'
-}
 
 send_once() { # label smtp-args... -> appends messages/s to $RES/label
   local label=$1 before_a before_b t0 t1

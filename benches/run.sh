@@ -32,6 +32,8 @@ CHECK_RUNS=${CHECK_RUNS:-20}
 STEP_TIMEOUT=${STEP_TIMEOUT:-3600}    # seconds any one measured command may take
 KEEP_TMP=${KEEP_TMP:-0}               # 1: keep the temporary directory (data, logs, outputs)
 NEWSLETTER_BIN=${NEWSLETTER_BIN:-}    # a built binary; default: cargo build --release here
+# shellcheck source=benches/lib.sh
+source "$REPO/benches/lib.sh" # limited, say, die, elapsed, stats, newsletter_binary
 PYTHON=${PYTHON:-python3}
 DKIM=${DKIM:-1}                       # 1: run benches/dkim.sh at the end, with the same binary
 RELAYS=${RELAYS:-1}                   # 1: run benches/relays.sh at the end, with the same binary
@@ -48,9 +50,6 @@ for value in $N $DRY_N $MEM_N $MAILMERGE_N $RUNS $MAILMERGE_RUNS $CHECK_RUNS $CO
 done
 
 # Every measured command runs under a time limit, so that a stuck run ends the benchmark.
-limited() { timeout --kill-after=10 "$STEP_TIMEOUT" "$@"; }
-say() { printf '%s\n' "-- $*" >&2; }
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 WARNINGS=()
 warn() { WARNINGS+=("$*"); printf 'bench: warning: %s\n' "$*" >&2; }
 
@@ -92,13 +91,7 @@ SMTP_SINK=/usr/sbin/smtp-sink
 SMTP_SOURCE=/usr/sbin/smtp-source
 
 # ---- newsletter, release build ----
-if [[ -z $NEWSLETTER_BIN ]]; then
-  say "cargo build --release --locked"
-  (cd "$REPO" && cargo build --release --locked --quiet)
-  NEWSLETTER_BIN=${CARGO_TARGET_DIR:-$REPO/target}/release/newsletter
-fi
-[[ -x $NEWSLETTER_BIN ]] || die "no newsletter binary at $NEWSLETTER_BIN"
-BIN=$NEWSLETTER_BIN
+newsletter_binary
 
 # ---- mailmerge in its own virtualenv (created once, reused) ----
 MAILMERGE=$MAILMERGE_VENV/bin/mailmerge
@@ -202,15 +195,7 @@ csv_for() { # n -> path of a CSV with the first n subscribers
 }
 
 # ---- helpers for timing and statistics ----
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", b - a }'; }
 per_second() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.3f\n", n / s }'; }
-# "median min max" of the samples in a file, or "- - -" when there are none.
-stats() {
-  [[ -s $1 ]] || { echo "- - -"; return; }
-  sort -g "$1" | awk '{ v[NR] = $1 } END {
-    m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-    print m, v[1], v[NR] }'
-}
 # Samples files A and B -> "median(A)/median(B) min(A)/max(B) max(A)/min(B)".
 ratio() {
   local a b
