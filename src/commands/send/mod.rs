@@ -455,7 +455,8 @@ fn deliver(
     // Messages are built (and signed) on one thread per core, between the producer and the
     // engine; enough are queued to keep every builder and every connection busy.
     let builders = pool::threads();
-    let (submitter, jobs, ready) = pool::channel(engine.concurrency * 2 + builders * 4);
+    let (mut submitter, jobs, ready) =
+        pool::channel(engine.concurrency * 2 + builders * 4, builders);
     std::thread::scope(|scope| {
         for _ in 0..builders {
             let jobs = &jobs;
@@ -465,7 +466,7 @@ fn deliver(
         // builders end), and it stops as soon as the workers are gone (the queue is dropped).
         let producer = scope.spawn(move || {
             if tests.is_empty() {
-                produce(plan, engine, audience, issue, history, &submitter)
+                produce(plan, engine, audience, issue, history, &mut submitter)
             } else {
                 for subscriber in tests {
                     if !submitter.submit(subscriber) {
@@ -501,12 +502,13 @@ fn produce(
     audience: &Audience,
     issue: &Issue,
     history: &History,
-    submitter: &Submitter,
+    submitter: &mut Submitter,
 ) -> Result<Option<Early>, Error> {
     let mut reader = audience.open(issue)?;
     // Unsubscribes that arrive while the send runs are honoured too: the file is looked at
     // again (at most every half second) just before each recipient is handed to the builders,
-    // so at most the few messages already queued there can still go to someone who just left.
+    // so at most the messages already queued there (a few batches of `pool::BATCH`) can still
+    // go to someone who just left.
     let mut live = audience.suppression_path.as_deref().map(Live::new);
     let mut queued = 0;
     let cap = plan.cap.map(|cap| (cap, sent_within(history, cap.window)));
