@@ -47,7 +47,7 @@ fn client_config(settings: &RelaySettings) -> Result<rustls::ClientConfig, Strin
             return Err(bad(&"no certificate found"));
         }
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|error| error.to_string())?
