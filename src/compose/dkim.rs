@@ -249,27 +249,21 @@ fn split_message(message: &[u8]) -> (&[u8], &[u8]) {
 fn header_fields(head: &[u8]) -> Vec<(&str, &[u8])> {
     let mut fields: Vec<(&str, &[u8])> = Vec::with_capacity(16);
     let mut start = 0;
-    let mut position = 0;
-    while position <= head.len() {
-        let at_end = position == head.len();
-        let line_end = at_end || head[position..].starts_with(b"\r\n");
-        if line_end {
-            let continues = !at_end && matches!(head.get(position + 2), Some(b' ' | b'\t'));
-            if !continues {
-                let field = &head[start..position];
-                let name = field
-                    .iter()
-                    .position(|&byte| byte == b':')
-                    .map_or(field, |colon| &field[..colon]);
-                if let Ok(name) = std::str::from_utf8(name) {
-                    fields.push((name.trim_end(), field));
-                }
-                start = position + 2;
-            }
-            position += 2;
-        } else {
-            position += 1;
+    let line_ends = memchr::memmem::find_iter(head, b"\r\n").chain(std::iter::once(head.len()));
+    for end in line_ends {
+        // A line starting with a space or tab continues the field (a fold).
+        if end < head.len() && matches!(head.get(end + 2), Some(b' ' | b'\t')) {
+            continue;
         }
+        let field = &head[start..end];
+        let name = field
+            .iter()
+            .position(|&byte| byte == b':')
+            .map_or(field, |colon| &field[..colon]);
+        if let Ok(name) = std::str::from_utf8(name) {
+            fields.push((name.trim_end(), field));
+        }
+        start = end + 2;
     }
     fields
 }
@@ -286,19 +280,27 @@ fn relaxed_header(field: &[u8], out: &mut Vec<u8>) {
     out.push(b':');
     let mut space = false;
     let mut started = false;
-    for &byte in field.get(colon + 1..).unwrap_or_default() {
-        match byte {
-            b'\r' | b'\n' => {}
-            b' ' | b'\t' => space = true,
-            _ => {
-                if space && started {
-                    out.push(b' ');
-                }
-                space = false;
-                started = true;
-                out.push(byte);
+    let mut rest = field.get(colon + 1..).unwrap_or_default();
+    // Runs of other bytes are copied whole; line breaks go, spaces and tabs become one space
+    // between two runs.
+    while !rest.is_empty() {
+        let run = rest
+            .iter()
+            .position(|byte| matches!(byte, b' ' | b'\t' | b'\r' | b'\n'))
+            .unwrap_or(rest.len());
+        if run > 0 {
+            if space && started {
+                out.push(b' ');
             }
+            out.extend_from_slice(&rest[..run]);
+            space = false;
+            started = true;
         }
+        let Some(&separator) = rest.get(run) else {
+            break;
+        };
+        space |= matches!(separator, b' ' | b'\t');
+        rest = &rest[run + 1..];
     }
 }
 
@@ -557,6 +559,83 @@ mod tests {
             let expected = aws_lc_rs::digest::digest(&SHA256, &reference_body(&body));
             let actual = hash.finish();
             proptest::prop_assert_eq!(actual.as_ref(), expected.as_ref());
+        }
+    }
+
+    /// Relaxed header canonicalization the simple way, byte by byte.
+    fn reference_header(field: &[u8]) -> Vec<u8> {
+        let colon = field
+            .iter()
+            .position(|&byte| byte == b':')
+            .unwrap_or(field.len());
+        let mut out: Vec<u8> = field[..colon].trim_ascii_end().to_ascii_lowercase();
+        out.push(b':');
+        let (mut space, mut started) = (false, false);
+        for &byte in field.get(colon + 1..).unwrap_or_default() {
+            match byte {
+                b'\r' | b'\n' => {}
+                b' ' | b'\t' => space = true,
+                _ => {
+                    if space && started {
+                        out.push(b' ');
+                    }
+                    (space, started) = (false, true);
+                    out.push(byte);
+                }
+            }
+        }
+        out
+    }
+
+    /// Header fields the simple way: every line break looked at, byte by byte.
+    fn reference_fields(head: &[u8]) -> Vec<(String, Vec<u8>)> {
+        let mut fields = Vec::new();
+        let (mut start, mut position) = (0, 0);
+        while position <= head.len() {
+            let at_end = position == head.len();
+            if at_end || head[position..].starts_with(b"\r\n") {
+                if at_end || !matches!(head.get(position + 2), Some(b' ' | b'\t')) {
+                    let field = &head[start..position];
+                    let colon = field.iter().position(|&byte| byte == b':');
+                    let name = &field[..colon.unwrap_or(field.len())];
+                    if let Ok(name) = std::str::from_utf8(name) {
+                        fields.push((name.trim_end().to_owned(), field.to_vec()));
+                    }
+                    start = position + 2;
+                }
+                position += 2;
+            } else {
+                position += 1;
+            }
+        }
+        fields
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_header_canonicalization_matches_the_simple_one(
+            field in proptest::collection::vec(
+                proptest::sample::select(vec![b'A', b'b', b':', b' ', b'\t', b'\r', b'\n']),
+                0..80,
+            )
+        ) {
+            let mut out = Vec::new();
+            relaxed_header(&field, &mut out);
+            proptest::prop_assert_eq!(out, reference_header(&field));
+        }
+
+        #[test]
+        fn header_fields_match_the_simple_split(
+            head in proptest::collection::vec(
+                proptest::sample::select(vec![b'A', b':', b' ', b'\t', b'\r', b'\n']),
+                0..80,
+            )
+        ) {
+            let fields: Vec<(String, Vec<u8>)> = header_fields(&head)
+                .into_iter()
+                .map(|(name, field)| (name.to_owned(), field.to_vec()))
+                .collect();
+            proptest::prop_assert_eq!(fields, reference_fields(&head));
         }
     }
 

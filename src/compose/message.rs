@@ -193,11 +193,23 @@ impl Composer {
             unsubscribe.push_str(mailto);
             unsubscribe.push('>');
         }
+        let envelope = Envelope::new(
+            Some(self.envelope_sender.clone()),
+            vec![subscriber.email.clone()],
+        )
+        .map_err(|source| Error::MessageBuild {
+            email: subscriber.email.to_string(),
+            source,
+        })?;
+        // lettre checks that a message has a `From` by parsing it back, and without an
+        // envelope parses it again with the others to make one: with the display name, the
+        // most expensive step of building a message. So the envelope is given, the check
+        // reads a bare address, and the real `From` takes its place once the message is built.
         let mut builder = Message::builder()
-            .from(self.from.clone())
+            .envelope(envelope.clone())
+            .from(Mailbox::new(None, self.from.email.clone()))
             .to(to.clone())
             // lettre's own headers write text that looks like an encoded word raw.
-            .header(encoded_words::From(self.from.clone()))
             .header(encoded_words::To(to))
             .header(encoded_words::Subject(format!(
                 "{}{}",
@@ -225,20 +237,16 @@ impl Composer {
                 });
             MultiPart::alternative().singlepart(text).multipart(related)
         };
-        let message = builder
+        let mut message = builder
             .multipart(body)
             .map_err(|source| Error::MessageBuild {
                 email: subscriber.email.to_string(),
                 source,
             })?;
-        let envelope = Envelope::new(
-            Some(self.envelope_sender.clone()),
-            vec![subscriber.email.clone()],
-        )
-        .map_err(|source| Error::MessageBuild {
-            email: subscriber.email.to_string(),
-            source,
-        })?;
+        // In the place of the bare one, so the headers keep their order.
+        message
+            .headers_mut()
+            .set(encoded_words::From(self.from.clone()));
         let mut bytes = message.formatted();
         if let Some(signer) = &self.signer {
             // Signed last, over the bytes as sent, so that `Content-Type` is covered.
