@@ -42,7 +42,7 @@ use crate::{
     deliver::report::{Outcome, Recorder},
     deliver::smtp::{Attempt, ConnectError, Session, Stage},
     error::{Error, SessionStep},
-    input::subscribers::Subscriber,
+    input::{subscribers::Subscriber, suppression::Live},
     output_file::{self, Protected},
 };
 
@@ -326,13 +326,13 @@ impl Engine {
 
     /// Runs `concurrency` workers over `queue` (messages built by [`crate::compose::pool`], in
     /// list order) until it is closed and drained, or the run stops.
-    pub(crate) async fn run(self: &Arc<Self>, queue: Ready) {
+    pub(crate) async fn run(self: &Arc<Self>, queue: Ready, live: Option<Live>) {
         // One message ahead per worker: enough for every worker's next record to be synced
         // while its current message is sent.
         let (hand_over, handed) = tokio::sync::mpsc::channel(self.concurrency);
         let feeder = {
             let engine = Arc::clone(self);
-            tokio::spawn(async move { engine.feed(queue, hand_over).await })
+            tokio::spawn(async move { engine.feed(queue, live, hand_over).await })
         };
         let handed = Arc::new(tokio::sync::Mutex::new(handed));
         let mut workers = tokio::task::JoinSet::new();
@@ -369,10 +369,13 @@ impl Engine {
 
     /// Takes built messages in list order and hands them to the workers, writing each one's
     /// `data` record on the way, so that its sync has usually finished by the time the relay
-    /// asks for the body.
+    /// asks for the body. A subscriber added to the suppression file (`live`) since the send
+    /// started is recorded as skipped instead, so that at most the messages already handed
+    /// over (one per worker) can still go to someone who just left.
     async fn feed(
         &self,
         mut ready: Ready,
+        mut live: Option<Live>,
         hand_over: tokio::sync::mpsc::Sender<Result<Next, Error>>,
     ) {
         let writes_ahead = matches!(self.transport, Transport::Smtp(_));
@@ -389,8 +392,37 @@ impl Engine {
                 () = self.until_stopped() => None,
             };
             let Some(room) = room else { return };
+            let made = match made.and_then(|made| {
+                let left = self.left_meanwhile(live.as_mut(), &made.subscriber)?;
+                Ok((!left).then_some(made))
+            }) {
+                Ok(Some(made)) => Ok(made),
+                Ok(None) => continue,
+                Err(error) => Err(error),
+            };
             room.send(made.and_then(|made| self.write_ahead(made, writes_ahead)));
         }
+    }
+
+    /// Whether `subscriber` was added to the suppression file since the send started; if so,
+    /// they are recorded as skipped.
+    fn left_meanwhile(
+        &self,
+        live: Option<&mut Live>,
+        subscriber: &Subscriber,
+    ) -> Result<bool, Error> {
+        let Some(live) = live else {
+            return Ok(false);
+        };
+        if !live.contains(subscriber.key())? {
+            return Ok(false);
+        }
+        let outcome = Outcome::Skipped {
+            reason: "address was added to the suppression file during the send".into(),
+        };
+        self.recorder
+            .record(subscriber.email.as_ref(), &outcome, None, None, None)?;
+        Ok(true)
     }
 
     /// `made` with its `data` record written and being synced, when a relay will be sent to
