@@ -405,6 +405,9 @@ fn canonical_end(body: &[u8]) -> usize {
     }
 }
 
+/// One of AWS-LC's readers of an RSA private key (PKCS#1 or PKCS#8 DER).
+type ParseRsa = fn(&[u8]) -> Result<RsaKeyPair, KeyRejected>;
+
 /// Reads a PEM private key. Error messages never contain key material.
 fn parse_key(pem: &str) -> Result<Key, String> {
     let (der, pkcs1) = if let Some(der) = pem_body(pem, "RSA PRIVATE KEY") {
@@ -420,19 +423,32 @@ fn parse_key(pem: &str) -> Result<Key, String> {
             "it is not a PEM private key (`BEGIN PRIVATE KEY` or `BEGIN RSA PRIVATE KEY`)".into(),
         );
     };
-    let key = if pkcs1 {
-        RsaKeyPair::from_der(&der)
+    // Some tools label a PKCS#8 key `RSA PRIVATE KEY` or the other way round: both are tried,
+    // the labelled one first, and its refusal is the one reported.
+    let (first, second): (ParseRsa, ParseRsa) = if pkcs1 {
+        (RsaKeyPair::from_der, RsaKeyPair::from_pkcs8)
     } else {
-        RsaKeyPair::from_pkcs8(&der)
-    }
-    .map_err(|rejected| rsa_refusal(&rejected))?;
-    let bits = key.public_modulus_len() * 8;
+        (RsaKeyPair::from_pkcs8, RsaKeyPair::from_der)
+    };
+    let key = first(&der)
+        .or_else(|rejected| second(&der).map_err(|_| rejected))
+        .map_err(|rejected| rsa_refusal(&rejected))?;
+    let bits = modulus_bits(&key);
     if !(2048..=4096).contains(&bits) {
         return Err(format!(
             "an RSA key for DKIM must have 2048 to 4096 bits, not {bits}"
         ));
     }
     Ok(Key::Rsa(key))
+}
+
+/// The size of an RSA key's modulus in bits, counted exactly (a 4,097-bit key is not 4,104).
+fn modulus_bits(key: &RsaKeyPair) -> usize {
+    let modulus = key.public_key().modulus();
+    let bytes = modulus.big_endian_without_leading_zero();
+    bytes.first().map_or(0, |&first| {
+        (bytes.len() - 1) * 8 + (8 - first.leading_zeros() as usize)
+    })
 }
 
 /// Why AWS-LC did not take a key as RSA, in the user's words (never with key material).
@@ -734,6 +750,12 @@ mod tests {
             "an RSA key for DKIM must have 2048 to 4096 bits, and this one has fewer"
         );
 
+        let (large, _) = openssl_rsa_key(4104);
+        assert_eq!(
+            parse_key(&large).err().unwrap(),
+            "an RSA key for DKIM must have 2048 to 4096 bits, not 4104"
+        );
+
         let (pkcs8, public) = openssl_rsa_key(2048);
         let signer = Signer::new(parse_key(&pkcs8).unwrap(), "s1", "example.org");
         let record = format!("v=DKIM1; k=rsa; p={}", STANDARD.encode(public));
@@ -754,6 +776,16 @@ mod tests {
         );
         let signer = Signer::new(parse_key(&pkcs1).unwrap(), "s1", "example.org");
         assert_eq!(signer.dns_record(), record);
+        // Each under the other's label, as some tools write them.
+        for (pem, from, to) in [
+            (&pkcs8, "PRIVATE KEY", "RSA PRIVATE KEY"),
+            (&pkcs1, "RSA PRIVATE KEY", "PRIVATE KEY"),
+        ] {
+            let relabelled = pem.replace(&format!("BEGIN {from}"), &format!("BEGIN {to}"));
+            let relabelled = relabelled.replace(&format!("END {from}"), &format!("END {to}"));
+            let signer = Signer::new(parse_key(&relabelled).unwrap(), "s1", "example.org");
+            assert_eq!(signer.dns_record(), record);
+        }
         let message = signer
             .sign(
                 b"From: a@example.org\r\n\r\nbody\r\n",
