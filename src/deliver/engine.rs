@@ -42,7 +42,10 @@ use crate::{
     deliver::report::{Outcome, Recorder},
     deliver::smtp::{Attempt, ConnectError, Session, Stage},
     error::{Error, SessionStep},
-    input::{subscribers::Subscriber, suppression::Live},
+    input::{
+        subscribers::Subscriber,
+        suppression::{LEFT_DURING_SEND, Live},
+    },
     output_file::{self, Protected},
 };
 
@@ -392,12 +395,12 @@ impl Engine {
                 () = self.until_stopped() => None,
             };
             let Some(room) = room else { return };
-            let made = match made.and_then(|made| {
-                let left = self.left_meanwhile(live.as_mut(), &made.subscriber)?;
-                Ok((!left).then_some(made))
-            }) {
-                Ok(Some(made)) => Ok(made),
-                Ok(None) => continue,
+            let made = match made {
+                Ok(made) => match self.left_meanwhile(&mut live, &made.subscriber).await {
+                    Ok(false) => Ok(made),
+                    Ok(true) => continue,
+                    Err(error) => Err(error),
+                },
                 Err(error) => Err(error),
             };
             room.send(made.and_then(|made| self.write_ahead(made, writes_ahead)));
@@ -406,19 +409,30 @@ impl Engine {
 
     /// Whether `subscriber` was added to the suppression file since the send started; if so,
     /// they are recorded as skipped.
-    fn left_meanwhile(
+    async fn left_meanwhile(
         &self,
-        live: Option<&mut Live>,
+        live: &mut Option<Live>,
         subscriber: &Subscriber,
     ) -> Result<bool, Error> {
-        let Some(live) = live else {
+        let Some(mut current) = live.take() else {
             return Ok(false);
         };
-        if !live.contains(subscriber.key())? {
+        if current.is_due() {
+            // A long file takes a while to read again: not on the thread that runs every
+            // connection.
+            current = tokio::task::spawn_blocking(move || current.refresh().map(|()| current))
+                .await
+                .map_err(|_| Error::Internal {
+                    message: "reading the suppression file failed unexpectedly".into(),
+                })??;
+        }
+        let left = current.had(subscriber.key());
+        *live = Some(current);
+        if !left {
             return Ok(false);
         }
         let outcome = Outcome::Skipped {
-            reason: "address was added to the suppression file during the send".into(),
+            reason: LEFT_DURING_SEND.into(),
         };
         self.recorder
             .record(subscriber.email.as_ref(), &outcome, None, None, None)?;

@@ -253,6 +253,10 @@ fn reason_of(comment: &str) -> String {
     }
 }
 
+/// Why `send` skips someone who was added to the suppression file while it ran.
+pub(crate) const LEFT_DURING_SEND: &str =
+    "address was added to the suppression file during the send";
+
 /// The suppression file as `send` sees it while it runs: re-read when it changes, checked at
 /// most every [`Live::INTERVAL`], so that an unsubscribe during a long send is honoured within
 /// seconds.
@@ -279,13 +283,24 @@ impl Live {
 
     /// Whether `key` is in the file, re-reading it if it changed since the last look.
     pub(crate) fn contains(&mut self, key: AddressKey) -> Result<bool, Error> {
-        if self.version.is_none() || self.checked.elapsed() >= Self::INTERVAL {
+        if self.is_due() {
             self.refresh()?;
         }
-        Ok(self.keys.contains(&key))
+        Ok(self.had(key))
     }
 
-    fn refresh(&mut self) -> Result<(), Error> {
+    /// Whether the file should be looked at again before the next [`Live::had`].
+    pub(crate) fn is_due(&self) -> bool {
+        self.version.is_none() || self.checked.elapsed() >= Self::INTERVAL
+    }
+
+    /// Whether `key` was in the file when it was last read.
+    pub(crate) fn had(&self, key: AddressKey) -> bool {
+        self.keys.contains(&key)
+    }
+
+    /// Reads the file again if its size or time changed.
+    pub(crate) fn refresh(&mut self) -> Result<(), Error> {
         self.checked = Instant::now();
         let version = std::fs::metadata(&self.path).ok().map(|meta| {
             (

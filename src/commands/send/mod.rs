@@ -37,7 +37,7 @@ use crate::{
     error::{Error, ExitCode},
     input::audience::{Audience, Tally},
     input::issue::Issue,
-    input::suppression::Live,
+    input::suppression::{LEFT_DURING_SEND, Live},
     input::{
         subscribers::{AddressKey, Row, Skip, Subscriber},
         values::parse_address,
@@ -457,13 +457,21 @@ fn deliver(
     let builders = pool::threads();
     // Unsubscribes that arrive while the send runs are honoured too: the engine looks at the
     // file again (at most every half second) just before it hands each message to a
-    // connection. Test sends go to the reviewers, whatever the file says.
+    // connection, so at most one message per connection can still reach someone who just
+    // left. Test sends go to the reviewers, whatever the file says.
     let live = tests
         .is_empty()
         .then(|| audience.suppression_path.as_deref().map(Live::new))
         .flatten();
+    // Batches save waking threads for every message; a paced send has time to spare, and
+    // its messages are not built long before they go (their `Date` stays close to the truth).
+    let batch = if plan.pacing.rate.is_some() {
+        1
+    } else {
+        pool::BATCH
+    };
     let (mut submitter, jobs, ready) =
-        pool::channel(engine.concurrency * 2 + builders * 4, builders);
+        pool::channel(engine.concurrency * 2 + builders * 4, builders, batch);
     std::thread::scope(|scope| {
         for _ in 0..builders {
             let jobs = &jobs;
@@ -512,6 +520,9 @@ fn produce(
     submitter: &mut Submitter,
 ) -> Result<Option<Early>, Error> {
     let mut reader = audience.open(issue)?;
+    // Someone who left before their row is reached is skipped here, so that they count toward
+    // neither `--limit` nor `--cap`; the engine checks again as each message goes.
+    let mut live = audience.suppression_path.as_deref().map(Live::new);
     let mut queued = 0;
     let cap = plan.cap.map(|cap| (cap, sent_within(history, cap.window)));
     while let Some(row) = reader.next_row() {
@@ -558,6 +569,17 @@ fn produce(
             let window = time::Duration::try_from(cap.window).unwrap_or(time::Duration::DAY);
             let resume_at = oldest.unwrap_or_else(OffsetDateTime::now_utc) + window;
             return Ok(Some(Early::Cap { resume_at }));
+        }
+        if let Some(live) = &mut live
+            && live.contains(subscriber.key())?
+        {
+            let outcome = Outcome::Skipped {
+                reason: LEFT_DURING_SEND.into(),
+            };
+            engine
+                .recorder
+                .record(subscriber.email.as_ref(), &outcome, None, None, None)?;
+            continue;
         }
         if !submitter.submit(subscriber) {
             break;
