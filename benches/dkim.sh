@@ -47,9 +47,11 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-[[ -x /usr/sbin/smtp-sink ]] || die "smtp-sink is missing: apt-get install postfix (see benches/run.sh)"
-[[ -x /usr/bin/time ]] || die "/usr/bin/time is missing: apt-get install time"
-command -v openssl >/dev/null || die "openssl is missing: apt-get install openssl"
+missing=()
+[[ -x /usr/sbin/smtp-sink ]] || missing+=(postfix)
+[[ -x /usr/bin/time ]] || missing+=(time)
+command -v openssl >/dev/null || missing+=(openssl)
+install_packages "${missing[@]}"
 
 newsletter_binary
 

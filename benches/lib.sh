@@ -17,6 +17,17 @@ stats() {
     print m, v[1], v[NR] }'
 }
 
+# Installs the Debian packages named (as root), or stops saying what to install.
+install_packages() {
+  (($#)) || return 0
+  [[ $(id -u) == 0 ]] || die "missing $*: run as root, or apt-get install $*"
+  say "installing $* with apt-get"
+  # Postfix as a package only: "No configuration" writes no main.cf, so no mail daemon runs.
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
 # Sets BIN: NEWSLETTER_BIN, or a release build of this checkout.
 newsletter_binary() {
   if [[ -z $NEWSLETTER_BIN ]]; then

@@ -45,7 +45,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-[[ -x /usr/sbin/smtp-sink ]] || die "smtp-sink is missing: apt-get install postfix (see benches/run.sh)"
+[[ -x /usr/sbin/smtp-sink ]] || install_packages postfix
 
 newsletter_binary
 

@@ -79,14 +79,7 @@ if ! command -v "$PYTHON" >/dev/null || ! "$PYTHON" -m venv --help >/dev/null 2>
   missing+=(python3 python3-venv)
   PYTHON=/usr/bin/python3
 fi
-if ((${#missing[@]})); then
-  [[ $(id -u) == 0 ]] || die "missing ${missing[*]}: run as root, or apt-get install ${missing[*]}"
-  say "installing ${missing[*]} with apt-get"
-  # Postfix as a package only: "No configuration" writes no main.cf, so no mail daemon runs.
-  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+install_packages "${missing[@]}"
 SMTP_SINK=/usr/sbin/smtp-sink
 SMTP_SOURCE=/usr/sbin/smtp-source
 
