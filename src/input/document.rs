@@ -432,16 +432,7 @@ pub(crate) fn value_location(path: &Path, text: &str, field: &str, written: &str
         .map(str::len)
         .sum::<usize>();
     match text[from..].find(written) {
-        Some(found) => {
-            let index = from + found;
-            let before = &text[..index];
-            let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
-            Location {
-                path: path.to_owned(),
-                line: before.matches('\n').count() + 1,
-                column: Some(before[line_start..].chars().count() + 1),
-            }
-        }
+        Some(found) => location_at(path, text, from + found),
         None => Location::line(path, key_line),
     }
 }
