@@ -42,10 +42,7 @@ use crate::{
     deliver::report::{Outcome, Recorder},
     deliver::smtp::{Attempt, ConnectError, Session, Stage},
     error::{Error, SessionStep},
-    input::{
-        subscribers::Subscriber,
-        suppression::{LEFT_DURING_SEND, Live},
-    },
+    input::{subscribers::Subscriber, suppression::Live},
     output_file::{self, Protected},
 };
 
@@ -431,12 +428,18 @@ impl Engine {
         if !left {
             return Ok(false);
         }
+        self.record_left(subscriber)?;
+        Ok(true)
+    }
+
+    /// Records `subscriber` as skipped for having been added to the suppression file while
+    /// the send ran (found as their row was read, or as their message was handed over).
+    pub(crate) fn record_left(&self, subscriber: &Subscriber) -> Result<(), Error> {
         let outcome = Outcome::Skipped {
-            reason: LEFT_DURING_SEND.into(),
+            reason: "address was added to the suppression file during the send".into(),
         };
         self.recorder
-            .record(subscriber.email.as_ref(), &outcome, None, None, None)?;
-        Ok(true)
+            .record(subscriber.email.as_ref(), &outcome, None, None, None)
     }
 
     /// `made` with its `data` record written and being synced, when a relay will be sent to

@@ -253,10 +253,6 @@ fn reason_of(comment: &str) -> String {
     }
 }
 
-/// Why `send` skips someone who was added to the suppression file while it ran.
-pub(crate) const LEFT_DURING_SEND: &str =
-    "address was added to the suppression file during the send";
-
 /// The suppression file as `send` sees it while it runs: re-read when it changes, checked at
 /// most every [`Live::INTERVAL`], so that an unsubscribe during a long send is honoured within
 /// seconds.

@@ -37,7 +37,7 @@ use crate::{
     error::{Error, ExitCode},
     input::audience::{Audience, Tally},
     input::issue::Issue,
-    input::suppression::{LEFT_DURING_SEND, Live},
+    input::suppression::Live,
     input::{
         subscribers::{AddressKey, Row, Skip, Subscriber},
         values::parse_address,
@@ -573,12 +573,7 @@ fn produce(
         if let Some(live) = &mut live
             && live.contains(subscriber.key())?
         {
-            let outcome = Outcome::Skipped {
-                reason: LEFT_DURING_SEND.into(),
-            };
-            engine
-                .recorder
-                .record(subscriber.email.as_ref(), &outcome, None, None, None)?;
+            engine.record_left(&subscriber)?;
             continue;
         }
         if !submitter.submit(subscriber) {
